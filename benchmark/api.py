@@ -1,0 +1,200 @@
+"""The plugin contracts: typed parameters and the four plugin base classes.
+
+Arrays in, arrays out, scikit-learn style. Randomness always comes in as a
+``numpy.random.Generator`` (attacks, defenses) or an int ``random_state`` (models)
+derived by the engine from the root seed and the cell's coordinates, so a plugin
+never seeds itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+from irisbench.errors import UsageError
+
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed, validated plugin parameter (bounds are inclusive unless stated)."""
+
+    name: str
+    type: type
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    exclusive_min: bool = False
+    choices: tuple | None = None
+
+    def coerce(self, value: Any, owner: str = "") -> Any:
+        """Return ``value`` converted to this parameter's type, or raise UsageError."""
+        where = f"{owner}[{self.name}]" if owner else self.name
+        try:
+            value = self._convert(value)
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"{where}={value!r} is not a valid {self.type.__name__} ({self.describe_range()})"
+            ) from None
+        if self.choices is not None and value not in self.choices:
+            raise UsageError(f"{where}={value!r} is not one of {', '.join(map(str, self.choices))}")
+        if self.min is not None and (value < self.min or (self.exclusive_min and value == self.min)):
+            raise UsageError(f"{where}={value!r} is out of range: expected {self.describe_range()}")
+        if self.max is not None and value > self.max:
+            raise UsageError(f"{where}={value!r} is out of range: expected {self.describe_range()}")
+        return value
+
+    def _convert(self, value: Any) -> Any:
+        if self.type is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"true", "1", "yes", "on"}:
+                return True
+            if text in {"false", "0", "no", "off"}:
+                return False
+            raise ValueError(value)
+        if self.type is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(str(value).strip()) if isinstance(value, str) else int(value)
+        if self.type is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            result = float(value)
+            if not math.isfinite(result):
+                raise ValueError(value)
+            return result
+        return self.type(value)
+
+    def describe_range(self) -> str:
+        """Human-readable valid range, e.g. ``float > 0`` or ``int in [1, 50]``."""
+        kind = self.type.__name__
+        if self.choices is not None:
+            return f"one of {', '.join(map(str, self.choices))}"
+        low = None if self.min is None else (f"> {self.min}" if self.exclusive_min else f">= {self.min}")
+        if self.min is not None and self.max is not None:
+            bracket = "(" if self.exclusive_min else "["
+            return f"{kind} in {bracket}{self.min}, {self.max}]"
+        if low:
+            return f"{kind} {low}"
+        if self.max is not None:
+            return f"{kind} <= {self.max}"
+        return kind
+
+
+class Plugin:
+    """Common base: a name, a one-line description and typed parameters."""
+
+    kind: ClassVar[str] = "plugin"
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, **values: Any) -> None:
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            valid = ", ".join(f"{p.name} ({p.describe_range()})" for p in self.params) or "none"
+            raise UsageError(
+                f"{self.kind} {self.name!r} has no parameter {unknown[0]!r}; valid parameters: {valid}"
+            )
+        for param in self.params:
+            value = values.get(param.name, param.default)
+            setattr(self, param.name, param.coerce(value, self.name) if param.name in values else value)
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameter values of this instance, defaults included."""
+        return {p.name: getattr(self, p.name) for p in self.params}
+
+    @property
+    def label(self) -> str:
+        """Stable display name: the plugin name plus any non-default parameters."""
+        changed = [f"{p.name}={getattr(self, p.name)!r}".replace("'", "") for p in self.params
+                   if getattr(self, p.name) != p.default]
+        return f"{self.name}[{','.join(changed)}]" if changed else self.name
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Attack(Plugin):
+    """Poisons a training set. It only ever sees the training split."""
+
+    kind = "attack"
+
+    def poison(self, X, y, fraction: float, rng):
+        """Return ``(X_poisoned, y_poisoned, poisoned_mask)``.
+
+        ``fraction`` is the share of the returned training set that is poisoned;
+        ``poisoned_mask`` is a boolean array over the returned rows. Do not modify
+        ``X`` or ``y`` in place.
+        """
+        raise NotImplementedError
+
+
+class Defense(Plugin):
+    """Sanitizes a training set before fitting, and/or wraps the model.
+
+    A sanitizer filters, relabels or augments the data and returns which input rows it
+    flagged, so that irisbench can score detection against the true poisoned mask. Set
+    ``flags = True`` when ``sanitize`` flags rows.
+    """
+
+    kind = "defense"
+    flags: ClassVar[bool] = False
+
+    def sanitize(self, X, y, rng):
+        """Return ``(X_clean, y_clean, flagged_mask)``; ``flagged_mask`` is over the input rows."""
+        import numpy as np
+
+        return X, y, np.zeros(len(y), dtype=bool)
+
+    def wrap(self, estimator, random_state: int):
+        """Return the estimator to fit (model-level defenses such as ensembles override this)."""
+        return estimator
+
+
+class Model(Plugin):
+    """Builds an unfitted scikit-learn estimator."""
+
+    kind = "model"
+
+    def build(self, random_state: int):
+        raise NotImplementedError
+
+
+class LoadedData(NamedTuple):
+    """What a dataset plugin returns: NumPy arrays plus names for reports."""
+
+    X: Any
+    y: Any
+    feature_names: list[str]
+    class_names: list[str]
+
+
+class Dataset(Plugin):
+    """Loads a tabular classification dataset. Nothing may be downloaded at run time."""
+
+    kind = "dataset"
+
+    def load(self) -> LoadedData:
+        raise NotImplementedError
+
+
+def poison_count(fraction: float, n: int) -> int:
+    """Number of rows poisoned at ``fraction`` of ``n``: ``round(fraction * n)``, halves rounded up."""
+    return int(math.floor(round(fraction * n, 9) + 0.5))
+
+
+KINDS: dict[str, type[Plugin]] = {
+    "attack": Attack,
+    "defense": Defense,
+    "model": Model,
+    "dataset": Dataset,
+}

@@ -1,0 +1,70 @@
+"""Plan: expand a RunSpec into coarse tasks that share work.
+
+One task is everything for one (dataset, seed, attack): the split is made once, each
+poisoned set once per level, each defense's sanitized set once per poisoned set, and then
+every model is fitted on it. An iris fit takes under a millisecond, so tasks this coarse
+keep scheduling overhead negligible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from irisbench.api import Attack, Dataset, Defense, Model
+from irisbench.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class Task:
+    """Work for one (dataset, seed, attack). Carries plugin instances, so workers need no registry."""
+
+    root_seed: int
+    seed: int
+    test_size: float
+    dataset: tuple[str, Dataset]
+    attack: tuple[str, Attack]
+    defenses: tuple[tuple[str, Defense], ...]
+    models: tuple[tuple[str, Model], ...]
+    levels: tuple[float, ...]
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.levels) * len(self.defenses) * len(self.models)
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: RunSpec
+    tasks: tuple[Task, ...]
+
+    @property
+    def n_cells(self) -> int:
+        return sum(task.n_cells for task in self.tasks)
+
+    def order_key(self, row: dict) -> tuple:
+        """Sort key that puts result rows in grid order, independent of execution order."""
+        spec = self.spec
+        return (
+            [r.label for r in spec.datasets].index(row["dataset"]),
+            [r.label for r in spec.attacks].index(row["attack"]),
+            [r.label for r in spec.defenses].index(row["defense"]),
+            [r.label for r in spec.models].index(row["model"]),
+            row["n_train"],
+            spec.levels.index(row["level"]),
+            row["seed"],
+        )
+
+
+def make_plan(spec: RunSpec, registry) -> Plan:
+    """Instantiate the plugins once and lay out the tasks."""
+    defenses = tuple((ref.label, ref.create(registry)) for ref in spec.defenses)
+    models = tuple((ref.label, ref.create(registry)) for ref in spec.models)
+    tasks = []
+    for dataset_ref in spec.datasets:
+        dataset = (dataset_ref.label, dataset_ref.create(registry))
+        for seed in range(spec.seeds):
+            for attack_ref in spec.attacks:
+                tasks.append(Task(spec.seed, seed, spec.test_size, dataset,
+                                  (attack_ref.label, attack_ref.create(registry)),
+                                  defenses, models, spec.levels))
+    return Plan(spec, tuple(tasks))

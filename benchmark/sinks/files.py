@@ -1,0 +1,34 @@
+"""The machine-readable files of a run: results.csv, summary.csv and run.json (written atomically)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from irisbench.record import RunRecord
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file and rename, so a kill never leaves a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(record: RunRecord) -> None:
+    atomic_write_text(record.out_dir / "results.csv", record.results.frame.to_csv(index=False))
+    atomic_write_text(record.out_dir / "summary.csv", record.summary.to_csv(index=False))
+
+
+def write_run_json(record: RunRecord) -> None:
+    atomic_write_text(record.out_dir / "run.json", json.dumps(record.meta, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,163 @@
+"""RunSpec: the validated, immutable description of one grid. All validation happens here."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from irisbench.errors import UsageError
+
+DEFAULT_LEVELS = (0.0, 5.0, 10.0, 50.0)
+DEFAULT_SEEDS = 10
+TEST_SIZE = 0.3
+
+_REF = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(?:\[(.*)\])?\s*$", re.S)
+
+
+@dataclass(frozen=True)
+class PluginRef:
+    """A plugin by kind and name, with validated parameter values (non-defaults only)."""
+
+    kind: str
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        if not self.params:
+            return self.name
+        return f"{self.name}[{','.join(f'{k}={v}' for k, v in self.params)}]"
+
+    def create(self, registry):
+        return registry.create(self.kind, self.name, dict(self.params))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One grid: datasets x attacks x defenses x models x levels x seeds."""
+
+    datasets: tuple[PluginRef, ...]
+    attacks: tuple[PluginRef, ...]
+    defenses: tuple[PluginRef, ...]
+    models: tuple[PluginRef, ...]
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+    seeds: int = DEFAULT_SEEDS
+    seed: int = 0
+    test_size: float = TEST_SIZE
+    jobs: int = 1
+    out: str | None = None
+    tracking_uri: str | None = None
+    experiment: str = "irisbench"
+    mlflow: bool = True
+
+    @property
+    def n_cells(self) -> int:
+        return (len(self.datasets) * len(self.attacks) * len(self.defenses) * len(self.models)
+                * len(self.levels) * self.seeds)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, with plugin references as labels."""
+        data = asdict(self)
+        for key in ("datasets", "attacks", "defenses", "models"):
+            data[key] = [ref.label for ref in getattr(self, key)]
+        return data
+
+
+def split_list(values: list[str] | str | None) -> list[str]:
+    """Flatten repeated and comma-separated options, keeping commas inside ``[...]``."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    items: list[str] = []
+    for value in values:
+        depth, start = 0, 0
+        for i, char in enumerate(value):
+            depth += {"[": 1, "]": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                items.append(value[start:i])
+                start = i + 1
+        items.append(value[start:])
+    return [item.strip() for item in items if item.strip()]
+
+
+def parse_ref(kind: str, text: str, registry) -> PluginRef:
+    """Parse ``name`` or ``name[key=value,...]`` and validate it against the registry."""
+    match = _REF.match(text)
+    if not match:
+        raise UsageError(f"cannot parse {kind} {text!r}; expected NAME or NAME[key=value,...]")
+    name, inner = match.group(1), match.group(2)
+    info = registry.get(kind, name)
+    raw: dict[str, str] = {}
+    for pair in split_list(inner) if inner is not None else []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"cannot parse parameter {pair!r} of {kind} {name!r}; expected key=value")
+        raw[key.strip()] = value.strip()
+    plugin = info.cls(**raw)
+    defaults = {p.name: p.default for p in info.cls.params}
+    params = tuple((k, v) for k, v in plugin.get_params().items() if k in raw and v != defaults[k])
+    return PluginRef(kind, name, params)
+
+
+def parse_refs(kind: str, values, default: str, registry) -> tuple[PluginRef, ...]:
+    items = split_list(values) or [default]
+    refs = tuple(parse_ref(kind, item, registry) for item in items)
+    labels = [ref.label for ref in refs]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise UsageError(f"{kind} {duplicates[0]!r} is given twice; list each {kind} once")
+    return refs
+
+
+def parse_levels(values) -> tuple[float, ...]:
+    """Poisoning levels in percent of the training samples, sorted and de-duplicated."""
+    items = split_list(values)
+    if not items:
+        return DEFAULT_LEVELS
+    levels = set()
+    for item in items:
+        try:
+            level = float(item.rstrip("%"))
+        except ValueError:
+            raise UsageError(f"level {item!r} is not a number; levels are percentages in 0-100, "
+                             "e.g. --levels 0,5,10,50") from None
+        if not math.isfinite(level) or not 0 <= level <= 100:
+            raise UsageError(f"level {item!r} is outside 0-100; levels are percentages of the "
+                             "training samples, e.g. --levels 0,5,10,50")
+        levels.add(level)
+    return tuple(sorted(levels))
+
+
+def parse_positive_int(name: str, value, minimum: int) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise UsageError(f"{name} {value!r} is not a whole number; use an integer >= {minimum}") from None
+    if number < minimum:
+        raise UsageError(f"{name} must be >= {minimum}, got {number}")
+    return number
+
+
+def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=None, levels=None,
+               seeds=DEFAULT_SEEDS, seed=0, jobs=1, out=None, tracking_uri=None,
+               experiment="irisbench", mlflow=True) -> RunSpec:
+    """Validate raw option values (strings or lists) into a RunSpec, or raise UsageError."""
+    if not str(experiment).strip():
+        raise UsageError("--experiment must not be empty")
+    return RunSpec(
+        datasets=parse_refs("dataset", datasets, "iris", registry),
+        attacks=parse_refs("attack", attacks, "gaussian", registry),
+        defenses=parse_refs("defense", defenses, "none", registry),
+        models=parse_refs("model", models, "decision_tree", registry),
+        levels=parse_levels(levels),
+        seeds=parse_positive_int("--seeds", seeds, 1),
+        seed=parse_positive_int("--seed", seed, 0),
+        jobs=parse_positive_int("--jobs", jobs, 1),
+        out=None if out is None else str(out),
+        tracking_uri=tracking_uri,
+        experiment=str(experiment),
+        mlflow=bool(mlflow),
+    )

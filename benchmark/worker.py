@@ -1,0 +1,166 @@
+"""What a worker does for one task. It returns plain rows; it never writes files or logs.
+
+Every failure is caught per cell and recorded with its reason, so one broken plugin
+never stops the rest of the grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import numpy as np
+
+from irisbench import seeding
+from irisbench.plan import Task
+
+_DATA_CACHE: dict[str, tuple] = {}
+
+
+class CellError(Exception):
+    """A plugin misbehaved; the message becomes the cell's ``error``."""
+
+
+def load_dataset(label: str, dataset) -> tuple:
+    """Load once per process: ``(X, y_encoded, feature_names, class_names)``."""
+    if label not in _DATA_CACHE:
+        X, y, feature_names, class_names = dataset.load()
+        X = np.asarray(X, dtype=float)
+        classes, y_encoded = np.unique(np.asarray(y), return_inverse=True)
+        names = list(class_names) if len(class_names) == len(classes) else [str(c) for c in classes]
+        _DATA_CACHE[label] = (X, y_encoded.astype(np.int64), list(feature_names), names)
+    return _DATA_CACHE[label]
+
+
+def digest(X: np.ndarray, y: np.ndarray) -> str:
+    """Content digest of a training set (provenance: which exact data a model saw)."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(X, dtype=float).tobytes())
+    h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _describe(stage: str, label: str, exc: BaseException) -> str:
+    text = f"{stage} {label}: {type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:500]
+
+
+def _check_training_set(X, y, n_features: int, n_classes: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise CellError(f"{what} returned X of shape {X.shape}, expected (n, {n_features})")
+    if y.ndim != 1 or len(y) != len(X):
+        raise CellError(f"{what} returned y of shape {y.shape} for {len(X)} rows")
+    if len(y) == 0:
+        raise CellError(f"{what} returned an empty training set")
+    if not np.all(np.isfinite(X.astype(float))):
+        raise CellError(f"{what} returned NaN or infinite features")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes:
+        raise CellError(f"{what} returned labels outside the {n_classes} known classes")
+    return X.astype(float), y.astype(np.int64)
+
+
+def _check_mask(mask, n: int, what: str) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != (n,) or mask.dtype != bool:
+        raise CellError(f"{what} returned a mask of shape {mask.shape} and dtype {mask.dtype}, "
+                        f"expected a boolean mask of length {n}")
+    return mask
+
+
+def _detection(flagged: np.ndarray | None, poisoned: np.ndarray | None) -> dict:
+    """Precision, recall and F1 of flagged rows against the truly poisoned rows."""
+    if flagged is None or poisoned is None or len(flagged) != len(poisoned):
+        return {"detection_precision": np.nan, "detection_recall": np.nan, "detection_f1": np.nan}
+    hits = int(np.sum(flagged & poisoned))
+    precision = hits / flagged.sum() if flagged.sum() else np.nan
+    recall = hits / poisoned.sum() if poisoned.sum() else np.nan
+    f1 = (2 * precision * recall / (precision + recall)
+          if np.isfinite(precision) and np.isfinite(recall) and precision + recall > 0 else np.nan)
+    return {"detection_precision": precision, "detection_recall": recall, "detection_f1": f1}
+
+
+def run_task(task: Task) -> tuple[list[dict], float]:
+    """Run every cell of a task; return its rows and the wall time spent."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+    from sklearn.model_selection import train_test_split
+
+    started = time.perf_counter()
+    dataset_label, dataset = task.dataset
+    attack_label, attack = task.attack
+    root = task.root_seed
+    X, y, _, class_names = load_dataset(dataset_label, dataset)
+    n_classes = len(class_names)
+    labels = np.arange(n_classes)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=task.test_size, stratify=y,
+        random_state=seeding.random_state(root, "split", dataset_label, task.seed))
+    n_train = len(y_train)
+    rows = []
+
+    def base(level, defense_label, model_label):
+        return {"dataset": dataset_label, "attack": attack_label, "defense": defense_label,
+                "model": model_label, "level": level, "n_train": n_train, "seed": task.seed}
+
+    for level in task.levels:
+        # 1. poison once per level (level 0 is the clean training split itself)
+        poison_error = None
+        X_p, y_p, poisoned = X_train, y_train, np.zeros(n_train, dtype=bool)
+        if level > 0:
+            try:
+                rng = seeding.generator(root, "poison", dataset_label, task.seed, n_train, attack_label, level)
+                X_p, y_p, poisoned = attack.poison(X_train.copy(), y_train.copy(), level / 100, rng)
+                X_p, y_p = _check_training_set(X_p, y_p, X.shape[1], n_classes, f"attack {attack_label}")
+                poisoned = _check_mask(poisoned, len(y_p), f"attack {attack_label}")
+            except Exception as exc:
+                poison_error = _describe("attack", attack_label, exc) if not isinstance(exc, CellError) else str(exc)
+        train_digest = digest(X_p, y_p) if poison_error is None else ""
+
+        for defense_label, defense in task.defenses:
+            # 2. sanitize once per (poisoned set, defense)
+            error = poison_error
+            X_s, y_s, flagged = X_p, y_p, None
+            if error is None:
+                try:
+                    rng = seeding.generator(root, "defense", dataset_label, task.seed, n_train,
+                                            attack_label, level, defense_label)
+                    X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
+                    flagged = _check_mask(flagged, len(y_p), f"defense {defense_label}")
+                    X_s, y_s = _check_training_set(X_s, y_s, X.shape[1], n_classes, f"defense {defense_label}")
+                except Exception as exc:
+                    error = str(exc) if isinstance(exc, CellError) else _describe("defense", defense_label, exc)
+            detection = _detection(flagged if defense.flags else None, poisoned)
+
+            for model_label, model in task.models:
+                # 3. fit and score every model on the clean test split
+                row = base(level, defense_label, model_label)
+                row.update(status="ok", error="", accuracy=np.nan, f1_macro=np.nan,
+                           n_poisoned=int(poisoned.sum()) if poison_error is None else 0,
+                           n_fit=len(y_s) if error is None else 0,
+                           n_flagged=int(flagged.sum()) if flagged is not None and error is None else 0,
+                           removed_fraction=(1 - len(y_s) / len(y_p)) if error is None else np.nan,
+                           **detection, train_digest=train_digest, confusion="")
+                if error is None:
+                    try:
+                        estimator = defense.wrap(
+                            model.build(seeding.random_state(root, "model", dataset_label, task.seed, model_label)),
+                            seeding.random_state(root, "wrap", dataset_label, task.seed, defense_label))
+                        estimator.fit(X_s, y_s)
+                        y_pred = np.asarray(estimator.predict(X_test))
+                        if y_pred.shape != y_test.shape:
+                            raise CellError(f"model {model_label} predicted shape {y_pred.shape}, "
+                                            f"expected {y_test.shape}")
+                        row["accuracy"] = float(accuracy_score(y_test, y_pred))
+                        row["f1_macro"] = float(f1_score(y_test, y_pred, labels=labels, average="macro",
+                                                         zero_division=0))
+                        cm = confusion_matrix(y_test, y_pred, labels=labels)
+                        row["confusion"] = json.dumps(cm.tolist(), separators=(",", ":"))
+                    except Exception as exc:
+                        row["error"] = str(exc) if isinstance(exc, CellError) else _describe("model", model_label, exc)
+                        row["status"] = "failed"
+                else:
+                    row["status"], row["error"] = "failed", error
+                rows.append(row)
+    return rows, time.perf_counter() - started
