@@ -31,20 +31,22 @@ class Param:
 
     def coerce(self, value: Any, owner: str = "") -> Any:
         """Return ``value`` converted to this parameter's type, or raise UsageError."""
-        where = f"{owner}[{self.name}]" if owner else self.name
+
+        def where(v):
+            return f"{owner}[{self.name}={v}]" if owner else f"{self.name}={v}"
+
         try:
-            value = self._convert(value)
+            converted = self._convert(value)
         except (TypeError, ValueError):
-            raise UsageError(
-                f"{where}={value!r} is not a valid {self.type.__name__} ({self.describe_range()})"
-            ) from None
-        if self.choices is not None and value not in self.choices:
-            raise UsageError(f"{where}={value!r} is not one of {', '.join(map(str, self.choices))}")
-        if self.min is not None and (value < self.min or (self.exclusive_min and value == self.min)):
-            raise UsageError(f"{where}={value!r} is out of range: expected {self.describe_range()}")
-        if self.max is not None and value > self.max:
-            raise UsageError(f"{where}={value!r} is out of range: expected {self.describe_range()}")
-        return value
+            raise UsageError(f"{where(value)}: not a valid {self.type.__name__}; expected "
+                             f"{self.describe_range()}") from None
+        if self.choices is not None and converted not in self.choices:
+            raise UsageError(f"{where(value)}: expected {self.describe_range()}")
+        too_low = self.min is not None and (converted < self.min or (self.exclusive_min and converted == self.min))
+        too_high = self.max is not None and converted > self.max
+        if too_low or too_high:
+            raise UsageError(f"{where(value)}: out of range; expected {self.describe_range()}")
+        return converted
 
     def _convert(self, value: Any) -> Any:
         if self.type is bool:

@@ -82,10 +82,17 @@ def _detection(flagged: np.ndarray | None, poisoned: np.ndarray | None) -> dict:
     return {"detection_precision": precision, "detection_recall": recall, "detection_f1": f1}
 
 
+def make_split(X, y, test_size: float, root: int, dataset_label: str, seed: int):
+    """Stratified train/test split, new per seed: ``(X_train, X_test, y_train, y_test)``."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(X, y, test_size=test_size, stratify=y,
+                            random_state=seeding.random_state(root, "split", dataset_label, seed))
+
+
 def run_task(task: Task) -> tuple[list[dict], float]:
     """Run every cell of a task; return its rows and the wall time spent."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-    from sklearn.model_selection import train_test_split
 
     started = time.perf_counter()
     dataset_label, dataset = task.dataset
@@ -94,9 +101,7 @@ def run_task(task: Task) -> tuple[list[dict], float]:
     X, y, _, class_names = load_dataset(dataset_label, dataset)
     n_classes = len(class_names)
     labels = np.arange(n_classes)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=task.test_size, stratify=y,
-        random_state=seeding.random_state(root, "split", dataset_label, task.seed))
+    X_train, X_test, y_train, y_test = make_split(X, y, task.test_size, root, dataset_label, task.seed)
     n_train = len(y_train)
     rows = []
 
@@ -124,8 +129,9 @@ def run_task(task: Task) -> tuple[list[dict], float]:
             X_s, y_s, flagged = X_p, y_p, None
             if error is None:
                 try:
+                    # level 0 is the same clean set under every attack, so it gets the same draw
                     rng = seeding.generator(root, "defense", dataset_label, task.seed, n_train,
-                                            attack_label, level, defense_label)
+                                            attack_label if level > 0 else "clean", level, defense_label)
                     X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
                     flagged = _check_mask(flagged, len(y_p), f"defense {defense_label}")
                     X_s, y_s = _check_training_set(X_s, y_s, X.shape[1], n_classes, f"defense {defense_label}")

@@ -1,0 +1,33 @@
+"""``irisbench plugins``: what is installed, with parameters and provenance."""
+
+from __future__ import annotations
+
+from irisbench.registry import load_registry
+
+
+def _params(cls, verbose: bool) -> str:
+    if not cls.params:
+        return "-"
+    if verbose:
+        return "\n".join(f"{p.name}: {p.type.__name__} = {p.default!r}  ({p.describe_range()}) {p.help}"
+                         for p in cls.params)
+    return ", ".join(f"{p.name}={p.default!r}" for p in cls.params)
+
+
+def plugins_command(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    registry = load_registry()
+    console = Console(highlight=False)
+    for warning in registry.warnings:
+        Console(stderr=True).print(f"[yellow]irisbench: warning:[/yellow] {warning}", highlight=False)
+    table = Table(title="irisbench plugins")
+    for column in ("kind", "name", "description", "parameters", "package"):
+        table.add_column(column, overflow="fold")
+    for info in registry.all():
+        if args.kind and info.kind != args.kind:
+            continue
+        table.add_row(info.kind, info.name, info.cls.description, _params(info.cls, args.verbose), info.package)
+    console.print(table)
+    return 0

@@ -1,0 +1,129 @@
+"""Per-level text reports: scikit-learn's classification report over the pooled test predictions.
+
+Pooling the seeds' confusion matrices gives one report per cell that uses every test
+prediction; the header carries the per-seed mean and 95 % CI, which is what the analysis
+and the plots use.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from irisbench.record import RunRecord, config_dir_name
+from irisbench.results import CELL_COLUMNS, CONFIG_COLUMNS, config_label, level_text
+from irisbench.sinks.files import atomic_write_text
+
+
+def fmt(value, digits: int = 3) -> str:
+    """Fixed decimals everywhere (no '-0.000'); 'n/a' for undefined values such as a 1-seed CI."""
+    if value is None or not math.isfinite(float(value)):
+        return "n/a"
+    text = f"{float(value):.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def summary_rows(summary) -> dict[tuple, dict]:
+    """Summary rows keyed by ``(*config, level)`` for direct lookup."""
+    return {tuple(row[c] for c in CELL_COLUMNS): row for row in summary.to_dict("records")}
+
+
+def class_names_for(record: RunRecord, dataset: str, n_classes: int) -> list[str]:
+    """The dataset's class names, or the class indices when none (or the wrong number) are known."""
+    names = list(record.class_names.get(dataset, []))
+    return names if len(names) == n_classes else [str(i) for i in range(n_classes)]
+
+
+def pooled_predictions(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """y_true, y_pred that reproduce a confusion matrix (it is a sufficient statistic for the report)."""
+    k = confusion.shape[0]
+    y_true = np.repeat(np.arange(k), confusion.sum(axis=1))
+    y_pred = np.concatenate([np.repeat(np.arange(k), confusion[i]) for i in range(k)])
+    return y_true, y_pred
+
+
+def cell_errors(frame, config: tuple, level: float) -> list[str]:
+    """Distinct error messages of the failed seeds of one cell, in order of first appearance."""
+    mask = (frame["level"] == level) & (frame["status"] != "ok")
+    for column, value in zip(CONFIG_COLUMNS, config):
+        mask &= frame[column] == value
+    return list(dict.fromkeys(str(e) for e in frame.loc[mask, "error"]))
+
+
+def format_confusion(confusion: np.ndarray, names: list[str]) -> str:
+    """The pooled confusion matrix with class names on both axes."""
+    corner = "true \\ predicted"
+    first = max(len(corner), *(len(n) for n in names))
+    width = max(len(str(int(confusion.max()))), *(len(n) for n in names))
+    lines = [corner.ljust(first) + "".join(f"  {n:>{width}}" for n in names)]
+    for name, row in zip(names, confusion):
+        lines.append(name.ljust(first) + "".join(f"  {int(v):>{width}}" for v in row))
+    return "\n".join(lines)
+
+
+def report_text(record: RunRecord, config: tuple, level: float, row: dict) -> str:
+    """Header with the per-seed mean and CI, then the pooled classification report and confusion matrix."""
+    from sklearn.metrics import classification_report
+
+    n_ok, n_failed = int(row["n_seeds"]), int(row["n_failed"])
+    lines = [
+        "irisbench classification report",
+        f"configuration:   {config_label(config)}  (n_train {config[-1]})",
+        f"poisoning level: {level_text(level)} % of the training samples",
+        f"seeds:           {n_ok} ok, {n_failed} failed",
+    ]
+    errors = cell_errors(record.results.frame, config, level)
+    if n_ok == 0:
+        lines += ["", f"All {n_failed} seeds of this cell failed; there are no predictions to report.",
+                  "Errors:", *(f"  - {e}" for e in errors)]
+        return "\n".join(lines) + "\n"
+    for metric in ("accuracy", "f1_macro"):
+        lines.append(f"{metric + ':':<17}mean {fmt(row[f'{metric}_mean'])}, 95 % CI "
+                     f"[{fmt(row[f'{metric}_ci_low'])}, {fmt(row[f'{metric}_ci_high'])}] "
+                     "(Student-t over seeds)")
+    if errors:
+        lines += ["errors of the failed seeds:", *(f"  - {e}" for e in errors)]
+    confusion = record.results.pooled_confusion(config, level)
+    if confusion is None:
+        lines += ["", "No confusion matrices were recorded for this cell, so no pooled report."]
+        return "\n".join(lines) + "\n"
+    names = class_names_for(record, config[0], confusion.shape[0])
+    y_true, y_pred = pooled_predictions(confusion)
+    report = classification_report(y_true, y_pred, labels=np.arange(len(names)), target_names=names,
+                                   digits=3, zero_division=0)
+    lines += [
+        "",
+        f"Classification report over the pooled test predictions of the {n_ok} ok seeds "
+        f"({int(confusion.sum())} predictions):",
+        "",
+        report.rstrip(),
+        "",
+        "Pooled confusion matrix (rows: true class, columns: predicted class; counts summed over seeds):",
+        "",
+        format_confusion(confusion, names),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(record: RunRecord) -> list[Path]:
+    """Write ``report_<level>.txt`` per configuration and level; return the paths written.
+
+    One configuration writes straight into the run folder; several get one subfolder each,
+    so that file names stay the same whatever the grid.
+    """
+    rows = summary_rows(record.summary)
+    configs = record.results.configs()
+    written = []
+    for config in configs:
+        folder = Path(record.out_dir) / config_dir_name(config) if record.multi_config else Path(record.out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        for level in record.results.levels():
+            row = rows.get((*config, level))
+            if row is None:
+                continue
+            path = folder / f"report_{level_text(level)}.txt"
+            atomic_write_text(path, report_text(record, config, level, row))
+            written.append(path)
+    return written

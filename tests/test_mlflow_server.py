@@ -1,0 +1,172 @@
+"""MlflowSink against a real `mlflow server` on loopback, read back over the REST API with urllib."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from irisbench.errors import UsageError
+from irisbench.executor import execute
+from irisbench.plan import make_plan
+from irisbench.record import RunRecord
+from irisbench.registry import load_registry
+from irisbench.results import ResultSet
+from irisbench.sinks.files import write_results, write_run_json
+from irisbench.sinks.mlflow_sink import MlflowSink
+from irisbench.spec import build_spec
+
+MLFLOW = str(Path(sys.executable).parent / "mlflow")
+STARTUP_TIMEOUT = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real tracking server with proxied artifacts; always stopped, even when a test fails."""
+    root = tmp_path_factory.mktemp("server")
+    port = free_port()
+    log = open(root / "server.log", "wb")
+    process = subprocess.Popen(
+        [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{root}/srv.db", "--artifacts-destination", str(root / "artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"mlflow server exited with {process.returncode}: "
+                            f"{(root / 'server.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"mlflow server did not answer /health within {STARTUP_TIMEOUT} s")
+                time.sleep(0.3)
+        yield {"url": url, "root": root}
+    finally:
+        # the server runs uvicorn and a job runner as children: stop the whole group we started
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            if process.poll() is not None:
+                break
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(timeout=wait)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def logged(server, tmp_path_factory):
+    registry = load_registry(autoload=False)
+    out_dir = tmp_path_factory.mktemp("out") / "run1"
+    spec = build_spec(registry, attacks="gaussian,label_flip", seeds=2, out=str(out_dir),
+                      tracking_uri=server["url"], experiment="served")
+    sink = MlflowSink(server["url"], spec.experiment, artifact_root=out_dir.parent / "unused")
+    sink.start(spec)
+    rows, _ = execute(make_plan(spec, registry))
+    results = ResultSet.from_rows(rows)
+    out_dir.mkdir(parents=True)
+    record = RunRecord(spec, results, results.summary(), out_dir,
+                       {"iris": ["setosa", "versicolor", "virginica"]}, {"spec": spec.to_dict()})
+    write_results(record)
+    write_run_json(record)
+    sink.finish(record)
+    runs = post_json(server["url"] + "/api/2.0/mlflow/runs/search",
+                     {"experiment_ids": [sink.experiment_id], "max_results": 100})["runs"]
+    return {"sink": sink, "record": record, "runs": {run["info"]["run_id"]: run for run in runs}}
+
+
+def tags_of(run: dict) -> dict:
+    return {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+
+
+def test_runs_read_back_over_rest(logged, server):
+    sink, record, runs = logged["sink"], logged["record"], logged["runs"]
+    assert len(runs) == 1 + len(record.results.configs())
+    parent = runs[sink.run_id]
+    assert parent["info"]["status"] == "FINISHED"
+    params = {p["key"]: p["value"] for p in parent["data"]["params"]}
+    assert params["attacks"] == "gaussian,label_flip"
+    assert params["tracking_uri"] == server["url"]
+    children = [run for run in runs.values() if tags_of(run).get("mlflow.parentRunId") == sink.run_id]
+    assert sorted(run["info"]["run_name"] for run in children) == [
+        "iris / gaussian / none / decision_tree", "iris / label_flip / none / decision_tree"]
+    assert all(run["info"]["status"] == "FINISHED" for run in children)
+    assert {run["info"]["run_id"] for run in children} == set(record.meta["mlflow"]["child_run_ids"].values())
+
+
+def test_metric_history_over_rest(logged, server):
+    sink, record, runs = logged["sink"], logged["record"], logged["runs"]
+    summary = record.summary
+    for run_id in record.meta["mlflow"]["child_run_ids"].values():
+        attack = {p["key"]: p["value"] for p in runs[run_id]["data"]["params"]}["attack"]
+        query = urllib.parse.urlencode({"run_id": run_id, "metric_key": "accuracy"})
+        history = get_json(f"{server['url']}/api/2.0/mlflow/metrics/get-history?{query}")["metrics"]
+        history.sort(key=lambda m: int(m["step"]))
+        expected = summary[summary["attack"] == attack]
+        assert [int(m["step"]) for m in history] == [0, 5, 10, 50]
+        assert [m["value"] for m in history] == pytest.approx(list(expected["accuracy_mean"]))
+    # inputs come back too: the clean set plus one poisoned set per level
+    inputs = runs[next(iter(record.meta["mlflow"]["child_run_ids"].values()))]["inputs"]["dataset_inputs"]
+    assert {i["dataset"]["name"] for i in inputs} == {
+        "iris", "iris/gaussian@0%", "iris/gaussian@5%", "iris/gaussian@10%", "iris/gaussian@50%"}
+
+
+def test_artifacts_are_proxied_to_the_server(logged, server):
+    sink = logged["sink"]
+    query = urllib.parse.urlencode({"run_id": sink.run_id})
+    files = {f["path"] for f in get_json(f"{server['url']}/api/2.0/mlflow/artifacts/list?{query}")["files"]}
+    assert {"results.csv", "summary.csv", "run.json", "results_table.json"} <= files
+    stored = server["root"] / "artifacts" / sink.experiment_id / sink.run_id / "artifacts"
+    assert json.loads((stored / "run.json").read_text())["mlflow"]["run_id"] == sink.run_id
+
+
+def test_closed_port_fails_fast():
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.perf_counter()
+    with pytest.raises(UsageError) as info:
+        MlflowSink(uri, "x").start(build_spec(load_registry(autoload=False), seeds=2))
+    assert time.perf_counter() - started < 10
+    assert uri in str(info.value) and "mlflow server" in str(info.value)
+
+
+def test_silent_server_fails_fast():
+    """A port that accepts connections but never answers (a hung server) times out in seconds."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        uri = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        started = time.perf_counter()
+        with pytest.raises(UsageError):
+            MlflowSink(uri, "x").start(build_spec(load_registry(autoload=False), seeds=2))
+        assert time.perf_counter() - started < 10

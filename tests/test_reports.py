@@ -1,0 +1,267 @@
+"""Report sinks: per-level classification reports, the accuracy plot and the written analysis.
+
+The analysis may only quote measured numbers, so the main check recomputes every number it
+can contain (independently, with scipy.stats.t) and looks each quoted number up.
+"""
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from irisbench.executor import execute
+from irisbench.plan import make_plan
+from irisbench.record import RunRecord, config_dir_name
+from irisbench.registry import load_registry
+from irisbench.results import COLUMNS, CONFIG_COLUMNS, ResultSet
+from irisbench.sinks.analysis import write_analysis
+from irisbench.sinks.plots import plot_accuracy_vs_level
+from irisbench.sinks.reports import write_reports
+from irisbench.spec import build_spec
+
+CLASS_NAMES = {"iris": ["setosa", "versicolor", "virginica"]}
+NUMBER = re.compile(r"-?\d+\.\d{3}")
+
+
+def run_record(out_dir: Path, **options) -> RunRecord:
+    registry = load_registry(autoload=False)
+    spec = build_spec(registry, seeds=3, **options)
+    rows, _ = execute(make_plan(spec, registry))
+    results = ResultSet.from_rows(rows)
+    return RunRecord(spec, results, results.summary(), out_dir, CLASS_NAMES, {})
+
+
+def record_from(frame: pd.DataFrame, out_dir: Path) -> RunRecord:
+    results = ResultSet(frame.reset_index(drop=True))
+    return RunRecord(build_spec(load_registry(autoload=False), seeds=3), results, results.summary(), out_dir,
+                     CLASS_NAMES, {})
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    return run_record(tmp_path_factory.mktemp("single"))
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory):
+    return run_record(tmp_path_factory.mktemp("multi"), attacks="label_flip", defenses="none,isolation",
+                      models="decision_tree,dummy")
+
+
+# ---------------------------------------------------------------- helpers
+
+def f3(value: float) -> str:
+    text = f"{value:.3f}"
+    return "0.000" if text == "-0.000" else text
+
+
+def t_ci(values) -> tuple[float, float, float]:
+    """Mean and 95 % Student-t interval, computed here independently of irisbench."""
+    x = np.asarray(values, dtype=float)
+    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return x.mean(), x.mean() - half, x.mean() + half
+
+
+def accuracy_by_seed(frame: pd.DataFrame) -> dict[tuple, pd.Series]:
+    ok = frame[frame["status"] == "ok"]
+    return {key: group.set_index("seed")["accuracy"] for key, group in ok.groupby(CONFIG_COLUMNS + ["level"])}
+
+
+def paired_numbers(a: pd.Series, b: pd.Series) -> set[str]:
+    diff = (a - b).dropna()
+    return {f3(v) for v in t_ci(diff)} if len(diff) >= 2 else set()
+
+
+def allowed_numbers(record: RunRecord) -> set[str]:
+    """Every number the analysis may quote: summary values, levels, and paired drops and differences."""
+    allowed = {f3(v) for v in record.summary.select_dtypes("number").to_numpy().ravel() if np.isfinite(v)}
+    allowed |= {f3(level) for level in record.results.levels()}
+    by_cell = accuracy_by_seed(record.results.frame)
+    for (*config, level), acc in by_cell.items():
+        clean = by_cell.get((*config, 0.0))
+        if clean is not None:
+            allowed |= paired_numbers(clean, acc)
+        baseline = by_cell.get((config[0], config[1], "none", config[3], config[4], level))
+        if baseline is not None:
+            allowed |= paired_numbers(acc, baseline)
+    return allowed
+
+
+def assert_numbers_traceable(record: RunRecord) -> str:
+    text = write_analysis(record).read_text()
+    quoted = NUMBER.findall(text)
+    assert quoted, "the analysis quotes no numbers at all"
+    allowed = allowed_numbers(record)
+    untraceable = sorted({q for q in quoted if f3(float(q)) not in allowed})
+    assert not untraceable, f"numbers not derived from the results: {untraceable}"
+    return text
+
+
+def section(text: str, title: str) -> str:
+    start = text.index(title)
+    end = text.find("\n## ", start + len(title))
+    return text[start:] if end < 0 else text[start:end]
+
+
+def verdict(text: str, title: str, label: str, level: str) -> str:
+    prefix = f"| {label} | {level} |"
+    rows = [line for line in section(text, title).splitlines() if line.startswith(prefix)]
+    assert len(rows) == 1, f"expected one row {prefix!r} in {title!r}"
+    return rows[0].rstrip(" |").rsplit("| ", 1)[1]
+
+
+def header_value(report: str, metric: str) -> float:
+    return float(re.search(rf"^{metric}:\s+mean (\d\.\d{{3}})", report, re.M).group(1))
+
+
+def hand_rows(cells: dict[tuple, list[float]]) -> pd.DataFrame:
+    """Rows with known accuracies: ``{(dataset, attack, defense, model, n_train, level): [acc per seed]}``."""
+    rows = []
+    for (*config, level), accuracies in cells.items():
+        for seed, accuracy in enumerate(accuracies):
+            rows.append(dict(zip(CONFIG_COLUMNS, config), level=float(level), seed=seed, status="ok", error="",
+                             accuracy=accuracy, f1_macro=accuracy, n_poisoned=0, n_fit=105, n_flagged=0,
+                             removed_fraction=0.0, train_digest="", confusion=""))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+# ---------------------------------------------------------------- per-level reports
+
+def test_single_config_reports_go_into_the_run_folder(single):
+    paths = write_reports(single)
+    names = ["report_0.txt", "report_5.txt", "report_10.txt", "report_50.txt"]
+    assert paths == [single.out_dir / name for name in names]
+    assert all(path.is_file() for path in paths)
+
+
+def test_multi_config_reports_get_one_folder_per_config(multi):
+    paths = write_reports(multi)
+    configs = multi.results.configs()
+    assert len(configs) == 4
+    for config in configs:
+        folder = multi.out_dir / config_dir_name(config)
+        for name in ("report_0.txt", "report_5.txt", "report_10.txt", "report_50.txt"):
+            assert folder / name in paths and (folder / name).is_file()
+    assert not list(multi.out_dir.glob("report_*.txt"))
+
+
+def test_report_pooled_accuracy_and_header_match_the_data(single):
+    write_reports(single)
+    config = single.results.configs()[0]
+    summary = single.summary.set_index("level")
+    for level in single.results.levels():
+        text = (single.out_dir / f"report_{level:g}.txt").read_text()
+        cm = single.results.pooled_confusion(config, level)
+        pooled = np.trace(cm) / cm.sum()
+        accuracy_line = re.search(r"^\s+accuracy\s+(\d\.\d{3})\s+(\d+)$", text, re.M)
+        assert accuracy_line and accuracy_line.group(1) == f3(pooled)
+        assert int(accuracy_line.group(2)) == cm.sum()
+        assert f3(header_value(text, "accuracy")) == f3(summary.loc[level, "accuracy_mean"])
+        assert f3(header_value(text, "f1_macro")) == f3(summary.loc[level, "f1_macro_mean"])
+        assert "seeds:           3 ok, 0 failed" in text
+        for name in CLASS_NAMES["iris"]:
+            assert re.search(rf"^{name}\s+\d+\s+\d+\s+\d+$", text, re.M), "confusion matrix row missing"
+
+
+# ---------------------------------------------------------------- plot
+
+def test_plot_is_a_real_png(multi):
+    path = plot_accuracy_vs_level(multi)
+    assert path == multi.out_dir / "poison_accuracy_plot.png"
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 20_000
+    assert not list(multi.out_dir.glob(".*.tmp"))
+
+
+def test_importing_the_plot_sink_does_not_import_matplotlib():
+    code = "import sys, irisbench.sinks.plots; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+# ---------------------------------------------------------------- analysis
+
+def test_analysis_quotes_only_measured_numbers(single, multi):
+    for record in (single, multi):
+        text = assert_numbers_traceable(record)
+        for title in ("## Setup", "## Clean accuracy", "## Degradation per level", "## Configurations compared",
+                      "## How to read this", "## Failed cells"):
+            assert title in text
+    assert "### Defenses against defense 'none'" in text and "| precision | recall | share removed |" in text
+
+
+def test_verdicts_follow_the_confidence_interval(tmp_path):
+    clean = [0.95, 0.96, 0.94, 0.95, 0.97]
+    tree, knn = ("iris", "gaussian", "none", "decision_tree", 105), ("iris", "gaussian", "none", "knn", 105)
+    tree_iso, knn_iso = (*tree[:2], "isolation", *tree[3:]), (*knn[:2], "isolation", *knn[3:])
+    noise = [0.01, -0.01, 0.0, 0.02, -0.02]
+    frame = hand_rows({
+        (*tree, 0): clean, (*tree, 5): [0.60, 0.62, 0.58, 0.61, 0.59],
+        (*knn, 0): clean, (*knn, 5): [a + e for a, e in zip(clean, noise)],
+        (*tree_iso, 0): clean, (*tree_iso, 5): [0.90, 0.92, 0.91, 0.93, 0.90],
+        (*knn_iso, 0): clean, (*knn_iso, 5): [a - e for a, e in zip(clean, noise)],
+    })
+    record = record_from(frame, tmp_path)
+    text = assert_numbers_traceable(record)
+    degradation, defenses = "## Degradation per level", "### Defenses against"
+    assert verdict(text, degradation, "iris / gaussian / none / decision_tree", "5") == "significant drop"
+    assert verdict(text, degradation, "iris / gaussian / none / knn", "5") == "no significant change (CI includes 0)"
+    assert verdict(text, defenses, "iris / gaussian / isolation / decision_tree", "5").startswith(
+        "helped significantly")
+    assert verdict(text, defenses, "iris / gaussian / isolation / knn", "5") == \
+        "did not help significantly (CI includes 0)"
+    assert verdict(text, defenses, "iris / gaussian / isolation / decision_tree", "0") == \
+        "did not help significantly (CI includes 0)"
+
+    gain = record_from(hand_rows({(*tree, 0): clean, (*tree, 5): [a + 0.02 for a in clean[:4]] + [0.985]}),
+                       tmp_path / "gain")
+    assert verdict(assert_numbers_traceable(gain), degradation, "iris / gaussian / none / decision_tree", "5") == \
+        "significant gain"
+
+
+def test_without_level_0_the_drop_is_not_computed(tmp_path):
+    frame = hand_rows({("iris", "gaussian", "none", "decision_tree", 105, 5): [0.9, 0.8, 0.85],
+                       ("iris", "gaussian", "none", "decision_tree", 105, 10): [0.7, 0.8, 0.75]})
+    text = write_analysis(record_from(frame, tmp_path)).read_text()
+    assert section(text, "## Clean accuracy").count("cannot be computed") == 1
+    assert section(text, "## Degradation per level").count("cannot be computed") == 1
+    assert "| decision" not in section(text, "## Degradation per level")
+
+
+def test_failed_cells_are_reported(single, tmp_path):
+    frame = single.results.frame.copy()
+    errors = {0: "attack gaussian: ValueError: boom", 1: "attack gaussian: ValueError: boom",
+              2: "attack gaussian: RuntimeError: bust"}
+    all_failed = frame["level"] == 50
+    one_failed = (frame["level"] == 10) & (frame["seed"] == 0)
+    frame.loc[all_failed, "error"] = frame.loc[all_failed, "seed"].map(errors)
+    frame.loc[one_failed, "error"] = "model decision_tree: MemoryError: out"
+    frame.loc[all_failed | one_failed, ["status", "confusion"]] = ["failed", ""]
+    frame.loc[all_failed | one_failed, ["accuracy", "f1_macro"]] = np.nan
+    record = record_from(frame, tmp_path)
+
+    write_reports(record)
+    report = (tmp_path / "report_50.txt").read_text()
+    assert "All 3 seeds of this cell failed" in report
+    assert report.count("ValueError: boom") == 1 and report.count("RuntimeError: bust") == 1
+    partial = (tmp_path / "report_10.txt").read_text()
+    assert "seeds:           2 ok, 1 failed" in partial and "MemoryError: out" in partial
+    cm = record.results.pooled_confusion(record.results.configs()[0], 10.0)
+    assert cm.sum() == 2 * 45 and re.search(rf"accuracy\s+{f3(np.trace(cm) / cm.sum())}\s+90", partial)
+
+    text = assert_numbers_traceable(record)
+    failed = section(text, "## Failed cells")
+    assert "4 of 12 cell x seed runs failed" in failed
+    for message in set(errors.values()) | {"model decision_tree: MemoryError: out"}:
+        assert f"- {message}" in failed
+    assert verdict(text, "## Degradation per level", "iris / gaussian / none / decision_tree", "50") == \
+        "not testable (fewer than 2 paired seeds)"
+    assert json.loads(single.results.frame["confusion"].iloc[0])  # the shared fixture was not modified

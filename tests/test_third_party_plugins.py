@@ -1,0 +1,82 @@
+"""A real third-party package, pip-installed, found through its ``irisbench`` entry points."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from irisbench.registry import DISABLE_AUTOLOAD_ENV
+
+
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory):
+    """Install tests/tiny_plugin into its own target folder and return an env that sees it."""
+    site = tmp_path_factory.mktemp("site")
+    source = tmp_path_factory.mktemp("src") / "tiny_plugin"  # build outside the repo: no build/ litter
+    shutil.copytree(REPO / "tests" / "tiny_plugin", source)
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(source)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert installed.returncode == 0, installed.stderr
+    env = {k: v for k, v in os.environ.items() if k != DISABLE_AUTOLOAD_ENV}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["COLUMNS"] = "200"
+    return env
+
+
+def irisbench(env, *args, cwd):
+    return subprocess.run([sys.executable, "-m", "irisbench.cli", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_plugins_lists_third_party_plugins_with_their_package(plugin_env, tmp_path):
+    result = irisbench(plugin_env, "plugins", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    shift = next(line for line in lines if "tiny_shift" in line)
+    assert "attack" in shift and "irisbench-tiny" in shift and "offset=3.0" in shift
+    assert any("tiny_knn" in line and "irisbench-tiny" in line for line in lines)
+    assert any("gaussian" in line and "irisbench " in line + " " for line in lines)
+    # the broken entry point is named in a warning, and everything else still loads
+    assert "tiny_broken" in result.stderr and "failed to load" in result.stderr
+
+
+def test_run_uses_a_third_party_attack_and_model(plugin_env, tmp_path):
+    out = tmp_path / "run"
+    result = irisbench(plugin_env, "run", "--attack", "tiny_shift[offset=5]", "--model", "tiny_knn,dummy",
+                       "--seeds", "2", "--no-mlflow", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(out / "results.csv")
+    assert set(frame["attack"]) == {"tiny_shift[offset=5.0]"}
+    assert set(frame["model"]) == {"tiny_knn", "dummy"}
+    assert (frame["status"] == "ok").all()
+    assert frame.loc[frame["level"] == 50, "n_poisoned"].eq(53).all()
+
+
+def test_failing_plugin_fails_its_cells_only(plugin_env, tmp_path):
+    out = tmp_path / "run"
+    result = irisbench(plugin_env, "run", "--defense", "none,tiny_fails", "--seeds", "2", "--no-mlflow",
+                       "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    frame = pd.read_csv(out / "results.csv", keep_default_na=False)
+    failed = frame[frame["defense"] == "tiny_fails"]
+    assert (failed["status"] == "failed").all()
+    assert failed["error"].str.contains("tiny_fails always fails").all()
+    assert (frame.loc[frame["defense"] == "none", "status"] == "ok").all()
+    assert len(frame) == 2 * 4 * 2
+    for name in ("summary.csv", "run.json", "analysis_report.md", "poison_accuracy_plot.png"):
+        assert (out / name).is_file()
+
+
+def test_autoload_switch_keeps_runs_hermetic(plugin_env, tmp_path):
+    env = dict(plugin_env, **{DISABLE_AUTOLOAD_ENV: "1"})
+    result = irisbench(env, "run", "--attack", "tiny_shift", "--no-mlflow", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown attack 'tiny_shift'" in result.stderr

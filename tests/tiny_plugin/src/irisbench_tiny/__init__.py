@@ -1,0 +1,1 @@
+"""Tiny third-party plugins for irisbench's tests."""

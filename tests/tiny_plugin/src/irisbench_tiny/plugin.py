@@ -1,0 +1,53 @@
+"""A working attack, a model, and a defense that always raises (to test failure isolation)."""
+
+import numpy as np
+
+from irisbench import Attack, Defense, Model, Param, hookimpl, poison_count
+
+
+class Shift(Attack):
+    """Threat model: a constant offset added to the features of random rows."""
+
+    name = "tiny_shift"
+    description = "Add a constant offset to the features of random training rows"
+    params = (Param("offset", float, 3.0, "offset added to every feature", min=0.0),)
+
+    def poison(self, X, y, fraction, rng):
+        mask = np.zeros(len(y), dtype=bool)
+        mask[rng.choice(len(y), poison_count(fraction, len(y)), replace=False)] = True
+        X = X.copy()
+        X[mask] += self.offset
+        return X, y.copy(), mask
+
+
+class AlwaysFails(Defense):
+    name = "tiny_fails"
+    description = "A defense that raises, so that irisbench must record its cells as failed"
+
+    def sanitize(self, X, y, rng):
+        raise RuntimeError("tiny_fails always fails")
+
+
+class Nearest(Model):
+    name = "tiny_knn"
+    description = "1-nearest-neighbour classifier"
+
+    def build(self, random_state):
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(n_neighbors=1)
+
+
+@hookimpl
+def irisbench_register_attacks():
+    return [Shift]
+
+
+@hookimpl
+def irisbench_register_defenses():
+    return [AlwaysFails]
+
+
+@hookimpl
+def irisbench_register_models():
+    return [Nearest]
