@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -199,9 +200,13 @@ class MlflowSink:
         if urlsplit(self.tracking_uri).scheme.lower() in ("http", "https"):
             for name, value in HTTP_ENV_DEFAULTS.items():
                 os.environ.setdefault(name, value)
+        # irisbench prints its own one-line pointer to the run; keep MLflow's chatter out of stdout.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         try:
             from mlflow import MlflowClient
 
+            for logger in ("mlflow", "alembic"):
+                logging.getLogger(logger).setLevel(logging.WARNING)
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
             self.experiment_id = self._experiment_id()
             self._start_parent(spec)
