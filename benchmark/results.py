@@ -17,6 +17,7 @@ METRICS = ["accuracy", "f1_macro"]
 DETECTION_METRICS = ["detection_precision", "detection_recall", "detection_f1", "removed_fraction"]
 COLUMNS = CONFIG_COLUMNS[:4] + ["level", "n_train", "seed", "status", "error", *METRICS, "n_poisoned",
                                  "n_fit", "n_flagged", *DETECTION_METRICS, "train_digest", "confusion"]
+TEXT_COLUMNS = ["dataset", "attack", "defense", "model", "status", "error", "train_digest", "confusion"]
 CONFIDENCE = 0.95
 
 
@@ -68,16 +69,16 @@ class ResultSet:
         if not path.is_file():
             raise UsageError(f"no results.csv in {run_dir}; give a folder written by 'irisbench run'")
         try:
-            frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS})
         except Exception as exc:
             raise UsageError(f"cannot read {path}: {exc}") from None
         missing = [c for c in ("dataset", "attack", "defense", "model", "level", "seed", "accuracy", "status")
                    if c not in frame.columns]
         if missing:
             raise UsageError(f"{path} is not an irisbench results file (missing columns: {', '.join(missing)})")
-        frame["error"] = frame["error"].fillna("")
-        frame["confusion"] = frame["confusion"].fillna("")
-        frame["train_digest"] = frame["train_digest"].fillna("")
+        for column in TEXT_COLUMNS:
+            if column in frame.columns:
+                frame[column] = frame[column].fillna("")
         return cls(frame)
 
     @property

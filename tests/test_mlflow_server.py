@@ -1,4 +1,4 @@
-"""MlflowSink against a real `mlflow server` on loopback, read back over the REST API with urllib."""
+"""`irisbench run` and MlflowSink against a real `mlflow server` on loopback, read back over the REST API with urllib."""
 
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ from pathlib import Path
 
 import pytest
 
+import pandas as pd
+
 from irisbench.errors import UsageError
-from irisbench.executor import execute
-from irisbench.plan import make_plan
-from irisbench.record import RunRecord
 from irisbench.registry import load_registry
 from irisbench.results import ResultSet
-from irisbench.sinks.files import write_results, write_run_json
 from irisbench.sinks.mlflow_sink import MlflowSink
 from irisbench.spec import build_spec
 
@@ -85,25 +83,33 @@ def server(tmp_path_factory):
         log.close()
 
 
+class _Logged:
+    """What the CLI logged: the ids from run.json plus the files it wrote."""
+
+    def __init__(self, out_dir: Path):
+        meta = json.loads((out_dir / "run.json").read_text())
+        self.meta = meta
+        self.run_id = meta["mlflow"]["run_id"]
+        self.experiment_id = meta["mlflow"]["experiment_id"]
+        self.results = ResultSet.read(out_dir)
+        self.summary = pd.read_csv(out_dir / "summary.csv")
+
+
 @pytest.fixture(scope="module")
 def logged(server, tmp_path_factory):
-    registry = load_registry(autoload=False)
-    out_dir = tmp_path_factory.mktemp("out") / "run1"
-    spec = build_spec(registry, attacks="gaussian,label_flip", seeds=2, out=str(out_dir),
-                      tracking_uri=server["url"], experiment="served")
-    sink = MlflowSink(server["url"], spec.experiment, artifact_root=out_dir.parent / "unused")
-    sink.start(spec)
-    rows, _ = execute(make_plan(spec, registry))
-    results = ResultSet.from_rows(rows)
-    out_dir.mkdir(parents=True)
-    record = RunRecord(spec, results, results.summary(), out_dir,
-                       {"iris": ["setosa", "versicolor", "virginica"]}, {"spec": spec.to_dict()})
-    write_results(record)
-    write_run_json(record)
-    sink.finish(record)
+    """`irisbench run --tracking-uri <server>` for real, then every run of the experiment over REST."""
+    workdir = tmp_path_factory.mktemp("cli")
+    out_dir = workdir / "run1"
+    result = subprocess.run(
+        [sys.executable, "-m", "irisbench.cli", "run", "--attack", "gaussian,label_flip", "--seeds", "2",
+         "--out", str(out_dir), "--tracking-uri", server["url"], "--experiment", "served"],
+        cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "View run" not in result.stdout  # MLflow's own chatter is suppressed
+    run = _Logged(out_dir)
     runs = post_json(server["url"] + "/api/2.0/mlflow/runs/search",
-                     {"experiment_ids": [sink.experiment_id], "max_results": 100})["runs"]
-    return {"sink": sink, "record": record, "runs": {run["info"]["run_id"]: run for run in runs}}
+                     {"experiment_ids": [run.experiment_id], "max_results": 100})["runs"]
+    return {"sink": run, "record": run, "runs": {r["info"]["run_id"]: r for r in runs}}
 
 
 def tags_of(run: dict) -> dict:

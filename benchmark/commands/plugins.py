@@ -15,13 +15,13 @@ def _params(cls, verbose: bool) -> str:
 
 
 def plugins_command(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
+    from irisbench.sinks.terminal import stdout, warn
+
     registry = load_registry()
-    console = Console(highlight=False)
     for warning in registry.warnings:
-        Console(stderr=True).print(f"[yellow]irisbench: warning:[/yellow] {warning}", highlight=False)
+        warn(warning)
     table = Table(title="irisbench plugins")
     for column in ("kind", "name", "description", "parameters", "package"):
         table.add_column(column, overflow="fold")
@@ -29,5 +29,5 @@ def plugins_command(args) -> int:
         if args.kind and info.kind != args.kind:
             continue
         table.add_row(info.kind, info.name, info.cls.description, _params(info.cls, args.verbose), info.package)
-    console.print(table)
+    stdout.print(table)
     return 0

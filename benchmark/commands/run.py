@@ -87,7 +87,7 @@ def run_command(args) -> int:
     out_dir, created = prepare_out_dir(spec.out)
     try:
         if sink is not None:
-            sink.start(spec)
+            sink.start(spec, run_name=out_dir.name)  # the parent run is named like its folder
     except BaseException:
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()

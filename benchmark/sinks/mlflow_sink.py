@@ -190,7 +190,7 @@ class MlflowSink:
         self._clean: dict | None = None  # dataset label -> mlflow Dataset, built once
 
     # ----------------------------------------------------------------- start
-    def start(self, spec) -> None:
+    def start(self, spec, run_name: str | None = None) -> None:
         """Check the store, create the experiment if needed and open the parent run.
 
         Runs before any computation, so a bad URI costs seconds, not a finished grid.
@@ -209,7 +209,7 @@ class MlflowSink:
                 logging.getLogger(logger).setLevel(logging.WARNING)
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
             self.experiment_id = self._experiment_id()
-            self._start_parent(spec)
+            self._start_parent(spec, run_name)
         except UsageError:
             self.abort("FAILED")
             raise
@@ -231,7 +231,9 @@ class MlflowSink:
                 folder = self.artifact_root.resolve() / safe_name(self.experiment)
                 location = folder.as_uri()
             try:
-                return client.create_experiment(self.experiment, artifact_location=location)
+                # tagged as model training, so the MLflow UI opens the runs and charts view, not GenAI
+                return client.create_experiment(self.experiment, artifact_location=location,
+                                                tags={"mlflow.experimentKind": "custom_model_development"})
             except Exception:
                 # another process may have created it in between
                 experiment = client.get_experiment_by_name(self.experiment)
@@ -243,12 +245,14 @@ class MlflowSink:
                              f"--experiment-id {experiment.experiment_id}` or pass another --experiment")
         return experiment.experiment_id
 
-    def _start_parent(self, spec) -> None:
+    def _start_parent(self, spec, run_name: str | None) -> None:
         from mlflow.entities import Param, RunTag
 
         import irisbench
 
-        if spec.out:
+        if run_name:
+            name = run_name
+        elif spec.out:
             name = Path(spec.out).name
         else:
             name = f"irisbench {','.join(r.label for r in spec.datasets)} {','.join(r.label for r in spec.attacks)}"

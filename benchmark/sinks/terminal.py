@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from irisbench.record import RunRecord
-from irisbench.results import config_label, level_text
+if TYPE_CHECKING:  # keep pandas (via record/results) out of `irisbench plugins` startup
+    from irisbench.record import RunRecord
 
 stderr = Console(stderr=True, highlight=False)
 # Off a terminal (CI logs, pipes) rich would assume 80 columns and fold the table.
@@ -46,6 +47,8 @@ def _cell(mean: float, low: float, high: float) -> str:
 
 def summary_table(record: RunRecord, metric: str = "accuracy") -> Table:
     """Configuration x level table of mean ± CI half-width."""
+    from irisbench.results import config_label, level_text
+
     levels = record.results.levels()
     table = Table(title=f"{metric} on the clean test split (mean ± 95 % CI half-width over seeds)")
     table.add_column("configuration")
