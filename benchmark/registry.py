@@ -19,8 +19,15 @@ DISABLE_AUTOLOAD_ENV = "IRISBENCH_DISABLE_PLUGIN_AUTOLOAD"
 
 BUILTIN_MODULES = (
     "irisbench.plugins.datasets",
+    "irisbench.plugins.csv_dataset",
     "irisbench.plugins.attacks",
+    "irisbench.plugins.flip_attacks",
+    "irisbench.plugins.injection",
     "irisbench.plugins.defenses",
+    "irisbench.plugins.outlier_filters",
+    "irisbench.plugins.label_cleaning",
+    "irisbench.plugins.ensembles",
+    "irisbench.plugins.adversarial",
     "irisbench.plugins.models",
 )
 

@@ -90,6 +90,21 @@ def make_split(X, y, test_size: float, root: int, dataset_label: str, seed: int)
                             random_state=seeding.random_state(root, "split", dataset_label, seed))
 
 
+def poison_training_set(X_train, y_train, attack, attack_label: str, level: float, n_classes: int,
+                        root: int, dataset_label: str, seed: int):
+    """Poison one training set at ``level`` percent and check what the attack returned.
+
+    Level 0 is the clean training split itself. The attack gets copies, so the caller's
+    arrays (and the test split) are never touched.
+    """
+    if level <= 0:
+        return X_train, y_train, np.zeros(len(y_train), dtype=bool)
+    rng = seeding.generator(root, "poison", dataset_label, seed, len(y_train), attack_label, level)
+    X_p, y_p, poisoned = attack.poison(X_train.copy(), y_train.copy(), level / 100, rng)
+    X_p, y_p = _check_training_set(X_p, y_p, X_train.shape[1], n_classes, f"attack {attack_label}")
+    return X_p, y_p, _check_mask(poisoned, len(y_p), f"attack {attack_label}")
+
+
 def run_task(task: Task) -> tuple[list[dict], float]:
     """Run every cell of a task; return its rows and the wall time spent."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
@@ -113,14 +128,11 @@ def run_task(task: Task) -> tuple[list[dict], float]:
         # 1. poison once per level (level 0 is the clean training split itself)
         poison_error = None
         X_p, y_p, poisoned = X_train, y_train, np.zeros(n_train, dtype=bool)
-        if level > 0:
-            try:
-                rng = seeding.generator(root, "poison", dataset_label, task.seed, n_train, attack_label, level)
-                X_p, y_p, poisoned = attack.poison(X_train.copy(), y_train.copy(), level / 100, rng)
-                X_p, y_p = _check_training_set(X_p, y_p, X.shape[1], n_classes, f"attack {attack_label}")
-                poisoned = _check_mask(poisoned, len(y_p), f"attack {attack_label}")
-            except Exception as exc:
-                poison_error = _describe("attack", attack_label, exc) if not isinstance(exc, CellError) else str(exc)
+        try:
+            X_p, y_p, poisoned = poison_training_set(X_train, y_train, attack, attack_label, level, n_classes,
+                                                     root, dataset_label, task.seed)
+        except Exception as exc:
+            poison_error = str(exc) if isinstance(exc, CellError) else _describe("attack", attack_label, exc)
         train_digest = digest(X_p, y_p) if poison_error is None else ""
 
         for defense_label, defense in task.defenses:
@@ -146,7 +158,8 @@ def run_task(task: Task) -> tuple[list[dict], float]:
                            n_poisoned=int(poisoned.sum()) if poison_error is None else 0,
                            n_fit=len(y_s) if error is None else 0,
                            n_flagged=int(flagged.sum()) if flagged is not None and error is None else 0,
-                           removed_fraction=(1 - len(y_s) / len(y_p)) if error is None else np.nan,
+                           # share of the poisoned set dropped (0 for defenses that relabel or augment)
+                           removed_fraction=max(0.0, 1 - len(y_s) / len(y_p)) if error is None else np.nan,
                            **detection, train_digest=train_digest, confusion="")
                 if error is None:
                     try:
