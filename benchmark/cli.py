@@ -61,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="MLflow experiment name (default: irisbench)")
     output.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
 
+    poison = commands.add_parser(
+        "poison", help="write one poisoned training split as CSV (with a 0/1 'poisoned' column)",
+        description="Poison the training split of one seed exactly as 'irisbench run' does and write it "
+                    "as CSV: the features, the (possibly flipped) class and a 0/1 'poisoned' column.",
+        epilog="Example: irisbench poison --dataset iris --attack label_flip --level 10 --seed 0 --out poisoned.csv")
+    poison.add_argument("--dataset", default="iris", metavar="NAME", help="dataset plugin (default: iris)")
+    poison.add_argument("--attack", default="gaussian", metavar="NAME", help="attack plugin (default: gaussian)")
+    poison.add_argument("--level", default="10", metavar="PCT", help="poisoning level in %% (default: 10)")
+    poison.add_argument("--seed", default="0", metavar="S", help="root seed, as in 'irisbench run' (default: 0)")
+    poison.add_argument("--repeat", default="0", metavar="I",
+                        help="which repetition's split, 0 .. seeds-1 of 'irisbench run' (default: 0)")
+    poison.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
+    poison.add_argument("--force", action="store_true", help="replace FILE if it exists")
+
     plugins = commands.add_parser("plugins", help="list the installed attacks, defenses, models and datasets",
                                   description="List every plugin with its kind, name, description, "
                                               "parameters and the package it came from.")
@@ -81,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             from irisbench.commands.run import run_command
 
             return run_command(args)
+        if args.command == "poison":
+            from irisbench.commands.poison import poison_command
+
+            return poison_command(args)
         if args.command == "plugins":
             from irisbench.commands.plugins import plugins_command
 

@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from irisbench import seeding
+from irisbench.errors import UsageError
 from irisbench.plan import Task
 
 _DATA_CACHE: dict[str, tuple] = {}
@@ -23,14 +24,45 @@ class CellError(Exception):
 
 
 def load_dataset(label: str, dataset) -> tuple:
-    """Load once per process: ``(X, y_encoded, feature_names, class_names)``."""
+    """Load once per process: ``(X, y_encoded, feature_names, class_names)``.
+
+    Raises UsageError for data the protocol cannot use (the CLI loads every dataset in the
+    driver before any work starts, so users see this as a one-line error).
+    """
     if label not in _DATA_CACHE:
         X, y, feature_names, class_names = dataset.load()
-        X = np.asarray(X, dtype=float)
+        try:
+            X = np.asarray(X, dtype=float)
+        except (TypeError, ValueError):
+            raise UsageError(f"dataset {label}: features must be numeric") from None
+        if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
+            raise UsageError(f"dataset {label}: expected a 2-D feature array with one row per label, "
+                             f"got X of shape {X.shape} and {len(y)} labels")
+        if not np.all(np.isfinite(X)):
+            raise UsageError(f"dataset {label}: features contain missing or infinite values; "
+                             "impute or drop those rows first")
         classes, y_encoded = np.unique(np.asarray(y), return_inverse=True)
+        counts = np.bincount(y_encoded)
+        if len(classes) < 2 or counts.min() < 2:
+            raise UsageError(f"dataset {label}: needs at least 2 classes with at least 2 rows each for a "
+                             f"stratified split (class counts: {dict(zip(map(str, classes), counts.tolist()))})")
         names = list(class_names) if len(class_names) == len(classes) else [str(c) for c in classes]
-        _DATA_CACHE[label] = (X, y_encoded.astype(np.int64), list(feature_names), names)
+        _DATA_CACHE[label] = (X, y_encoded.astype(np.int64), list(feature_names), [str(n) for n in names])
     return _DATA_CACHE[label]
+
+
+def check_datasets(refs, registry) -> dict[str, list[str]]:
+    """Load each dataset once in the driver; any failure is a usage error. Returns class names."""
+    names = {}
+    for ref in refs:
+        try:
+            names[ref.label] = load_dataset(ref.label, ref.create(registry))[3]
+        except UsageError:
+            raise
+        except Exception as exc:
+            raise UsageError(f"dataset {ref.label} cannot be loaded: {type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())}") from None
+    return names
 
 
 def digest(X: np.ndarray, y: np.ndarray) -> str:

@@ -1,4 +1,4 @@
-"""A real third-party package, pip-installed, found through its ``irisbench`` entry points."""
+"""Real third-party packages, pip-installed, found through their ``irisbench`` entry points."""
 
 import os
 import shutil
@@ -12,15 +12,21 @@ from conftest import REPO
 from irisbench.registry import DISABLE_AUTOLOAD_ENV
 
 
+#: A test-only package (a working attack and model, a failing defense, a broken entry point)
+#: and the plugin author's guide example.
+PACKAGES = ["tests/tiny_plugin", "examples/irisbench-example-plugin"]
+
+
 @pytest.fixture(scope="module")
 def plugin_env(tmp_path_factory):
     """Install tests/tiny_plugin into its own target folder and return an env that sees it."""
     site = tmp_path_factory.mktemp("site")
-    source = tmp_path_factory.mktemp("src") / "tiny_plugin"  # build outside the repo: no build/ litter
-    shutil.copytree(REPO / "tests" / "tiny_plugin", source)
+    sources = tmp_path_factory.mktemp("src")  # build outside the repo: no build/ litter
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, sources / package)
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(source)],
+         "--target", str(site), *(str(sources / package) for package in PACKAGES)],
         capture_output=True, text=True, timeout=300,
     )
     assert installed.returncode == 0, installed.stderr
@@ -80,3 +86,22 @@ def test_autoload_switch_keeps_runs_hermetic(plugin_env, tmp_path):
     result = irisbench(env, "run", "--attack", "tiny_shift", "--no-mlflow", cwd=tmp_path)
     assert result.returncode == 2
     assert "unknown attack 'tiny_shift'" in result.stderr
+
+
+def test_guide_example_package_runs_through_the_cli(plugin_env, tmp_path):
+    listed = irisbench(plugin_env, "plugins", cwd=tmp_path)
+    assert any("shift " in line and "irisbench-example-plugin" in line for line in listed.stdout.splitlines())
+    out = tmp_path / "run"
+    result = irisbench(plugin_env, "run", "--attack", "shift[offset=5]", "--defense", "none,zscore",
+                       "--seeds", "3", "--no-mlflow", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = pd.read_csv(out / "summary.csv")
+    caught = summary[(summary["defense"] == "zscore") & (summary["level"] == 10)]
+    assert caught["detection_recall_mean"].iloc[0] > 0.5  # a 5-unit shift is far out on iris
+
+
+def test_guide_example_package_own_tests_pass(plugin_env):
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             str(REPO / "examples" / "irisbench-example-plugin" / "tests")],
+                            env=plugin_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -77,6 +77,10 @@ def run_command(args) -> int:
         tracking_uri=args.tracking_uri, experiment=args.experiment, mlflow=not args.no_mlflow,
     )
 
+    from irisbench.worker import check_datasets
+
+    class_names = check_datasets(spec.datasets, registry)
+
     sink = None
     if spec.mlflow:
         # Before any computation: an unreachable server fails in seconds, not after the grid.
@@ -94,7 +98,7 @@ def run_command(args) -> int:
         raise
 
     try:
-        record = _compute(spec, registry, out_dir, started_at)
+        record = _compute(spec, registry, out_dir, started_at, class_names)
     except BaseException as exc:
         if sink is not None:
             sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
@@ -102,7 +106,7 @@ def run_command(args) -> int:
     return _write(record, sink, started)
 
 
-def _compute(spec, registry, out_dir: Path, started_at: str):
+def _compute(spec, registry, out_dir: Path, started_at: str, class_names: dict[str, list[str]]):
     from irisbench.executor import execute
     from irisbench.plan import make_plan
     from irisbench.record import RunRecord
@@ -115,11 +119,6 @@ def _compute(spec, registry, out_dir: Path, started_at: str):
         rows, busy = execute(plan, spec.jobs, advance)
     compute_seconds = time.perf_counter() - compute_start
     results = ResultSet.from_rows(rows)
-    class_names = {}
-    for label, dataset in {task.dataset[0]: task.dataset[1] for task in plan.tasks}.items():
-        from irisbench.worker import load_dataset
-
-        class_names[label] = load_dataset(label, dataset)[3]
     packages = {registry.get(ref.kind, ref.name).package
                 for refs in (spec.datasets, spec.attacks, spec.defenses, spec.models) for ref in refs}
     meta = {

@@ -1,0 +1,1 @@
+"""Example irisbench plugins: see plugin.py."""
