@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--model", action="append", metavar="NAME", help="model plugin(s) (default: decision_tree)")
     grid.add_argument("--levels", action="append", metavar="PCTS",
                       help="poisoning levels, %% of training samples (default: 0,5,10,50)")
+    grid.add_argument("--sizes", action="append", metavar="SIZES",
+                      help="training-set sizes: counts (30,60,90), fractions of the training split "
+                           "(0.25,0.5) or all (default: all); each is a stratified subsample, then poisoned")
     grid.add_argument("--seeds", default="10", metavar="N", help="repetitions with different splits (default: 10)")
     grid.add_argument("--seed", default="0", metavar="S", help="root seed; same seed, same results (default: 0)")
     grid.add_argument("--jobs", default="1", metavar="N", help="parallel worker processes (default: 1)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from irisbench.api import Attack, Dataset, Defense, Model
 from irisbench.spec import RunSpec
 
@@ -26,10 +28,11 @@ class Task:
     defenses: tuple[tuple[str, Defense], ...]
     models: tuple[tuple[str, Model], ...]
     levels: tuple[float, ...]
+    sizes: tuple[int | None, ...] = (None,)
 
     @property
     def n_cells(self) -> int:
-        return len(self.levels) * len(self.defenses) * len(self.models)
+        return len(self.sizes) * len(self.levels) * len(self.defenses) * len(self.models)
 
 
 @dataclass(frozen=True)
@@ -56,15 +59,24 @@ class Plan:
 
 
 def make_plan(spec: RunSpec, registry) -> Plan:
-    """Instantiate the plugins once and lay out the tasks."""
+    """Instantiate the plugins once, resolve sizes per dataset and lay out the tasks.
+
+    Loads each dataset in the driver (cached), so bad data or sizes fail here, before any work.
+    """
+    from irisbench.sizes import resolve_sizes
+    from irisbench.worker import check_datasets, load_dataset
+
+    check_datasets(spec.datasets, registry)
     defenses = tuple((ref.label, ref.create(registry)) for ref in spec.defenses)
     models = tuple((ref.label, ref.create(registry)) for ref in spec.models)
     tasks = []
     for dataset_ref in spec.datasets:
         dataset = (dataset_ref.label, dataset_ref.create(registry))
+        _, y, _, _ = load_dataset(*dataset)
+        sizes = resolve_sizes(spec.sizes, len(y), np.bincount(y), spec.test_size, dataset_ref.label)
         for seed in range(spec.seeds):
             for attack_ref in spec.attacks:
                 tasks.append(Task(spec.seed, seed, spec.test_size, dataset,
                                   (attack_ref.label, attack_ref.create(registry)),
-                                  defenses, models, spec.levels))
+                                  defenses, models, spec.levels, sizes))
     return Plan(spec, tuple(tasks))

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from irisbench.errors import UsageError
+from irisbench.sizes import parse_sizes
 
 DEFAULT_LEVELS = (0.0, 5.0, 10.0, 50.0)
 DEFAULT_SEEDS = 10
@@ -36,13 +37,18 @@ class PluginRef:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One grid: datasets x attacks x defenses x models x levels x seeds."""
+    """One grid: datasets x attacks x defenses x models x sizes x levels x seeds.
+
+    ``sizes`` holds the tokens as given (counts, fractions, ``all``); the plan resolves them
+    to row counts per dataset.
+    """
 
     datasets: tuple[PluginRef, ...]
     attacks: tuple[PluginRef, ...]
     defenses: tuple[PluginRef, ...]
     models: tuple[PluginRef, ...]
     levels: tuple[float, ...] = DEFAULT_LEVELS
+    sizes: tuple = ("all",)
     seeds: int = DEFAULT_SEEDS
     seed: int = 0
     test_size: float = TEST_SIZE
@@ -55,7 +61,7 @@ class RunSpec:
     @property
     def n_cells(self) -> int:
         return (len(self.datasets) * len(self.attacks) * len(self.defenses) * len(self.models)
-                * len(self.levels) * self.seeds)
+                * len(self.sizes) * len(self.levels) * self.seeds)
 
     def to_dict(self) -> dict:
         """JSON-ready form, with plugin references as labels."""
@@ -142,7 +148,7 @@ def parse_positive_int(name: str, value, minimum: int) -> int:
 
 
 def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=None, levels=None,
-               seeds=DEFAULT_SEEDS, seed=0, jobs=1, out=None, tracking_uri=None,
+               sizes=None, seeds=DEFAULT_SEEDS, seed=0, jobs=1, out=None, tracking_uri=None,
                experiment="irisbench", mlflow=True) -> RunSpec:
     """Validate raw option values (strings or lists) into a RunSpec, or raise UsageError."""
     if not str(experiment).strip():
@@ -153,6 +159,7 @@ def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=N
         defenses=parse_refs("defense", defenses, "none", registry),
         models=parse_refs("model", models, "decision_tree", registry),
         levels=parse_levels(levels),
+        sizes=parse_sizes(split_list(sizes)),
         seeds=parse_positive_int("--seeds", seeds, 1),
         seed=parse_positive_int("--seed", seed, 0),
         jobs=parse_positive_int("--jobs", jobs, 1),

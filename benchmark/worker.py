@@ -137,81 +137,101 @@ def poison_training_set(X_train, y_train, attack, attack_label: str, level: floa
     return X_p, y_p, _check_mask(poisoned, len(y_p), f"attack {attack_label}")
 
 
-def run_task(task: Task) -> tuple[list[dict], float]:
-    """Run every cell of a task; return its rows and the wall time spent."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+def subsample(X_train, y_train, size: int | None, root: int, dataset_label: str, seed: int):
+    """Stratified subsample of the training split to ``size`` rows (None: all of it)."""
+    if size is None or size >= len(y_train):
+        return X_train, y_train
+    from sklearn.utils import resample
 
+    return resample(X_train, y_train, replace=False, n_samples=size, stratify=y_train,
+                    random_state=seeding.random_state(root, "subsample", dataset_label, seed, size))
+
+
+def _error_text(stage: str, label: str, exc: Exception) -> str:
+    return str(exc) if isinstance(exc, CellError) else _describe(stage, label, exc)
+
+
+def run_task(task: Task) -> tuple[list[dict], float]:
+    """Run every cell of a task; return its rows and the wall time spent.
+
+    Work is shared down the loops: one split per task, one subsample per size, one
+    poisoned set per level, one sanitized set per defense, then every model on it.
+    """
     started = time.perf_counter()
     dataset_label, dataset = task.dataset
-    attack_label, attack = task.attack
-    root = task.root_seed
     X, y, _, class_names = load_dataset(dataset_label, dataset)
-    n_classes = len(class_names)
-    labels = np.arange(n_classes)
-    X_train, X_test, y_train, y_test = make_split(X, y, task.test_size, root, dataset_label, task.seed)
-    n_train = len(y_train)
+    X_train, X_test, y_train, y_test = make_split(X, y, task.test_size, task.root_seed, dataset_label, task.seed)
     rows = []
+    for size in task.sizes:
+        X_sub, y_sub = subsample(X_train, y_train, size, task.root_seed, dataset_label, task.seed)
+        for level in task.levels:
+            rows.extend(_run_level(task, level, X_sub, y_sub, X_test, y_test, len(class_names)))
+    return rows, time.perf_counter() - started
 
-    def base(level, defense_label, model_label):
-        return {"dataset": dataset_label, "attack": attack_label, "defense": defense_label,
-                "model": model_label, "level": level, "n_train": n_train, "seed": task.seed}
 
-    for level in task.levels:
-        # 1. poison once per level (level 0 is the clean training split itself)
-        poison_error = None
-        X_p, y_p, poisoned = X_train, y_train, np.zeros(n_train, dtype=bool)
-        try:
-            X_p, y_p, poisoned = poison_training_set(X_train, y_train, attack, attack_label, level, n_classes,
-                                                     root, dataset_label, task.seed)
-        except Exception as exc:
-            poison_error = str(exc) if isinstance(exc, CellError) else _describe("attack", attack_label, exc)
-        train_digest = digest(X_p, y_p) if poison_error is None else ""
+def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_classes: int) -> list[dict]:
+    """All defenses x models on one poisoned training set."""
+    dataset_label, attack_label, root = task.dataset[0], task.attack[0], task.root_seed
+    n_train = len(y_train)
+    poison_error = None
+    X_p, y_p, poisoned = X_train, y_train, np.zeros(n_train, dtype=bool)
+    try:
+        X_p, y_p, poisoned = poison_training_set(X_train, y_train, task.attack[1], attack_label, level, n_classes,
+                                                 root, dataset_label, task.seed)
+    except Exception as exc:
+        poison_error = _error_text("attack", attack_label, exc)
+    shared = {"dataset": dataset_label, "attack": attack_label, "level": level, "n_train": n_train,
+              "seed": task.seed, "n_poisoned": int(poisoned.sum()) if poison_error is None else 0,
+              "train_digest": digest(X_p, y_p) if poison_error is None else ""}
 
-        for defense_label, defense in task.defenses:
-            # 2. sanitize once per (poisoned set, defense)
-            error = poison_error
-            X_s, y_s, flagged = X_p, y_p, None
+    rows = []
+    for defense_label, defense in task.defenses:
+        error, X_s, y_s, flagged = poison_error, X_p, y_p, None
+        if error is None:
+            try:
+                # level 0 is the same clean set under every attack, so it gets the same draw
+                rng = seeding.generator(root, "defense", dataset_label, task.seed, n_train,
+                                        attack_label if level > 0 else "clean", level, defense_label)
+                X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
+                flagged = _check_mask(flagged, len(y_p), f"defense {defense_label}")
+                X_s, y_s = _check_training_set(X_s, y_s, X_train.shape[1], n_classes, f"defense {defense_label}")
+            except Exception as exc:
+                error = _error_text("defense", defense_label, exc)
+        cleaned = {
+            "defense": defense_label,
+            "n_fit": len(y_s) if error is None else 0,
+            "n_flagged": int(flagged.sum()) if flagged is not None and error is None else 0,
+            # share of the poisoned set dropped (0 for defenses that relabel or augment)
+            "removed_fraction": max(0.0, 1 - len(y_s) / len(y_p)) if error is None else np.nan,
+            **_detection(flagged if defense.flags and error is None else None, poisoned),
+        }
+        for model_label, model in task.models:
+            row = {**shared, **cleaned, "model": model_label, "status": "failed", "error": error or "",
+                   "accuracy": np.nan, "f1_macro": np.nan, "confusion": ""}
             if error is None:
                 try:
-                    # level 0 is the same clean set under every attack, so it gets the same draw
-                    rng = seeding.generator(root, "defense", dataset_label, task.seed, n_train,
-                                            attack_label if level > 0 else "clean", level, defense_label)
-                    X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
-                    flagged = _check_mask(flagged, len(y_p), f"defense {defense_label}")
-                    X_s, y_s = _check_training_set(X_s, y_s, X.shape[1], n_classes, f"defense {defense_label}")
+                    estimator = defense.wrap(
+                        model.build(seeding.random_state(root, "model", dataset_label, task.seed, model_label)),
+                        seeding.random_state(root, "wrap", dataset_label, task.seed, defense_label))
+                    row.update(_fit_and_score(estimator, X_s, y_s, X_test, y_test, n_classes, model_label))
+                    row["status"] = "ok"
                 except Exception as exc:
-                    error = str(exc) if isinstance(exc, CellError) else _describe("defense", defense_label, exc)
-            detection = _detection(flagged if defense.flags else None, poisoned)
+                    row["error"] = _error_text("model", model_label, exc)
+            rows.append(row)
+    return rows
 
-            for model_label, model in task.models:
-                # 3. fit and score every model on the clean test split
-                row = base(level, defense_label, model_label)
-                row.update(status="ok", error="", accuracy=np.nan, f1_macro=np.nan,
-                           n_poisoned=int(poisoned.sum()) if poison_error is None else 0,
-                           n_fit=len(y_s) if error is None else 0,
-                           n_flagged=int(flagged.sum()) if flagged is not None and error is None else 0,
-                           # share of the poisoned set dropped (0 for defenses that relabel or augment)
-                           removed_fraction=max(0.0, 1 - len(y_s) / len(y_p)) if error is None else np.nan,
-                           **detection, train_digest=train_digest, confusion="")
-                if error is None:
-                    try:
-                        estimator = defense.wrap(
-                            model.build(seeding.random_state(root, "model", dataset_label, task.seed, model_label)),
-                            seeding.random_state(root, "wrap", dataset_label, task.seed, defense_label))
-                        estimator.fit(X_s, y_s)
-                        y_pred = np.asarray(estimator.predict(X_test))
-                        if y_pred.shape != y_test.shape:
-                            raise CellError(f"model {model_label} predicted shape {y_pred.shape}, "
-                                            f"expected {y_test.shape}")
-                        row["accuracy"] = float(accuracy_score(y_test, y_pred))
-                        row["f1_macro"] = float(f1_score(y_test, y_pred, labels=labels, average="macro",
-                                                         zero_division=0))
-                        cm = confusion_matrix(y_test, y_pred, labels=labels)
-                        row["confusion"] = json.dumps(cm.tolist(), separators=(",", ":"))
-                    except Exception as exc:
-                        row["error"] = str(exc) if isinstance(exc, CellError) else _describe("model", model_label, exc)
-                        row["status"] = "failed"
-                else:
-                    row["status"], row["error"] = "failed", error
-                rows.append(row)
-    return rows, time.perf_counter() - started
+
+def _fit_and_score(estimator, X_train, y_train, X_test, y_test, n_classes: int, model_label: str) -> dict:
+    """Fit on the (poisoned, sanitized) training set; score on the clean test split."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    estimator.fit(X_train, y_train)
+    y_pred = np.asarray(estimator.predict(X_test))
+    if y_pred.shape != y_test.shape:
+        raise CellError(f"model {model_label} predicted shape {y_pred.shape}, expected {y_test.shape}")
+    labels = np.arange(n_classes)
+    return {
+        "accuracy": float(accuracy_score(y_test, y_pred)),
+        "f1_macro": float(f1_score(y_test, y_pred, labels=labels, average="macro", zero_division=0)),
+        "confusion": json.dumps(confusion_matrix(y_test, y_pred, labels=labels).tolist(), separators=(",", ":")),
+    }

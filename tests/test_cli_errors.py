@@ -10,10 +10,10 @@ import pytest
 from irisbench.cli import main
 
 BAD_RUNS = [
-    (["--attack", "nope"], "unknown attack 'nope'; valid attacks: gaussian, label_flip"),
-    (["--defense", "nope"], "valid defenses: isolation, none"),
-    (["--model", "nope"], "valid models: decision_tree, dummy"),
-    (["--dataset", "nope"], "valid datasets: iris"),
+    (["--attack", "nope"], "unknown attack 'nope'; valid attacks: "),
+    (["--defense", "nope"], "unknown defense 'nope'; valid defenses: "),
+    (["--model", "nope"], "unknown model 'nope'; valid models: "),
+    (["--dataset", "nope"], "unknown dataset 'nope'; valid datasets: "),
     (["--attack", "gaussian,nope"], "unknown attack 'nope'"),
     (["--levels", "150"], "level '150' is outside 0-100"),
     (["--levels", "-5"], "outside 0-100"),
@@ -30,6 +30,11 @@ BAD_RUNS = [
     (["--defense", "isolation[contamination=0.9]"], "out of range"),
     (["--attack", "gaussian,gaussian"], "given twice"),
     (["--bogus-flag"], "unrecognized arguments"),
+    (["--sizes", "1000"], "size 1000 is larger than the training split of iris (105 rows); valid sizes for iris: 3-105"),
+    (["--sizes", "2"], "size 2 is too small to hold every class of iris"),
+    (["--sizes", "1.5"], "a fraction must be in (0, 1]"),
+    (["--sizes", "0"], "must be >= 1"),
+    (["--sizes", "many"], "size 'many' is not a number"),
 ]
 
 
@@ -39,6 +44,13 @@ def _one_line_error(capsys) -> str:
     assert len(err.splitlines()) == 1, err
     assert err.startswith("irisbench: error: ")
     return err
+
+
+def test_unknown_names_list_every_valid_one(in_tmp, capsys, registry):
+    for kind in ("attack", "defense", "model", "dataset"):
+        assert main(["run", f"--{kind}", "nope"]) == 2
+        err = _one_line_error(capsys)
+        assert err.endswith(", ".join(sorted(registry.plugins[kind])))
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD_RUNS)

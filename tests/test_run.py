@@ -72,3 +72,13 @@ def test_label_flip_at_half_the_data_approaches_chance(in_tmp):
     summary = pd.read_csv(in_tmp / "run" / "summary.csv").set_index("level")
     assert summary.loc[0, "accuracy_mean"] == pytest.approx(0.95, abs=0.03)
     assert summary.loc[50, "accuracy_mean"] == pytest.approx(0.5, abs=0.12)
+
+
+def test_sizes_subsample_the_training_split(in_tmp):
+    assert run(in_tmp / "run", "--seeds", "2", "--sizes", "30,0.5,all", "--levels", "0,10") == 0
+    frame = pd.read_csv(in_tmp / "run" / "results.csv")
+    assert sorted(frame["n_train"].unique()) == [30, 52, 105]
+    assert frame.groupby("n_train")["n_poisoned"].max().to_dict() == {30: 3, 52: 5, 105: 11}
+    assert len(frame) == 3 * 2 * 2
+    # one report folder per configuration, and a configuration includes the size
+    assert sorted(p.name for p in (in_tmp / "run").iterdir() if p.is_dir())[0].endswith("__n105")

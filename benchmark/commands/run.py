@@ -73,13 +73,15 @@ def run_command(args) -> int:
         terminal.warn(warning)
     spec = build_spec(
         registry, datasets=args.dataset, attacks=args.attack, defenses=args.defense, models=args.model,
-        levels=args.levels, seeds=args.seeds, seed=args.seed, jobs=args.jobs, out=args.out,
+        levels=args.levels, sizes=args.sizes, seeds=args.seeds, seed=args.seed, jobs=args.jobs, out=args.out,
         tracking_uri=args.tracking_uri, experiment=args.experiment, mlflow=not args.no_mlflow,
     )
 
+    from irisbench.plan import make_plan
     from irisbench.worker import check_datasets
 
     class_names = check_datasets(spec.datasets, registry)
+    plan = make_plan(spec, registry)  # the last validation: sizes against each dataset
 
     sink = None
     if spec.mlflow:
@@ -98,7 +100,7 @@ def run_command(args) -> int:
         raise
 
     try:
-        record = _compute(spec, registry, out_dir, started_at, class_names)
+        record = _compute(plan, registry, out_dir, started_at, class_names)
     except BaseException as exc:
         if sink is not None:
             sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
@@ -106,14 +108,13 @@ def run_command(args) -> int:
     return _write(record, sink, started)
 
 
-def _compute(spec, registry, out_dir: Path, started_at: str, class_names: dict[str, list[str]]):
+def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[str, list[str]]):
     from irisbench.executor import execute
-    from irisbench.plan import make_plan
     from irisbench.record import RunRecord
     from irisbench.results import ResultSet
     from irisbench.sinks import terminal
 
-    plan = make_plan(spec, registry)
+    spec = plan.spec
     compute_start = time.perf_counter()
     with terminal.progress_bar(plan.n_cells) as advance:
         rows, busy = execute(plan, spec.jobs, advance)
