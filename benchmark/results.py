@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from irisbench.errors import UsageError
+from irisbench.stats import t_interval  # noqa: F401 - re-exported for the sinks
 
 #: A configuration is everything but the level and the seed.
 CONFIG_COLUMNS = ["dataset", "attack", "defense", "model", "n_train"]
@@ -18,27 +19,6 @@ DETECTION_METRICS = ["detection_precision", "detection_recall", "detection_f1", 
 COLUMNS = CONFIG_COLUMNS[:4] + ["level", "n_train", "seed", "status", "error", *METRICS, "n_poisoned",
                                  "n_fit", "n_flagged", *DETECTION_METRICS, "train_digest", "confusion"]
 TEXT_COLUMNS = ["dataset", "attack", "defense", "model", "status", "error", "train_digest", "confusion"]
-CONFIDENCE = 0.95
-
-
-def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, float, float, int]:
-    """Mean, sample std and a two-sided Student-t confidence interval over seeds.
-
-    With one value the std and the interval are undefined (NaN): we never invent precision.
-    """
-    from scipy import stats
-
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    n = len(x)
-    if n == 0:
-        return np.nan, np.nan, np.nan, np.nan, 0
-    mean = float(x.mean())
-    if n == 1:
-        return mean, np.nan, np.nan, np.nan, 1
-    std = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n))
-    return mean, std, mean - half, mean + half, n
 
 
 def config_label(config: dict | tuple) -> str:

@@ -1,0 +1,136 @@
+"""The statistics behind every claim irisbench makes: intervals, paired tests, curves.
+
+Small pure functions on NumPy arrays, each checked against scipy or a hand computation
+in tests/test_stats.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """``a - b`` over the seeds both sides share: mean, 95 % t-interval, Wilcoxon p-value."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+    p_value: float
+
+
+def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, float, float, int]:
+    """Mean, sample std and a two-sided Student-t confidence interval.
+
+    With one value the std and the interval are undefined (NaN): we never invent precision.
+    """
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return np.nan, np.nan, np.nan, np.nan, 0
+    mean = float(x.mean())
+    if n == 1:
+        return mean, np.nan, np.nan, np.nan, 1
+    std = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n))
+    return mean, std, mean - half, mean + half, n
+
+
+def paired_comparison(a, b) -> PairedComparison:
+    """Compare two cells seed by seed (same split and model seed on both sides).
+
+    The p-value is the two-sided Wilcoxon signed-rank test of the differences (scipy);
+    1.0 when every difference is zero, NaN with fewer than two pairs.
+    """
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    diff = a[keep] - b[keep]
+    mean, _, low, high, n = t_interval(diff)
+    if n < 2:
+        p_value = np.nan
+    elif np.all(diff == 0):
+        p_value = 1.0
+    else:
+        p_value = float(stats.wilcoxon(diff, zero_method="wilcox", alternative="two-sided").pvalue)
+    return PairedComparison(mean, low, high, n, p_value)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1); NaN stays NaN."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    valid = np.flatnonzero(np.isfinite(p))
+    m = len(valid)
+    running = 0.0
+    for rank, index in enumerate(valid[np.argsort(p[valid], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def recovery(acc_defended: float, acc_attacked: float, acc_clean: float) -> float:
+    """Share of the accuracy lost to the attack that a defense wins back.
+
+    ``(defended - attacked) / (clean - attacked)``; NaN when the attack did no harm
+    (clean <= attacked), because there is nothing to recover.
+    """
+    lost = acc_clean - acc_attacked
+    if not np.isfinite(lost) or lost <= 0:
+        return np.nan
+    return float((acc_defended - acc_attacked) / lost)
+
+
+def breakdown_level(levels, means, clean: float, chance: float) -> float:
+    """Lowest level where mean accuracy falls below the midpoint of clean and chance.
+
+    Linearly interpolated between the two grid levels around the crossing; NaN when the
+    curve never falls below the midpoint ("not reached").
+    """
+    threshold = (clean + chance) / 2
+    order = np.argsort(levels)
+    x, y = np.asarray(levels, dtype=float)[order], np.asarray(means, dtype=float)[order]
+    for i in range(len(x)):
+        if y[i] < threshold:
+            if i == 0:
+                return float(x[0])
+            x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
+            return float(x0 + (y0 - threshold) * (x1 - x0) / (y0 - y1))
+    return np.nan
+
+
+@dataclass(frozen=True)
+class CleanEquivalent:
+    """How many clean training samples reach a given accuracy, on the clean learning curve."""
+
+    n: float  # NaN when outside the clean curve's range
+    status: str  # "ok", "below" (worse than the smallest clean size) or "above" (better than the largest)
+
+
+def clean_equivalent(sizes, clean_means, accuracy: float) -> CleanEquivalent:
+    """Invert the clean learning curve at ``accuracy`` by linear interpolation; never extrapolate.
+
+    Returns the smallest size at which the piecewise-linear clean curve reaches
+    ``accuracy``. Below the curve's first point the status is "below"; when the clean
+    curve never reaches it, "above".
+    """
+    order = np.argsort(sizes)
+    x, y = np.asarray(sizes, dtype=float)[order], np.asarray(clean_means, dtype=float)[order]
+    if accuracy < y[0]:
+        return CleanEquivalent(np.nan, "below")
+    for i in range(len(x)):
+        if y[i] >= accuracy:
+            if i == 0 or y[i] == y[i - 1]:
+                return CleanEquivalent(float(x[i]), "ok")
+            x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
+            return CleanEquivalent(float(x0 + (accuracy - y0) * (x1 - x0) / (y1 - y0)), "ok")
+    return CleanEquivalent(np.nan, "above")
