@@ -78,6 +78,25 @@ def build_parser() -> argparse.ArgumentParser:
     poison.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
     poison.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
+    compare = commands.add_parser(
+        "compare", help="pivot saved results into tables; with two runs, compare them cell by cell",
+        description="Pivot the results of one or more runs (mean ± 95 %% CI over seeds). Given exactly two "
+                    "runs, show each cell of both side by side with the delta, its CI and whether the "
+                    "difference is significant (Holm-adjusted).",
+        epilog="Example: irisbench compare results/run-A --rows defense --cols level --format markdown")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="folders written by 'irisbench run'")
+    compare.add_argument("--metric", default="accuracy",
+                         help="accuracy, f1_macro, detection_precision, detection_recall, detection_f1, "
+                              "removed_fraction, ... (default: accuracy)")
+    compare.add_argument("--rows", metavar="AXES", help="comma-separated grid axes for the rows: dataset, "
+                         "attack, defense, model, n_train, level, run (default: the axes that vary)")
+    compare.add_argument("--cols", metavar="AXES", help="grid axes for the columns (default: level)")
+    compare.add_argument("--where", action="append", metavar="AXIS=VALUE",
+                         help="keep only matching cells, e.g. --where level=50 (repeatable)")
+    compare.add_argument("--format", choices=["table", "markdown", "csv", "latex"], default="table",
+                         help="output format (default: a table in the terminal)")
+    compare.add_argument("--pivot", action="store_true", help="with two runs, pivot them instead of comparing")
+
     plugins = commands.add_parser("plugins", help="list the installed attacks, defenses, models and datasets",
                                   description="List every plugin with its kind, name, description, "
                                               "parameters and the package it came from.")
@@ -102,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             from irisbench.commands.poison import poison_command
 
             return poison_command(args)
+        if args.command == "compare":
+            from irisbench.commands.compare import compare_command
+
+            return compare_command(args)
         if args.command == "plugins":
             from irisbench.commands.plugins import plugins_command
 

@@ -27,6 +27,27 @@ class RunRecord:
     class_names: dict[str, list[str]] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunRecord:
+        """Read a finished run back from its folder (results.csv and run.json), without recomputing."""
+        import json
+
+        from irisbench.errors import UsageError
+
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise UsageError(f"{run_dir} is not a folder; give a run folder written by 'irisbench run'")
+        results = ResultSet.read(run_dir)
+        meta_path = run_dir / "run.json"
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            spec = RunSpec.from_dict(meta["spec"])
+        except FileNotFoundError:
+            raise UsageError(f"no run.json in {run_dir}; give a run folder written by 'irisbench run'") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{meta_path} is corrupt ({type(exc).__name__}: {exc}); re-run the grid") from None
+        return cls(spec, results, results.summary(), run_dir, meta.get("class_names", {}), meta)
+
     @property
     def multi_config(self) -> bool:
         return len(self.results.configs()) > 1

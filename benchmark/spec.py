@@ -63,6 +63,18 @@ class RunSpec:
         return (len(self.datasets) * len(self.attacks) * len(self.defenses) * len(self.models)
                 * len(self.sizes) * len(self.levels) * self.seeds)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> RunSpec:
+        """Rebuild a spec from ``run.json`` (plugins by label only: for reports, not for re-running)."""
+        refs = {key: tuple(PluginRef(kind, str(label)) for label in data.get(key, ()))
+                for key, kind in (("datasets", "dataset"), ("attacks", "attack"),
+                                  ("defenses", "defense"), ("models", "model"))}
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in refs}
+        for key in ("levels", "sizes"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        return cls(**refs, **fields)
+
     def to_dict(self) -> dict:
         """JSON-ready form, with plugin references as labels."""
         data = asdict(self)

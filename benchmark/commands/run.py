@@ -128,6 +128,7 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
         "plugins": {ref.label: registry.get(ref.kind, ref.name).package
                     for refs in (spec.datasets, spec.attacks, spec.defenses, spec.models) for ref in refs},
         "started_at": started_at,
+        "class_names": class_names,
         "n_cells": plan.n_cells,
         "n_tasks": len(plan.tasks),
         "n_failed": results.n_failed,

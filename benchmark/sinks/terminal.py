@@ -13,7 +13,7 @@ from rich.table import Table
 if TYPE_CHECKING:  # keep pandas (via record/results) out of `irisbench plugins` startup
     from irisbench.record import RunRecord
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 # Off a terminal (CI logs, pipes) rich would assume 80 columns and fold the table.
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 

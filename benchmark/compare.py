@@ -1,0 +1,206 @@
+"""Pivot tables over one or more saved runs, and cell-by-cell comparison of two runs.
+
+Pure pandas/scipy on results.csv files: no MLflow, no matplotlib, nothing recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from irisbench.errors import UsageError
+from irisbench.record import RunRecord
+from irisbench.results import level_text
+from irisbench.stats import holm, paired_comparison, t_interval
+
+AXES = ["dataset", "attack", "defense", "model", "n_train", "level"]
+METRICS = ["accuracy", "f1_macro", "detection_precision", "detection_recall", "detection_f1",
+           "removed_fraction", "n_poisoned", "n_fit", "n_flagged"]
+
+
+@dataclass
+class Table:
+    """A rendered-ready table: display strings plus the numbers behind them (for CSV)."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    data: pd.DataFrame
+    notes: list[str]
+
+
+def load_runs(run_dirs: list[str]) -> tuple[pd.DataFrame, list[RunRecord]]:
+    """Concatenate the runs' results with a ``run`` column (the folder name, made unique)."""
+    records = [RunRecord.load(d) for d in run_dirs]
+    names = [Path(d).resolve().name for d in run_dirs]
+    if len(set(names)) < len(names):
+        names = [str(Path(d)) for d in run_dirs]
+    frames = [r.results.frame.assign(run=name) for r, name in zip(records, names)]
+    return pd.concat(frames, ignore_index=True), records
+
+
+def parse_where(frame: pd.DataFrame, where: list[str]) -> pd.DataFrame:
+    """Keep rows matching every ``AXIS=VALUE`` filter (``level=50``, ``defense=none``)."""
+    for clause in where or []:
+        axis, sep, value = clause.partition("=")
+        axis = axis.strip()
+        if not sep or axis not in AXES + ["run"]:
+            raise UsageError(f"--where {clause!r}: expected AXIS=VALUE with AXIS one of {', '.join(AXES + ['run'])}")
+        column = frame[axis]
+        if axis in ("level", "n_train"):
+            try:
+                match = np.isclose(column.astype(float), float(value.rstrip("%")))
+            except ValueError:
+                raise UsageError(f"--where {clause!r}: {axis} must be a number") from None
+        else:
+            match = column.astype(str) == value.strip()
+        if not match.any():
+            valid = ", ".join(sorted({level_text(v) if axis == "level" else str(v) for v in column.unique()}))
+            raise UsageError(f"--where {clause!r} matches nothing; {axis} values in these runs: {valid}")
+        frame = frame[match]
+    return frame
+
+
+def _axes(text: str | None, default: list[str], allowed: list[str], option: str) -> list[str]:
+    if not text:
+        return default
+    axes = [a.strip() for a in text.split(",") if a.strip()]
+    for axis in axes:
+        if axis not in allowed:
+            raise UsageError(f"{option} {axis!r} is not a grid axis; valid axes: {', '.join(allowed)}")
+    return axes
+
+
+def _check_metric(frame: pd.DataFrame, metric: str) -> None:
+    if metric not in METRICS:
+        raise UsageError(f"--metric {metric!r} is not a metric; valid metrics: {', '.join(METRICS)}")
+    ok = frame[frame["status"] == "ok"]
+    if ok[metric].notna().sum() == 0:
+        raise UsageError(f"--metric {metric} has no values in these runs "
+                         "(detection metrics need a defense that flags rows and a level > 0)")
+
+
+def _value(value, axis: str) -> str:
+    return level_text(value) if axis == "level" else str(value)
+
+
+def _cell(mean: float, low: float, high: float) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    if not np.isfinite(low):
+        return f"{mean:.3f}"
+    return f"{mean:.3f} ± {(high - low) / 2:.3f}"
+
+
+def pivot(frame: pd.DataFrame, metric: str = "accuracy", rows: str | None = None, cols: str | None = None) -> Table:
+    """Mean ± 95 % CI half-width of ``metric`` per cell, rows x cols.
+
+    Axes that vary but are named in neither ``rows`` nor ``cols`` join the rows, so a
+    cell never averages over different configurations.
+    """
+    _check_metric(frame, metric)
+    allowed = AXES + ["run"]
+    varying = [a for a in allowed if frame[a].nunique() > 1]
+    col_axes = _axes(cols, ["level"], allowed, "--cols")
+    row_axes = _axes(rows, [a for a in varying if a not in col_axes] or ["model"], allowed, "--rows")
+    overlap = set(row_axes) & set(col_axes)
+    if overlap:
+        raise UsageError(f"axis {sorted(overlap)[0]!r} is in both --rows and --cols")
+    notes = []
+    extra = [a for a in varying if a not in row_axes + col_axes]
+    if extra:
+        row_axes = row_axes + extra
+        notes.append(f"axes that vary were added to the rows: {', '.join(extra)}")
+
+    ok = frame[frame["status"] == "ok"]
+    records = []
+    for key, group in ok.groupby(row_axes + col_axes, sort=False):
+        mean, _, low, high, n = t_interval(group[metric])
+        records.append({**dict(zip(row_axes + col_axes, key)), "mean": mean, "ci_low": low, "ci_high": high, "n": n})
+    data = pd.DataFrame(records)
+    row_keys = list(dict.fromkeys(data[row_axes].itertuples(index=False, name=None)))
+    col_keys = sorted(dict.fromkeys(data[col_axes].itertuples(index=False, name=None)))
+    lookup = {tuple(r[a] for a in row_axes + col_axes): r for r in records}
+    headers = row_axes + [" / ".join(_value(v, a) for v, a in zip(key, col_axes))
+                          + (" %" if col_axes == ["level"] else "") for key in col_keys]
+    body = []
+    for row_key in row_keys:
+        cells = []
+        for col_key in col_keys:
+            r = lookup.get(row_key + col_key)
+            cells.append(_cell(r["mean"], r["ci_low"], r["ci_high"]) if r else "")
+        body.append([_value(v, a) for v, a in zip(row_key, row_axes)] + cells)
+    n_seeds = sorted(data["n"].unique())
+    title = f"{metric}: mean ± 95 % CI half-width (Student-t over {', '.join(map(str, n_seeds))} seeds)"
+    return Table(title, headers, body, data, notes)
+
+
+def compare_two(frame: pd.DataFrame, records: list[RunRecord], metric: str = "accuracy") -> Table:
+    """Each cell of run A next to run B: the delta (B - A), its 95 % CI and whether it is significant.
+
+    When both runs used the same root seed, seed i is the same split in both, so cells are
+    compared pairwise over seeds (t-interval of the differences, Wilcoxon signed-rank p);
+    otherwise with Welch's t-test. p-values are Holm-adjusted across all cells shown.
+    """
+    from scipy import stats
+
+    _check_metric(frame, metric)
+    run_a, run_b = frame["run"].unique()[:2]
+    paired = records[0].spec.seed == records[1].spec.seed
+    ok = frame[frame["status"] == "ok"]
+    cell_axes = [a for a in AXES if ok[a].nunique() > 1 or a == "level"]
+    records_out = []
+    for key, group in ok.groupby(cell_axes, sort=False):
+        a = group[group["run"] == run_a].set_index("seed")[metric].astype(float)
+        b = group[group["run"] == run_b].set_index("seed")[metric].astype(float)
+        row = {**dict(zip(cell_axes, key))}
+        row.update(zip(("a_mean", "a_low", "a_high"), _mean_ci(a)))
+        row.update(zip(("b_mean", "b_low", "b_high"), _mean_ci(b)))
+        if len(a) == 0 or len(b) == 0:
+            row.update(delta=np.nan, delta_low=np.nan, delta_high=np.nan, p=np.nan,
+                       status="missing in " + (run_a if len(a) == 0 else run_b))
+        elif paired:
+            common = a.index.intersection(b.index)
+            result = paired_comparison(b[common].to_numpy(), a[common].to_numpy())
+            row.update(delta=result.mean, delta_low=result.ci_low, delta_high=result.ci_high,
+                       p=result.p_value, status="paired")
+        else:
+            test = stats.ttest_ind(b.to_numpy(), a.to_numpy(), equal_var=False)
+            interval = test.confidence_interval(0.95)
+            row.update(delta=float(b.mean() - a.mean()), delta_low=float(interval.low),
+                       delta_high=float(interval.high), p=float(test.pvalue), status="welch")
+        records_out.append(row)
+    data = pd.DataFrame(records_out)
+    data["p_holm"] = holm(data["p"].to_numpy())
+    data["verdict"] = [_verdict(r) for r in data.to_dict("records")]
+    headers = cell_axes + [f"A: {run_a}", f"B: {run_b}", "delta B-A", "95 % CI", "p (Holm)", "verdict"]
+    body = []
+    for r in data.to_dict("records"):
+        p = r["p_holm"]
+        body.append([_value(r[a], a) for a in cell_axes] + [
+            _cell(r["a_mean"], r["a_low"], r["a_high"]), _cell(r["b_mean"], r["b_low"], r["b_high"]),
+            f"{r['delta']:+.3f}" if np.isfinite(r["delta"]) else "n/a",
+            f"[{r['delta_low']:+.3f}, {r['delta_high']:+.3f}]" if np.isfinite(r["delta_low"]) else "n/a",
+            ("< 0.001" if p < 0.001 else f"{p:.3g}") if np.isfinite(p) else "n/a", r["verdict"]])
+    method = ("paired over seeds (same root seed): t-interval of the differences, Wilcoxon signed-rank p"
+              if paired else "different root seeds: Welch's t-test")
+    notes = [f"A = {run_a}, B = {run_b}; {method}; p-values Holm-adjusted across the {len(data)} cells"]
+    return Table(f"{metric}: run B vs run A, cell by cell", headers, body, data, notes)
+
+
+def _mean_ci(values) -> tuple[float, float, float]:
+    mean, _, low, high, _ = t_interval(values)
+    return mean, low, high
+
+
+def _verdict(row: dict) -> str:
+    if not np.isfinite(row.get("delta", np.nan)):
+        return row.get("status", "not comparable")
+    significant = (np.isfinite(row["p_holm"]) and row["p_holm"] < 0.05
+                   and (row["delta_low"] > 0 or row["delta_high"] < 0))
+    if not significant:
+        return "no significant difference"
+    return "B higher" if row["delta"] > 0 else "B lower"
