@@ -157,6 +157,16 @@ def run_task(task: Task) -> tuple[list[dict], float]:
     Work is shared down the loops: one split per task, one subsample per size, one
     poisoned set per level, one sanitized set per defense, then every model on it.
     """
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS/OpenMP thread per task: parallelism comes from tasks, nested thread pools only
+    # oversubscribe the cores, and a fixed thread count keeps floating-point results identical
+    # whatever --jobs is.
+    with threadpool_limits(limits=1):
+        return _run_task(task)
+
+
+def _run_task(task: Task) -> tuple[list[dict], float]:
     started = time.perf_counter()
     dataset_label, dataset = task.dataset
     X, y, _, class_names = load_dataset(dataset_label, dataset)
