@@ -97,6 +97,27 @@ def build_parser() -> argparse.ArgumentParser:
                          help="output format (default: a table in the terminal)")
     compare.add_argument("--pivot", action="store_true", help="with two runs, pivot them instead of comparing")
 
+    report = commands.add_parser(
+        "report", help="regenerate the reports, figures and analysis of a saved run (no recomputation)",
+        description="Rebuild summary.csv, report_<level>.txt, every figure and analysis_report.md of a run "
+                    "folder from its results.csv. Nothing is recomputed; MLflow is used only with --log.")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'irisbench run'")
+    report.add_argument("--heatmap-level", metavar="PCT", help="level for the defense x attack heatmap "
+                        "(default: the highest level)")
+    report.add_argument("--log", action="store_true", help="also upload the run to MLflow")
+    report.add_argument("--tracking-uri", metavar="URI", help="with --log: MLflow tracking URI "
+                        "(default: the run's, else results/mlflow.db)")
+    report.add_argument("--experiment", metavar="NAME", help="with --log: experiment (default: the run's)")
+
+    log = commands.add_parser(
+        "log", help="upload a saved run to MLflow (e.g. after the server was down)",
+        description="Log a run folder to MLflow as a new parent run with one child per configuration, "
+                    "exactly as 'irisbench run' would have.")
+    log.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'irisbench run'")
+    log.add_argument("--tracking-uri", metavar="URI",
+                     help="MLflow tracking URI (default: the run's, else results/mlflow.db)")
+    log.add_argument("--experiment", metavar="NAME", help="experiment (default: the run's)")
+
     plugins = commands.add_parser("plugins", help="list the installed attacks, defenses, models and datasets",
                                   description="List every plugin with its kind, name, description, "
                                               "parameters and the package it came from.")
@@ -125,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             from irisbench.commands.compare import compare_command
 
             return compare_command(args)
+        if args.command in ("report", "log"):
+            from irisbench.commands import report
+
+            return report.report_command(args) if args.command == "report" else report.log_command(args)
         if args.command == "plugins":
             from irisbench.commands.plugins import plugins_command
 

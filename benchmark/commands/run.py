@@ -140,13 +140,12 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
 
 
 def _write(record, sink, started: float) -> int:
-    from irisbench.sinks import analysis, files, plots, reports, terminal
+    from irisbench.commands.report import write_outputs
+    from irisbench.sinks import files, terminal
 
     write_start = time.perf_counter()
     files.write_results(record)
-    reports.write_reports(record)
-    plots.plot_accuracy_vs_level(record)
-    analysis.write_analysis(record)
+    write_outputs(record)
     record.meta["timings"]["files_seconds"] = round(time.perf_counter() - write_start, 3)
     record.meta["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)
     files.write_run_json(record)

@@ -26,7 +26,12 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_results(record: RunRecord) -> None:
+    """results.csv: the raw matrix, one row per cell x seed (written once, by ``irisbench run``)."""
     atomic_write_text(record.out_dir / "results.csv", record.results.frame.to_csv(index=False))
+
+
+def write_summary(record: RunRecord) -> None:
+    """summary.csv: derived from results.csv, so ``irisbench report`` may rewrite it."""
     atomic_write_text(record.out_dir / "summary.csv", record.summary.to_csv(index=False))
 
 
