@@ -18,7 +18,7 @@ def write_outputs(record, heatmap_level: float | None = None) -> None:
 
     files.write_summary(record)
     reports.write_reports(record)
-    plots.plot_accuracy_vs_level(record)  # TODO(switch to write_figures when it lands)
+    plots.write_figures(record, heatmap_level=heatmap_level)
     analysis.write_analysis(record)
 
 
