@@ -125,8 +125,8 @@ def load_registry(autoload: bool | None = None) -> Registry:
     registry = Registry(warnings=warnings)
     for kind, hook_name in HOOKS.items():
         hook = getattr(pm.hook, hook_name)
-        # pluggy calls the last registered first; reverse so built-ins win name clashes.
-        for impl in reversed(hook.get_hookimpls()):
+        # get_hookimpls() is in registration order: built-ins first, so they win name clashes.
+        for impl in hook.get_hookimpls():
             package = packages.get(impl.plugin, impl.plugin_name)
             try:
                 classes = impl.function() or []

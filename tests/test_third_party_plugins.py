@@ -105,3 +105,12 @@ def test_guide_example_package_own_tests_pass(plugin_env):
                              str(REPO / "examples" / "irisbench-example-plugin" / "tests")],
                             env=plugin_env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_builtins_are_listed_first_and_win_name_clashes(plugin_env, tmp_path):
+    result = irisbench(plugin_env, "plugins", "--kind", "attack", cwd=tmp_path)
+    names = [line.split("│")[2].strip() for line in result.stdout.splitlines() if line.startswith("│ attack")]
+    assert names[:2] == ["gaussian", "label_flip"]
+    assert names.index("tiny_shift") > names.index("injection")
+    assert "attack 'gaussian' is already provided by irisbench; skipped" in result.stderr
+    assert names.count("gaussian") == 1

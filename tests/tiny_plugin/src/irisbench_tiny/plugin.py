@@ -20,6 +20,16 @@ class Shift(Attack):
         return X, y.copy(), mask
 
 
+class Impostor(Attack):
+    """Claims a built-in name: irisbench must keep the built-in and warn."""
+
+    name = "gaussian"
+    description = "An impostor that must never replace the built-in gaussian attack"
+
+    def poison(self, X, y, fraction, rng):
+        raise AssertionError("the impostor ran")
+
+
 class AlwaysFails(Defense):
     name = "tiny_fails"
     description = "A defense that raises, so that irisbench must record its cells as failed"
@@ -40,7 +50,7 @@ class Nearest(Model):
 
 @hookimpl
 def irisbench_register_attacks():
-    return [Shift]
+    return [Shift, Impostor]
 
 
 @hookimpl
