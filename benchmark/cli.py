@@ -50,9 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--sizes", action="append", metavar="SIZES",
                       help="training-set sizes: counts (30,60,90), fractions of the training split "
                            "(0.25,0.5) or all (default: all); each is a stratified subsample, then poisoned")
-    grid.add_argument("--seeds", default="10", metavar="N", help="repetitions with different splits (default: 10)")
-    grid.add_argument("--seed", default="0", metavar="S", help="root seed; same seed, same results (default: 0)")
-    grid.add_argument("--jobs", default="1", metavar="N", help="parallel worker processes (default: 1)")
+    grid.add_argument("--seeds", metavar="N", help="repetitions with different splits (default: 10)")
+    grid.add_argument("--seed", metavar="S", help="root seed; same seed, same results (default: 0)")
+    execution = run.add_argument_group("execution")
+    execution.add_argument("--jobs", metavar="N",
+                           help="parallel worker processes (default: the cores this process may use; 1 = serial)")
+    execution.add_argument("--backend", choices=["loky", "dask"], default="loky",
+                           help="loky: processes on this machine (default); dask: a Dask cluster "
+                                "(needs irisbench[dask])")
+    execution.add_argument("--scheduler", metavar="ADDRESS",
+                           help="with --backend dask: scheduler address, e.g. tcp://127.0.0.1:8786 "
+                                "(default: start a LocalCluster with --jobs workers)")
+    execution.add_argument("--resume", metavar="DIR",
+                           help="finish an interrupted run in DIR: compute only the missing cells")
     output = run.add_argument_group("output")
     output.add_argument("--out", metavar="DIR",
                         help="folder for this run's files (default: a new folder under results/); "
@@ -60,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--tracking-uri", metavar="URI",
                         help="MLflow tracking URI, e.g. http://127.0.0.1:8100 "
                              "(default: embedded sqlite store results/mlflow.db)")
-    output.add_argument("--experiment", default="irisbench", metavar="NAME",
+    output.add_argument("--experiment", metavar="NAME",
                         help="MLflow experiment name (default: irisbench)")
     output.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
 

@@ -1,32 +1,88 @@
-"""Executor: run a plan's tasks serially or on joblib workers and collect plain rows."""
+"""Executor: run a plan's tasks serially, on joblib (loky) workers or on a Dask cluster.
+
+Workers return plain rows; the driver checkpoints each finished task and sorts the rows
+into grid order, so results never depend on the backend, ``--jobs`` or completion order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+from irisbench.checkpoint import Checkpoint, row_task_key, task_key
+from irisbench.errors import UsageError
 from irisbench.plan import Plan
 from irisbench.worker import run_task
 
+BACKENDS = ("loky", "dask")
 
-def execute(plan: Plan, jobs: int = 1, on_task_done: Callable[[int], None] | None = None) -> tuple[list[dict], float]:
-    """Run every task; return the rows in grid order and the summed task time (seconds).
 
-    Results never depend on ``jobs``: each cell's randomness comes from its coordinates,
-    and rows are sorted into grid order at the end.
+class DaskBackend:
+    """Tasks on a Dask cluster via dask.distributed; a LocalCluster when no scheduler is given."""
+
+    def __init__(self, jobs: int, scheduler: str | None = None):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise UsageError("--backend dask needs the dask extra: pip install 'irisbench[dask]'") from None
+        self.cluster = None
+        try:
+            if scheduler:
+                self.client = Client(scheduler, timeout="10s")
+            else:
+                self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                            dashboard_address=None)
+                self.client = Client(self.cluster)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise UsageError(f"cannot reach the Dask scheduler {scheduler}: {exc}; check --scheduler "
+                             "(e.g. tcp://127.0.0.1:8786) or drop it to start a LocalCluster") from None
+
+    def map(self, tasks) -> Iterator:
+        from dask.distributed import as_completed
+
+        futures = self.client.map(run_task, tasks, pure=False)
+        for future in as_completed(futures):
+            yield future.result()
+
+    def close(self) -> None:
+        for resource in (getattr(self, "client", None), self.cluster):
+            if resource is not None:
+                resource.close()
+
+
+def _outputs(tasks: list, jobs: int, dask: DaskBackend | None) -> Iterator:
+    if dask is not None:
+        return dask.map(tasks)
+    if jobs == 1 or len(tasks) <= 1:
+        return (run_task(task) for task in tasks)
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=min(jobs, len(tasks)), return_as="generator_unordered")(
+        delayed(run_task)(task) for task in tasks)
+
+
+def execute(plan: Plan, jobs: int = 1, on_task_done: Callable[[int], None] | None = None,
+            checkpoint: Checkpoint | None = None, dask: DaskBackend | None = None) -> tuple[list[dict], float]:
+    """Run every task not already in ``checkpoint``; return all rows in grid order and the task time.
+
+    Each finished task is appended to the checkpoint before the next is awaited, so an
+    interrupted run loses nothing that finished.
     """
+    done = checkpoint.read() if checkpoint is not None else {}
     rows: list[dict] = []
+    for task in plan.tasks:
+        rows.extend(done.get(task_key(task), []))
+    if on_task_done is not None and rows:
+        on_task_done(len(rows))
+    todo = [task for task in plan.tasks if task_key(task) not in done]
     busy = 0.0
-    if jobs == 1 or len(plan.tasks) == 1:
-        outputs = (run_task(task) for task in plan.tasks)
-    else:
-        from joblib import Parallel, delayed
-
-        outputs = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-            delayed(run_task)(task) for task in plan.tasks)
-    for task_rows, seconds in outputs:
+    for task_rows, seconds in _outputs(todo, jobs, dask):
+        if checkpoint is not None:
+            checkpoint.append(row_task_key(task_rows[0]), task_rows)
         rows.extend(task_rows)
         busy += seconds
         if on_task_done is not None:
             on_task_done(len(task_rows))
     rows.sort(key=plan.order_key)
     return rows, busy
+

@@ -53,6 +53,8 @@ class RunSpec:
     seed: int = 0
     test_size: float = TEST_SIZE
     jobs: int = 1
+    backend: str = "loky"
+    scheduler: str | None = None
     out: str | None = None
     tracking_uri: str | None = None
     experiment: str = "irisbench"
@@ -159,10 +161,26 @@ def parse_positive_int(name: str, value, minimum: int) -> int:
     return number
 
 
+def default_jobs() -> int:
+    """Cores this process may use (affinity and cgroup quotas respected, via joblib/loky)."""
+    from joblib import cpu_count
+
+    return max(1, cpu_count())
+
+
+def parse_backend(backend: str, scheduler: str | None) -> str:
+    if backend not in ("loky", "dask"):
+        raise UsageError(f"--backend {backend!r} is not a backend; valid backends: loky, dask")
+    if scheduler and backend != "dask":
+        raise UsageError("--scheduler needs --backend dask")
+    return backend
+
+
 def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=None, levels=None,
-               sizes=None, seeds=DEFAULT_SEEDS, seed=0, jobs=1, out=None, tracking_uri=None,
-               experiment="irisbench", mlflow=True) -> RunSpec:
+               sizes=None, seeds=DEFAULT_SEEDS, seed=0, jobs=None, backend="loky", scheduler=None, out=None,
+               tracking_uri=None, experiment="irisbench", mlflow=True) -> RunSpec:
     """Validate raw option values (strings or lists) into a RunSpec, or raise UsageError."""
+    experiment = "irisbench" if experiment is None else experiment
     if not str(experiment).strip():
         raise UsageError("--experiment must not be empty")
     return RunSpec(
@@ -172,9 +190,11 @@ def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=N
         models=parse_refs("model", models, "decision_tree", registry),
         levels=parse_levels(levels),
         sizes=parse_sizes(split_list(sizes)),
-        seeds=parse_positive_int("--seeds", seeds, 1),
-        seed=parse_positive_int("--seed", seed, 0),
-        jobs=parse_positive_int("--jobs", jobs, 1),
+        seeds=DEFAULT_SEEDS if seeds is None else parse_positive_int("--seeds", seeds, 1),
+        seed=0 if seed is None else parse_positive_int("--seed", seed, 0),
+        jobs=default_jobs() if jobs is None else parse_positive_int("--jobs", jobs, 1),
+        backend=parse_backend(backend, scheduler),
+        scheduler=scheduler,
         out=None if out is None else str(out),
         tracking_uri=tracking_uri,
         experiment=str(experiment),

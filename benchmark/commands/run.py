@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import signal
 import time
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -61,25 +63,59 @@ def prepare_out_dir(out: str | None) -> tuple[Path, bool]:
     return path, created
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: finished tasks stay in the checkpoint."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _spec_from_args(args, registry):
+    from irisbench.spec import build_spec
+
+    common = dict(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                  tracking_uri=args.tracking_uri, mlflow=not args.no_mlflow)
+    if not args.resume:
+        return build_spec(registry, datasets=args.dataset, attacks=args.attack, defenses=args.defense,
+                          models=args.model, levels=args.levels, sizes=args.sizes, seeds=args.seeds,
+                          seed=args.seed, out=args.out, experiment=args.experiment, **common), None
+    given = [flag for flag, value in (("--dataset", args.dataset), ("--attack", args.attack),
+                                      ("--defense", args.defense), ("--model", args.model),
+                                      ("--levels", args.levels), ("--sizes", args.sizes), ("--out", args.out),
+                                      ("--seeds", args.seeds), ("--seed", args.seed)) if value is not None]
+    if given:
+        raise UsageError(f"--resume takes the grid from the run folder; drop {', '.join(given)}")
+    run_dir = Path(args.resume)
+    if (run_dir / "results.csv").is_file():
+        raise UsageError(f"{run_dir} is already complete (it has results.csv); nothing to resume")
+    try:
+        saved = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["spec"]
+    except FileNotFoundError:
+        raise UsageError(f"no run.json in {run_dir}; give a folder of an interrupted 'irisbench run'") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{run_dir / 'run.json'} is corrupt ({exc}); cannot resume") from None
+    spec = build_spec(registry, datasets=saved["datasets"], attacks=saved["attacks"], defenses=saved["defenses"],
+                      models=saved["models"], levels=[str(v) for v in saved["levels"]],
+                      sizes=[str(v) for v in saved["sizes"]], seeds=saved["seeds"], seed=saved["seed"],
+                      out=str(run_dir), experiment=args.experiment or saved["experiment"],
+                      **{**common, "tracking_uri": args.tracking_uri or saved.get("tracking_uri")})
+    return spec, run_dir
+
+
 def run_command(args) -> int:
+    from irisbench.executor import DaskBackend
+    from irisbench.plan import make_plan
     from irisbench.registry import load_registry
     from irisbench.sinks import terminal
-    from irisbench.spec import build_spec
+    from irisbench.worker import check_datasets
 
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     registry = load_registry()
     for warning in registry.warnings:
         terminal.warn(warning)
-    spec = build_spec(
-        registry, datasets=args.dataset, attacks=args.attack, defenses=args.defense, models=args.model,
-        levels=args.levels, sizes=args.sizes, seeds=args.seeds, seed=args.seed, jobs=args.jobs, out=args.out,
-        tracking_uri=args.tracking_uri, experiment=args.experiment, mlflow=not args.no_mlflow,
-    )
-
-    from irisbench.plan import make_plan
-    from irisbench.worker import check_datasets
-
+    spec, resume_dir = _spec_from_args(args, registry)
     class_names = check_datasets(spec.datasets, registry)
     plan = make_plan(spec, registry)  # the last validation: sizes against each dataset
 
@@ -90,61 +126,103 @@ def run_command(args) -> int:
 
         sink = MlflowSink(spec.tracking_uri or default_tracking_uri(RESULTS_ROOT), spec.experiment,
                           artifact_root=RESULTS_ROOT / "mlartifacts")
-    out_dir, created = prepare_out_dir(spec.out)
+    out_dir, created = (resume_dir, False) if resume_dir else prepare_out_dir(spec.out)
+    dask = None
     try:
+        if spec.backend == "dask":
+            dask = DaskBackend(spec.jobs, spec.scheduler)
         if sink is not None:
             sink.start(spec, run_name=out_dir.name)  # the parent run is named like its folder
     except BaseException:
+        if dask is not None:
+            dask.close()
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
 
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        record = _compute(plan, registry, out_dir, started_at, class_names)
+        record = _compute(plan, registry, out_dir, started_at, class_names, dask)
     except BaseException as exc:
         if sink is not None:
             sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
+        return _interrupted(exc, out_dir)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if dask is not None:
+            dask.close()
     return _write(record, sink, started)
 
 
-def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[str, list[str]]):
-    from irisbench.executor import execute
-    from irisbench.record import RunRecord
-    from irisbench.results import ResultSet
+def _interrupted(exc: BaseException, out_dir: Path) -> int:
+    """Say what was kept and how to go on; re-raise what is not an interruption or a worker death."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    from irisbench.checkpoint import Checkpoint
     from irisbench.sinks import terminal
 
+    saved = len(Checkpoint(out_dir).read())
+    hint = f"{saved} finished task(s) are saved in {out_dir}; continue with: irisbench run --resume {out_dir}"
+    if isinstance(exc, KeyboardInterrupt):
+        terminal.error(f"interrupted; {hint}")
+        return 143 if isinstance(exc, Terminated) else 130
+    if isinstance(exc, TerminatedWorkerError):
+        terminal.error(f"a worker process died ({' '.join(str(exc).split())[:200]}); {hint}")
+        return 1
+    raise exc
+
+
+def _initial_meta(plan, registry, out_dir: Path, started_at: str, class_names) -> dict:
     spec = plan.spec
-    compute_start = time.perf_counter()
-    with terminal.progress_bar(plan.n_cells) as advance:
-        rows, busy = execute(plan, spec.jobs, advance)
-    compute_seconds = time.perf_counter() - compute_start
-    results = ResultSet.from_rows(rows)
-    packages = {registry.get(ref.kind, ref.name).package
-                for refs in (spec.datasets, spec.attacks, spec.defenses, spec.models) for ref in refs}
-    meta = {
+    refs = [ref for refs in (spec.datasets, spec.attacks, spec.defenses, spec.models) for ref in refs]
+    plugins = {ref.label: registry.get(ref.kind, ref.name).package for ref in refs}
+    return {
+        "status": "running",
         "spec": spec.to_dict(),
-        "versions": package_versions(packages - {"irisbench"}),
-        "plugins": {ref.label: registry.get(ref.kind, ref.name).package
-                    for refs in (spec.datasets, spec.attacks, spec.defenses, spec.models) for ref in refs},
+        "versions": package_versions(set(plugins.values()) - {"irisbench"}),
+        "plugins": plugins,
         "started_at": started_at,
         "class_names": class_names,
         "n_cells": plan.n_cells,
         "n_tasks": len(plan.tasks),
-        "n_failed": results.n_failed,
-        "timings": {"compute_seconds": round(compute_seconds, 3), "task_seconds": round(busy, 3)},
-        "host": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "host": {"cpus": os.cpu_count(), "jobs": spec.jobs, "backend": spec.backend,
+                 "platform": platform.platform()},
         "out_dir": str(out_dir),
     }
+
+
+def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[str, list[str]], dask):
+    from irisbench.checkpoint import Checkpoint
+    from irisbench.executor import execute
+    from irisbench.record import RunRecord
+    from irisbench.results import ResultSet
+    from irisbench.sinks import files, terminal
+
+    spec = plan.spec
+    meta = _initial_meta(plan, registry, out_dir, started_at, class_names)
+    files.atomic_write_text(out_dir / "run.json", json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    checkpoint = Checkpoint(out_dir)
+    compute_start = time.perf_counter()
+    try:
+        with terminal.progress_bar(plan.n_cells) as advance:
+            rows, busy = execute(plan, spec.jobs, advance, checkpoint=checkpoint, dask=dask)
+    finally:
+        checkpoint.close()
+    compute_seconds = time.perf_counter() - compute_start
+    results = ResultSet.from_rows(rows)
+    meta.update(status="complete", n_failed=results.n_failed,
+                timings={"compute_seconds": round(compute_seconds, 3), "task_seconds": round(busy, 3)})
     return RunRecord(spec, results, results.summary(), out_dir, class_names, meta)
 
 
 def _write(record, sink, started: float) -> int:
+    from irisbench.checkpoint import Checkpoint
     from irisbench.commands.report import write_outputs
     from irisbench.sinks import files, terminal
 
     write_start = time.perf_counter()
     files.write_results(record)
+    Checkpoint(record.out_dir).remove()  # results.csv now holds every row
     write_outputs(record)
     record.meta["timings"]["files_seconds"] = round(time.perf_counter() - write_start, 3)
     record.meta["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)
