@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                "e.g. --attack 'gaussian[sigma=2.0],label_flip'. See 'irisbench plugins'.",
     )
     grid = run.add_argument_group("grid")
+    grid.add_argument("--config", metavar="FILE",
+                      help="TOML file with any of the options below (attacks = [...], levels = [...], seeds = 10, ...); "
+                           "flags given on the command line win")
     grid.add_argument("--dataset", action="append", metavar="NAME", help="dataset plugin (default: iris)")
     grid.add_argument("--attack", action="append", metavar="NAME", help="attack plugin(s) (default: gaussian)")
     grid.add_argument("--defense", action="append", metavar="NAME", help="defense plugin(s) (default: none)")
@@ -55,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     execution = run.add_argument_group("execution")
     execution.add_argument("--jobs", metavar="N",
                            help="parallel worker processes (default: the cores this process may use; 1 = serial)")
-    execution.add_argument("--backend", choices=["loky", "dask"], default="loky",
+    execution.add_argument("--backend", choices=["loky", "dask"],
                            help="loky: processes on this machine (default); dask: a Dask cluster "
                                 "(needs irisbench[dask])")
     execution.add_argument("--scheduler", metavar="ADDRESS",

@@ -177,8 +177,8 @@ def parse_backend(backend: str, scheduler: str | None) -> str:
 
 
 def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=None, levels=None,
-               sizes=None, seeds=DEFAULT_SEEDS, seed=0, jobs=None, backend="loky", scheduler=None, out=None,
-               tracking_uri=None, experiment="irisbench", mlflow=True) -> RunSpec:
+               sizes=None, seeds=None, seed=None, jobs=None, backend=None, scheduler=None, out=None,
+               tracking_uri=None, experiment=None, mlflow=None) -> RunSpec:
     """Validate raw option values (strings or lists) into a RunSpec, or raise UsageError."""
     experiment = "irisbench" if experiment is None else experiment
     if not str(experiment).strip():
@@ -193,10 +193,10 @@ def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=N
         seeds=DEFAULT_SEEDS if seeds is None else parse_positive_int("--seeds", seeds, 1),
         seed=0 if seed is None else parse_positive_int("--seed", seed, 0),
         jobs=default_jobs() if jobs is None else parse_positive_int("--jobs", jobs, 1),
-        backend=parse_backend(backend, scheduler),
+        backend=parse_backend(backend or "loky", scheduler),
         scheduler=scheduler,
         out=None if out is None else str(out),
         tracking_uri=tracking_uri,
         experiment=str(experiment),
-        mlflow=bool(mlflow),
+        mlflow=True if mlflow is None else bool(mlflow),
     )

@@ -75,12 +75,18 @@ def _spec_from_args(args, registry):
     from irisbench.spec import build_spec
 
     common = dict(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
-                  tracking_uri=args.tracking_uri, mlflow=not args.no_mlflow)
+                  tracking_uri=args.tracking_uri, mlflow=False if args.no_mlflow else None)
     if not args.resume:
-        return build_spec(registry, datasets=args.dataset, attacks=args.attack, defenses=args.defense,
-                          models=args.model, levels=args.levels, sizes=args.sizes, seeds=args.seeds,
-                          seed=args.seed, out=args.out, experiment=args.experiment, **common), None
-    given = [flag for flag, value in (("--dataset", args.dataset), ("--attack", args.attack),
+        flags = dict(datasets=args.dataset, attacks=args.attack, defenses=args.defense, models=args.model,
+                     levels=args.levels, sizes=args.sizes, seeds=args.seeds, seed=args.seed, out=args.out,
+                     experiment=args.experiment, **common)
+        if args.config:
+            from irisbench.config import load_config
+
+            # a flag given on the command line wins over the file
+            flags = {**load_config(args.config), **{k: v for k, v in flags.items() if v is not None}}
+        return build_spec(registry, **flags), None
+    given = [flag for flag, value in (("--config", args.config), ("--dataset", args.dataset), ("--attack", args.attack),
                                       ("--defense", args.defense), ("--model", args.model),
                                       ("--levels", args.levels), ("--sizes", args.sizes), ("--out", args.out),
                                       ("--seeds", args.seeds), ("--seed", args.seed)) if value is not None]
