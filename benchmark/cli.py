@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     execution.add_argument("--scheduler", metavar="ADDRESS",
                            help="with --backend dask: scheduler address, e.g. tcp://127.0.0.1:8786 "
                                 "(default: start a LocalCluster with --jobs workers)")
+    execution.add_argument("--cell-timeout", metavar="SECONDS",
+                           help="fail a plugin call (poison, sanitize, fit+predict) that runs longer; "
+                                "its cells are marked failed and the rest go on (default: no limit)")
     execution.add_argument("--resume", metavar="DIR",
                            help="finish an interrupted run in DIR: compute only the missing cells")
     output = run.add_argument_group("output")

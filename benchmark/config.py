@@ -26,6 +26,7 @@ KEYS = {
     "levels": "levels", "sizes": "sizes", "seeds": "seeds", "seed": "seed",
     "jobs": "jobs", "backend": "backend", "scheduler": "scheduler", "out": "out",
     "tracking_uri": "tracking_uri", "experiment": "experiment", "mlflow": "mlflow",
+    "cell_timeout": "cell_timeout",
 }
 _LISTS = {"datasets", "attacks", "defenses", "models", "levels", "sizes"}
 

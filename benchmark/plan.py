@@ -29,6 +29,7 @@ class Task:
     models: tuple[tuple[str, Model], ...]
     levels: tuple[float, ...]
     sizes: tuple[int | None, ...] = (None,)
+    cell_timeout: float | None = None
 
     @property
     def n_cells(self) -> int:
@@ -78,5 +79,5 @@ def make_plan(spec: RunSpec, registry) -> Plan:
             for attack_ref in spec.attacks:
                 tasks.append(Task(spec.seed, seed, spec.test_size, dataset,
                                   (attack_ref.label, attack_ref.create(registry)),
-                                  defenses, models, spec.levels, sizes))
+                                  defenses, models, spec.levels, sizes, spec.cell_timeout))
     return Plan(spec, tuple(tasks))

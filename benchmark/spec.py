@@ -55,6 +55,7 @@ class RunSpec:
     jobs: int = 1
     backend: str = "loky"
     scheduler: str | None = None
+    cell_timeout: float | None = None
     out: str | None = None
     tracking_uri: str | None = None
     experiment: str = "irisbench"
@@ -168,6 +169,16 @@ def default_jobs() -> int:
     return max(1, cpu_count())
 
 
+def parse_timeout(value) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"--cell-timeout {value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"--cell-timeout must be > 0 seconds, got {value}")
+    return seconds
+
+
 def parse_backend(backend: str, scheduler: str | None) -> str:
     if backend not in ("loky", "dask"):
         raise UsageError(f"--backend {backend!r} is not a backend; valid backends: loky, dask")
@@ -178,7 +189,7 @@ def parse_backend(backend: str, scheduler: str | None) -> str:
 
 def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=None, levels=None,
                sizes=None, seeds=None, seed=None, jobs=None, backend=None, scheduler=None, out=None,
-               tracking_uri=None, experiment=None, mlflow=None) -> RunSpec:
+               tracking_uri=None, experiment=None, mlflow=None, cell_timeout=None) -> RunSpec:
     """Validate raw option values (strings or lists) into a RunSpec, or raise UsageError."""
     experiment = "irisbench" if experiment is None else experiment
     if not str(experiment).strip():
@@ -195,6 +206,7 @@ def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=N
         jobs=default_jobs() if jobs is None else parse_positive_int("--jobs", jobs, 1),
         backend=parse_backend(backend or "loky", scheduler),
         scheduler=scheduler,
+        cell_timeout=None if cell_timeout is None else parse_timeout(cell_timeout),
         out=None if out is None else str(out),
         tracking_uri=tracking_uri,
         experiment=str(experiment),

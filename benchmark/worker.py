@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
+import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -21,6 +24,30 @@ _DATA_CACHE: dict[str, tuple] = {}
 
 class CellError(Exception):
     """A plugin misbehaved; the message becomes the cell's ``error``."""
+
+
+@contextmanager
+def deadline(seconds: float | None, what: str):
+    """Fail a plugin call that runs past ``seconds`` (``--cell-timeout``).
+
+    Uses a real-time interval timer, so it works where tasks run on a process's main thread
+    (serial runs and loky workers); on Dask's worker threads it is a no-op. A plugin stuck
+    inside C code is interrupted when control returns to Python.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CellError(f"{what} timed out after {seconds:g} s (--cell-timeout)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def load_dataset(label: str, dataset) -> tuple:
@@ -123,7 +150,7 @@ def make_split(X, y, test_size: float, root: int, dataset_label: str, seed: int)
 
 
 def poison_training_set(X_train, y_train, attack, attack_label: str, level: float, n_classes: int,
-                        root: int, dataset_label: str, seed: int):
+                        root: int, dataset_label: str, seed: int, timeout: float | None = None):
     """Poison one training set at ``level`` percent and check what the attack returned.
 
     Level 0 is the clean training split itself. The attack gets copies, so the caller's
@@ -132,7 +159,8 @@ def poison_training_set(X_train, y_train, attack, attack_label: str, level: floa
     if level <= 0:
         return X_train, y_train, np.zeros(len(y_train), dtype=bool)
     rng = seeding.generator(root, "poison", dataset_label, seed, len(y_train), attack_label, level)
-    X_p, y_p, poisoned = attack.poison(X_train.copy(), y_train.copy(), level / 100, rng)
+    with deadline(timeout, f"attack {attack_label}"):
+        X_p, y_p, poisoned = attack.poison(X_train.copy(), y_train.copy(), level / 100, rng)
     X_p, y_p = _check_training_set(X_p, y_p, X_train.shape[1], n_classes, f"attack {attack_label}")
     return X_p, y_p, _check_mask(poisoned, len(y_p), f"attack {attack_label}")
 
@@ -187,7 +215,7 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
     X_p, y_p, poisoned = X_train, y_train, np.zeros(n_train, dtype=bool)
     try:
         X_p, y_p, poisoned = poison_training_set(X_train, y_train, task.attack[1], attack_label, level, n_classes,
-                                                 root, dataset_label, task.seed)
+                                                 root, dataset_label, task.seed, task.cell_timeout)
     except Exception as exc:
         poison_error = _error_text("attack", attack_label, exc)
     shared = {"dataset": dataset_label, "attack": attack_label, "level": level, "n_train": n_train,
@@ -202,7 +230,8 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
                 # level 0 is the same clean set under every attack, so it gets the same draw
                 rng = seeding.generator(root, "defense", dataset_label, task.seed, n_train,
                                         attack_label if level > 0 else "clean", level, defense_label)
-                X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
+                with deadline(task.cell_timeout, f"defense {defense_label}"):
+                    X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
                 flagged = _check_mask(flagged, len(y_p), f"defense {defense_label}")
                 X_s, y_s = _check_training_set(X_s, y_s, X_train.shape[1], n_classes, f"defense {defense_label}")
             except Exception as exc:
@@ -223,7 +252,8 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
                     estimator = defense.wrap(
                         model.build(seeding.random_state(root, "model", dataset_label, task.seed, model_label)),
                         seeding.random_state(root, "wrap", dataset_label, task.seed, defense_label))
-                    row.update(_fit_and_score(estimator, X_s, y_s, X_test, y_test, n_classes, model_label))
+                    with deadline(task.cell_timeout, f"model {model_label}"):
+                        row.update(_fit_and_score(estimator, X_s, y_s, X_test, y_test, n_classes, model_label))
                     row["status"] = "ok"
                 except Exception as exc:
                     row["error"] = _error_text("model", model_label, exc)

@@ -114,3 +114,21 @@ def test_builtins_are_listed_first_and_win_name_clashes(plugin_env, tmp_path):
     assert names.index("tiny_shift") > names.index("injection")
     assert "attack 'gaussian' is already provided by irisbench; skipped" in result.stderr
     assert names.count("gaussian") == 1
+
+
+def test_malformed_and_hanging_plugins_fail_only_their_cells(plugin_env, tmp_path):
+    out = tmp_path / "run"
+    result = irisbench(plugin_env, "run", "--attack", "gaussian,tiny_nan,tiny_short_mask", "--defense", "none,tiny_hang",
+                       "--model", "decision_tree,tiny_wrong_shape", "--levels", "0,10", "--seeds", "1",
+                       "--cell-timeout", "1", "--jobs", "1", "--no-mlflow", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    frame = pd.read_csv(out / "results.csv", keep_default_na=False)
+    errors = frame.set_index(["attack", "defense", "model", "level"])["error"]
+    assert "NaN or infinite features" in errors[("tiny_nan", "none", "decision_tree", 10.0)]
+    assert "mask of shape (104,)" in errors[("tiny_short_mask", "none", "decision_tree", 10.0)]
+    assert "timed out after 1 s" in errors[("gaussian", "tiny_hang", "decision_tree", 0.0)]
+    assert "predicted shape (44,)" in errors[("gaussian", "none", "tiny_wrong_shape", 0.0)]
+    ok = frame[frame["status"] == "ok"]
+    assert set(ok["attack"]) == {"gaussian", "tiny_nan", "tiny_short_mask"}  # level 0 is clean for every attack
+    assert set(ok["defense"]) == {"none"} and set(ok["model"]) == {"decision_tree"}
+    assert len(ok) == 3 + 1  # level 0 under each attack, plus gaussian at 10 %

@@ -74,7 +74,7 @@ def _on_sigterm(signum, frame):
 def _spec_from_args(args, registry):
     from irisbench.spec import build_spec
 
-    common = dict(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+    common = dict(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, cell_timeout=args.cell_timeout,
                   tracking_uri=args.tracking_uri, mlflow=False if args.no_mlflow else None)
     if not args.resume:
         flags = dict(datasets=args.dataset, attacks=args.attack, defenses=args.defense, models=args.model,

@@ -30,12 +30,54 @@ class Impostor(Attack):
         raise AssertionError("the impostor ran")
 
 
+class NanAttack(Attack):
+    name = "tiny_nan"
+    description = "Returns NaN features: malformed output irisbench must reject"
+
+    def poison(self, X, y, fraction, rng):
+        X = X.copy()
+        X[0, 0] = np.nan
+        return X, y.copy(), np.zeros(len(y), dtype=bool)
+
+
+class ShortMask(Attack):
+    name = "tiny_short_mask"
+    description = "Returns a mask one row short: malformed output irisbench must reject"
+
+    def poison(self, X, y, fraction, rng):
+        return X.copy(), y.copy(), np.zeros(len(y) - 1, dtype=bool)
+
+
+class Hang(Defense):
+    name = "tiny_hang"
+    description = "Never returns: --cell-timeout must stop it"
+
+    def sanitize(self, X, y, rng):
+        import time
+
+        time.sleep(3600)
+
+
 class AlwaysFails(Defense):
     name = "tiny_fails"
     description = "A defense that raises, so that irisbench must record its cells as failed"
 
     def sanitize(self, X, y, rng):
         raise RuntimeError("tiny_fails always fails")
+
+
+class WrongShape(Model):
+    name = "tiny_wrong_shape"
+    description = "Predicts one label too few: malformed output irisbench must reject"
+
+    def build(self, random_state):
+        from sklearn.dummy import DummyClassifier
+
+        class Short(DummyClassifier):
+            def predict(self, X):
+                return super().predict(X)[:-1]
+
+        return Short()
 
 
 class Nearest(Model):
@@ -50,14 +92,14 @@ class Nearest(Model):
 
 @hookimpl
 def irisbench_register_attacks():
-    return [Shift, Impostor]
+    return [Shift, Impostor, NanAttack, ShortMask]
 
 
 @hookimpl
 def irisbench_register_defenses():
-    return [AlwaysFails]
+    return [AlwaysFails, Hang]
 
 
 @hookimpl
 def irisbench_register_models():
-    return [Nearest]
+    return [Nearest, WrongShape]
