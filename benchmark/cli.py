@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run a grid of attacks x defenses x models x levels x seeds",
         description="Run the grid attack x defense x model x poisoning level x seed. The training "
                     "split is poisoned, the clean test split is scored. Defaults reproduce the original "
-                    "experiment: a decision tree on iris, Gaussian noise on 0/5/10/50 %% of the "
+                    "experiment: a decision tree on iris, Gaussian noise on 0/5/10/50 % of the "
                     "training samples, 10 seeds, tracked in an embedded MLflow store.",
         epilog="Plugin options are repeatable or comma-separated and take inline parameters, "
                "e.g. --attack 'gaussian[sigma=2.0],label_flip'. See 'irisbench plugins'.",
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser(
         "compare", help="pivot saved results into tables; with two runs, compare them cell by cell",
-        description="Pivot the results of one or more runs (mean ± 95 %% CI over seeds). Given exactly two "
+        description="Pivot the results of one or more runs (mean ± 95 % CI over seeds). Given exactly two "
                     "runs, show each cell of both side by side with the delta, its CI and whether the "
                     "difference is significant (Holm-adjusted).",
         epilog="Example: irisbench compare results/run-A --rows defense --cols level --format markdown")
@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="MLflow tracking URI (default: the run's, else results/mlflow.db)")
     log.add_argument("--experiment", metavar="NAME", help="experiment (default: the run's)")
 
+    from irisbench.commands.check import add_parsers as add_check_parsers
+
+    add_check_parsers(commands)
+
     plugins = commands.add_parser("plugins", help="list the installed attacks, defenses, models and datasets",
                                   description="List every plugin with its kind, name, description, "
                                               "parameters and the package it came from.")
@@ -166,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             from irisbench.commands import report
 
             return report.report_command(args) if args.command == "report" else report.log_command(args)
+        if args.command in ("check", "baseline"):
+            from irisbench.commands import check
+
+            return check.check_command(args) if args.command == "check" else check.baseline_command(args)
         if args.command == "plugins":
             from irisbench.commands.plugins import plugins_command
 

@@ -45,11 +45,13 @@ def print_rich(table: Table) -> None:
 
     from irisbench.sinks.terminal import stderr, stdout
 
-    rich_table = RichTable(title=table.title)
+    from rich.markup import escape
+
+    rich_table = RichTable(title=escape(table.title))
     for header in table.headers:
-        rich_table.add_column(header, overflow="fold")
-    for row in table.rows:
-        rich_table.add_row(*row)
+        rich_table.add_column(escape(header), overflow="fold")
+    for row in table.rows:  # labels like "lof[contamination=0.2]" are not rich markup
+        rich_table.add_row(*(escape(cell) for cell in row))
     stdout.print(rich_table)
     for note in table.notes:
-        stderr.print(note)
+        stderr.print(escape(note))

@@ -15,6 +15,7 @@ def _params(cls, verbose: bool) -> str:
 
 
 def plugins_command(args) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     from irisbench.sinks.terminal import stdout, warn
@@ -28,6 +29,7 @@ def plugins_command(args) -> int:
     for info in registry.all():
         if args.kind and info.kind != args.kind:
             continue
-        table.add_row(info.kind, info.name, info.cls.description, _params(info.cls, args.verbose), info.package)
+        table.add_row(*(escape(text) for text in (info.kind, info.name, info.cls.description,
+                                                   _params(info.cls, args.verbose), info.package)))
     stdout.print(table)
     return 0

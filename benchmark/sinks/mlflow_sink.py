@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -139,6 +140,14 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def _sqlite_path(uri: str) -> str | None:
+    """The file of a ``sqlite:///`` URI, or None (other schemes, in-memory stores)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
+
+
 def _preflight(uri: str) -> None:
     """Fail in seconds, before importing mlflow, when the store cannot work.
 
@@ -160,8 +169,8 @@ def _preflight(uri: str) -> None:
             raise UsageError(f"MLflow tracking server {redact_uri(uri)} does not answer ({reason}); "
                              f"{hint}") from None
     elif scheme == "sqlite":
-        path = uri[len("sqlite:///"):].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
-        if path in ("", ":memory:"):
+        path = _sqlite_path(uri)
+        if path is None:
             return
         folder = Path(path).parent
         try:
@@ -207,9 +216,11 @@ class MlflowSink:
 
             for logger in ("mlflow", "alembic"):
                 logging.getLogger(logger).setLevel(logging.WARNING)
-            self._client = MlflowClient(tracking_uri=self.tracking_uri)
-            self.experiment_id = self._experiment_id()
-            self._start_parent(spec, run_name)
+            with self._store_lock():
+                self._client = MlflowClient(tracking_uri=self.tracking_uri)
+                self._client.search_experiments(max_results=1)  # creates/migrates a new store, under the lock
+                self.experiment_id = self._experiment_id()
+                self._start_parent(spec, run_name)
         except UsageError:
             self.abort("FAILED")
             raise
@@ -217,6 +228,26 @@ class MlflowSink:
             self.abort("FAILED")
             raise UsageError(f"cannot use MLflow tracking URI {redact_uri(self.tracking_uri)}: "
                              f"{_one_line(exc)}; fix the URI or pass --no-mlflow") from None
+
+    @contextmanager
+    def _store_lock(self):
+        """Serialise store creation between processes sharing one sqlite file.
+
+        Two `irisbench run` processes creating a new store at once race in MLflow's schema
+        migration ("duplicate column name"); an exclusive lock on ``<db>.lock`` orders them.
+        """
+        path = _sqlite_path(self.tracking_uri)
+        if path is None:
+            yield
+            return
+        import fcntl
+
+        with open(f"{path}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _is_local_store(self) -> bool:
         return urlsplit(self.tracking_uri).scheme.lower() in ("sqlite", "file", "")

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -57,7 +58,7 @@ def summary_table(record: RunRecord, metric: str = "accuracy") -> Table:
         table.add_column(f"{level_text(level)} %", justify="right")
     summary = record.summary
     for config in record.results.configs():
-        row = [config_label(config), str(config[4])]
+        row = [escape(config_label(config)), str(config[4])]
         for level in levels:
             match = summary[(summary["level"] == level)
                             & (summary[["dataset", "attack", "defense", "model", "n_train"]]
@@ -76,7 +77,7 @@ def print_summary(record: RunRecord) -> None:
     failed = record.results.n_failed
     if failed:
         errors = record.results.frame.loc[record.results.frame["status"] != "ok", "error"].unique()
-        stderr.print(f"[red]{failed} cell(s) failed[/red]; first error: {errors[0]}")
+        stderr.print(f"[red]{failed} cell(s) failed[/red]; first error: {escape(errors[0])}")
     stdout.print(f"results in [bold]{record.out_dir}[/bold]")
 
 
