@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test clean
+.PHONY: run test check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+# The robustness regression check: a small deterministic grid against the committed baseline.
+check: $(VENV)/.installed
+	rm -rf $(VENV)/ci-run
+	$(BIN)/irisbench run --config .ci/grid.toml --out $(VENV)/ci-run
+	$(BIN)/irisbench check $(VENV)/ci-run --baseline results/ci_baseline.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
