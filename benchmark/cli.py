@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: irisbench run --attack gaussian --defense none,isolation",
     )
     parser.add_argument("--version", action="version", version=f"irisbench {__version__}")
+    parser.add_argument("--plugins-dir", action="append", default=[], metavar="DIR",
+                        help="also load plugins from the *.py files in DIR (repeatable); otherwise only "
+                             "installed 'irisbench' entry points are loaded")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = commands.add_parser(
@@ -138,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_check_parsers(commands)
 
+    ui = commands.add_parser("ui", help="open the MLflow UI for the embedded store (bound to 127.0.0.1)",
+                             description="Start 'mlflow ui' on the embedded store results/mlflow.db (or "
+                                         "--tracking-uri). It binds 127.0.0.1 unless --host says otherwise.")
+    ui.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default: 127.0.0.1; anything else is reachable from the network)")
+    ui.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    ui.add_argument("--tracking-uri", metavar="URI", help="store to browse (default: results/mlflow.db)")
+
     plugins = commands.add_parser("plugins", help="list the installed attacks, defenses, models and datasets",
                                   description="List every plugin with its kind, name, description, "
                                               "parameters and the package it came from.")
@@ -174,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             from irisbench.commands import check
 
             return check.check_command(args) if args.command == "check" else check.baseline_command(args)
+        if args.command == "ui":
+            from irisbench.commands.ui import ui_command
+
+            return ui_command(args)
         if args.command == "plugins":
             from irisbench.commands.plugins import plugins_command
 

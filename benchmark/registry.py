@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pluggy
 
@@ -87,8 +90,34 @@ class Registry:
         self.plugins[kind][cls.name] = PluginInfo(kind, cls.name, cls, package)
 
 
-def plugin_manager(autoload: bool | None = None) -> tuple[pluggy.PluginManager, dict[object, str], list[str]]:
-    """Register the built-ins, then (unless disabled) every ``irisbench`` entry point.
+def load_folder_plugins(folder: str | Path) -> list[tuple[str, object]]:
+    """Import every ``*.py`` module of a folder the user named (``--plugins-dir``).
+
+    Nothing is ever imported from a folder implicitly. The modules are registered with
+    cloudpickle to travel by value, so worker processes (loky, Dask) need not import them.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"--plugins-dir {folder} is not a folder")
+    modules = []
+    for path in sorted(folder.glob("*.py")):
+        name = f"irisbench_folder_plugins.{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        for pickler in ("joblib.externals.cloudpickle", "cloudpickle"):
+            try:
+                importlib.import_module(pickler).register_pickle_by_value(module)
+            except ImportError:
+                pass
+        modules.append((str(path), module))
+    return modules
+
+
+def plugin_manager(autoload: bool | None = None, plugin_dirs=()) -> tuple[pluggy.PluginManager, dict[object, str], list[str]]:
+    """Register the built-ins, then the named plugin folders, then (unless disabled) every
+    ``irisbench`` entry point.
 
     Returns the manager, the package name of each registered plugin object and the
     warnings about entry points that failed to import (those are skipped).
@@ -101,6 +130,17 @@ def plugin_manager(autoload: bool | None = None) -> tuple[pluggy.PluginManager, 
         module = importlib.import_module(module_name)
         pm.register(module, name=module_name)
         packages[module] = "irisbench"
+    for folder in plugin_dirs:
+        try:
+            found = load_folder_plugins(folder)
+        except UsageError:
+            raise
+        except Exception as exc:  # a broken file is reported like a broken entry point
+            warnings.append(f"plugin folder {folder} failed to load: {type(exc).__name__}: {exc}")
+            continue
+        for path, module in found:
+            pm.register(module, name=f"folder:{path}")
+            packages[module] = f"folder {path}"
     if autoload is None:
         autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "") in ("", "0")
     if autoload:
@@ -118,10 +158,10 @@ def plugin_manager(autoload: bool | None = None) -> tuple[pluggy.PluginManager, 
     return pm, packages, warnings
 
 
-def load_registry(autoload: bool | None = None) -> Registry:
+def load_registry(autoload: bool | None = None, plugin_dirs=()) -> Registry:
     """Discover every plugin. Each hook implementation is called on its own, so one that
     raises is reported and skipped while the others still register."""
-    pm, packages, warnings = plugin_manager(autoload)
+    pm, packages, warnings = plugin_manager(autoload, plugin_dirs or ())
     registry = Registry(warnings=warnings)
     for kind, hook_name in HOOKS.items():
         hook = getattr(pm.hook, hook_name)

@@ -20,7 +20,7 @@ def plugins_command(args) -> int:
 
     from irisbench.sinks.terminal import stdout, warn
 
-    registry = load_registry()
+    registry = load_registry(plugin_dirs=args.plugins_dir)
     for warning in registry.warnings:
         warn(warning)
     table = Table(title="irisbench plugins")

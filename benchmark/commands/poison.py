@@ -21,7 +21,7 @@ def poison_command(args) -> int:
     from irisbench.spec import TEST_SIZE, parse_levels, parse_positive_int, parse_ref
     from irisbench.worker import CellError, check_datasets, load_dataset, make_split, poison_training_set
 
-    registry = load_registry()
+    registry = load_registry(plugin_dirs=args.plugins_dir)
     for warning in registry.warnings:
         warn(warning)
     dataset_ref = parse_ref("dataset", args.dataset, registry)

@@ -118,7 +118,7 @@ def run_command(args) -> int:
 
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    registry = load_registry()
+    registry = load_registry(plugin_dirs=args.plugins_dir)
     for warning in registry.warnings:
         terminal.warn(warning)
     spec, resume_dir = _spec_from_args(args, registry)
