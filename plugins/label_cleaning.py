@@ -220,7 +220,6 @@ def find_label_issues_sklearn(labels, pred_probs, min_examples_per_class: int = 
     labels = np.asarray(labels, dtype=np.int64)
     pred_probs = np.asarray(pred_probs, dtype=float)
     n, n_classes = pred_probs.shape
-    counts = np.bincount(labels, minlength=n_classes)
     prune = confident_joint(labels, pred_probs).astype(float)
     for i in range(n_classes):  # leave at least min_examples_per_class rows labelled i
         short = min_examples_per_class - prune[i, i]

@@ -1,7 +1,13 @@
 """Shared fixtures. Tests are hermetic: third-party entry points are off unless a test turns them on."""
 
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,3 +32,49 @@ def registry():
     from irisbench.registry import load_registry
 
     return load_registry(autoload=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def mlflow_server(root: Path, startup_timeout: float = 90):
+    """A real `mlflow server` on a free loopback port with proxied artifacts; always stopped."""
+    port = free_port()
+    log = open(root / "server.log", "wb")
+    process = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{root}/srv.db", "--artifacts-destination", str(root / "artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"mlflow server did not answer within {startup_timeout} s") from None
+                time.sleep(0.3)
+        yield {"url": url, "root": root, "process": process}
+    finally:
+        stop_process_group(process)
+        log.close()
+
+
+def stop_process_group(process) -> None:
+    """The server runs uvicorn and a job runner as children: stop the whole group we started."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=wait)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,14 +21,7 @@ from irisbench.results import ResultSet
 from irisbench.sinks.mlflow_sink import MlflowSink
 from irisbench.spec import build_spec
 
-MLFLOW = str(Path(sys.executable).parent / "mlflow")
-STARTUP_TIMEOUT = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from conftest import free_port, mlflow_server
 
 
 def get_json(url: str) -> dict:
@@ -47,40 +38,8 @@ def post_json(url: str, body: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A real tracking server with proxied artifacts; always stopped, even when a test fails."""
-    root = tmp_path_factory.mktemp("server")
-    port = free_port()
-    log = open(root / "server.log", "wb")
-    process = subprocess.Popen(
-        [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root}/srv.db", "--artifacts-destination", str(root / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited with {process.returncode}: "
-                            f"{(root / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"mlflow server did not answer /health within {STARTUP_TIMEOUT} s")
-                time.sleep(0.3)
-        yield {"url": url, "root": root}
-    finally:
-        # the server runs uvicorn and a job runner as children: stop the whole group we started
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            if process.poll() is not None:
-                break
-            try:
-                os.killpg(process.pid, sig)
-                process.wait(timeout=wait)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        log.close()
+    with mlflow_server(tmp_path_factory.mktemp("server")) as info:
+        yield info
 
 
 class _Logged:
@@ -132,7 +91,7 @@ def test_runs_read_back_over_rest(logged, server):
 
 
 def test_metric_history_over_rest(logged, server):
-    sink, record, runs = logged["sink"], logged["record"], logged["runs"]
+    record, runs = logged["record"], logged["runs"]
     summary = record.summary
     for run_id in record.meta["mlflow"]["child_run_ids"].values():
         attack = {p["key"]: p["value"] for p in runs[run_id]["data"]["params"]}["attack"]
