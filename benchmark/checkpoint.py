@@ -25,11 +25,6 @@ def task_key(task) -> str:
     return _key(task.dataset[0], task.seed, task.attack[0])
 
 
-def row_task_key(row: dict) -> str:
-    """The key of the task that produced a row (every row carries its task's coordinates)."""
-    return _key(row["dataset"], row["seed"], row["attack"])
-
-
 def _plain(value):
     if isinstance(value, np.generic):
         return value.item()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from irisbench.checkpoint import Checkpoint, row_task_key, task_key
+from irisbench.checkpoint import Checkpoint, task_key
 from irisbench.errors import UsageError
 from irisbench.plan import Plan
 from irisbench.worker import run_task
@@ -76,13 +76,13 @@ def execute(plan: Plan, jobs: int = 1, on_task_done: Callable[[int], None] | Non
         on_task_done(len(rows))
     todo = [task for task in plan.tasks if task_key(task) not in done]
     busy = 0.0
-    for task_rows, seconds in _outputs(todo, jobs, dask):
+    for result in _outputs(todo, jobs, dask):
         if checkpoint is not None:
-            checkpoint.append(row_task_key(task_rows[0]), task_rows)
-        rows.extend(task_rows)
-        busy += seconds
+            checkpoint.append(result.key, result.rows)
+        rows.extend(result.rows)
+        busy += result.seconds
         if on_task_done is not None:
-            on_task_done(len(task_rows))
+            on_task_done(len(result.rows))
     rows.sort(key=plan.order_key)
     return rows, busy
 

@@ -1,8 +1,9 @@
 """Plan: expand a RunSpec into coarse tasks that share work.
 
-One task is everything for one (dataset, seed, attack): the split is made once, each
-poisoned set once per level, each defense's sanitized set once per poisoned set, and then
-every model is fitted on it. An iris fit takes under a millisecond, so tasks this coarse
+One task is everything for one (dataset, seed, attack) at the poisoned levels: the split
+is made once, each poisoned set once per (size, level), each defense's sanitized set once
+per poisoned set, and then every model is fitted on it. Level 0 is the same clean set under
+every attack, so one clean task per (dataset, seed) computes it once for all attacks. An iris fit takes under a millisecond, so tasks this coarse
 keep scheduling overhead negligible.
 """
 
@@ -16,6 +17,10 @@ from irisbench.api import Attack, Dataset, Defense, Model
 from irisbench.spec import RunSpec
 
 
+#: The attack label of the clean (level 0) task, before its rows are copied to each attack.
+CLEAN = "<clean>"
+
+
 @dataclass(frozen=True)
 class Task:
     """Work for one (dataset, seed, attack). Carries plugin instances, so workers need no registry."""
@@ -24,16 +29,19 @@ class Task:
     seed: int
     test_size: float
     dataset: tuple[str, Dataset]
-    attack: tuple[str, Attack]
+    attack: tuple[str, Attack | None]
     defenses: tuple[tuple[str, Defense], ...]
     models: tuple[tuple[str, Model], ...]
     levels: tuple[float, ...]
     sizes: tuple[int | None, ...] = (None,)
     cell_timeout: float | None = None
+    #: for the clean (level 0) task: the attack labels its rows are reported under
+    shared_with: tuple[str, ...] = ()
 
     @property
     def n_cells(self) -> int:
-        return len(self.sizes) * len(self.levels) * len(self.defenses) * len(self.models)
+        copies = len(self.shared_with) or 1
+        return copies * len(self.sizes) * len(self.levels) * len(self.defenses) * len(self.models)
 
 
 @dataclass(frozen=True)
@@ -75,9 +83,15 @@ def make_plan(spec: RunSpec, registry) -> Plan:
         dataset = (dataset_ref.label, dataset_ref.create(registry))
         _, y, _, _ = load_dataset(*dataset)
         sizes = resolve_sizes(spec.sizes, len(y), np.bincount(y), spec.test_size, dataset_ref.label)
+        poisoned_levels = tuple(level for level in spec.levels if level > 0)
         for seed in range(spec.seeds):
-            for attack_ref in spec.attacks:
-                tasks.append(Task(spec.seed, seed, spec.test_size, dataset,
-                                  (attack_ref.label, attack_ref.create(registry)),
-                                  defenses, models, spec.levels, sizes, spec.cell_timeout))
+            common = (spec.seed, seed, spec.test_size, dataset)
+            if 0 in spec.levels:
+                # level 0 is the same clean training set under every attack: compute it once
+                tasks.append(Task(*common, (CLEAN, None), defenses, models, (0.0,), sizes, spec.cell_timeout,
+                                  shared_with=tuple(ref.label for ref in spec.attacks)))
+            if poisoned_levels:
+                for attack_ref in spec.attacks:
+                    tasks.append(Task(*common, (attack_ref.label, attack_ref.create(registry)), defenses, models,
+                                      poisoned_levels, sizes, spec.cell_timeout))
     return Plan(spec, tuple(tasks))

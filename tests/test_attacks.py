@@ -84,12 +84,13 @@ def test_same_generator_seed_same_poison(registry, iris_train, name):
 @pytest.mark.parametrize("attack", ["gaussian", "label_flip"])
 def test_engine_scores_on_the_clean_test_split(registry, attack):
     """Recompute one poisoned cell by hand: same split, same poison, model scored on the clean test set."""
-    from sklearn.metrics import accuracy_score
+    from sklearn.metrics import accuracy_score, f1_score
     from sklearn.tree import DecisionTreeClassifier
 
     spec = build_spec(registry, attacks=attack, levels="0,50", seeds=2)
     task = make_plan(spec, registry).tasks[1]
-    rows, _ = run_task(task)
+    assert task.attack[0] == attack and task.levels == (50.0,)
+    rows = run_task(task).rows
     X, y, _, _ = load_dataset("iris", registry.create("dataset", "iris"))
     X_train, X_test, y_train, y_test = make_split(X, y, 0.3, 0, "iris", task.seed)
     test_counts = np.bincount(y_test, minlength=3)
@@ -100,6 +101,7 @@ def test_engine_scores_on_the_clean_test_split(registry, attack):
     rng = seeding.generator(0, "poison", "iris", task.seed, len(y_train), attack, 50.0)
     Xp, yp, mask = registry.create("attack", attack).poison(X_train.copy(), y_train.copy(), 0.5, rng)
     model = DecisionTreeClassifier(random_state=seeding.random_state(0, "model", "iris", task.seed, "decision_tree"))
-    expected = accuracy_score(y_test, model.fit(Xp, yp).predict(X_test))
-    assert poisoned_row["accuracy"] == pytest.approx(expected)
+    y_pred = model.fit(Xp, yp).predict(X_test)
+    assert poisoned_row["accuracy"] == pytest.approx(accuracy_score(y_test, y_pred))
+    assert poisoned_row["f1_macro"] == pytest.approx(f1_score(y_test, y_pred, average="macro", zero_division=0))
     assert poisoned_row["n_poisoned"] == mask.sum() == 53

@@ -52,7 +52,7 @@ def test_interrupt_then_resume_gives_the_uninterrupted_results(tmp_path, referen
     assert "Traceback" not in stderr and f"irisbench run --resume {out}" in stderr
     assert not (out / "results.csv").exists()
     saved = len((out / CHECKPOINT_NAME).read_text().splitlines())
-    assert 3 <= saved < 12
+    assert 3 <= saved < 18  # 6 clean tasks + 12 (attack, seed) tasks
     assert json.loads((out / "run.json").read_text())["status"] == "running"
 
     resumed = subprocess.run([sys.executable, "-m", "irisbench.cli", "run", "--resume", str(out), "--no-mlflow",
@@ -76,7 +76,7 @@ def test_resume_computes_only_missing_tasks(tmp_path, reference):
         handle.write('{"task": "[\\"iris\\", 7, ')
     assert main(["run", "--resume", str(out), "--no-mlflow", "--jobs", "1"]) == 0
     meta = json.loads((out / "run.json").read_text())
-    assert meta["n_tasks"] == 12 and len(done) >= 4
+    assert meta["n_tasks"] == 18 and len(done) >= 4
     assert (out / "results.csv").read_bytes() == reference
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from irisbench.stats import breakdown_level, clean_equivalent, holm, paired_comparison, recovery, t_interval
+from irisbench.stats import (breakdown_level, clean_equivalent, holm, paired_comparison, recovery, t_interval,
+                             wilcoxon_p)
 
 
 def test_t_interval_matches_scipy():
@@ -29,6 +30,21 @@ def test_paired_comparison_matches_scipy_wilcoxon():
     assert result.mean == pytest.approx(np.mean(a - b))
     assert (result.ci_low, result.ci_high) == pytest.approx(
         sps.t.interval(0.95, 9, loc=np.mean(a - b), scale=sps.sem(a - b)))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ties_match_scipys_permutation_distribution(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.choice([0.91, 0.93, 0.96, 0.98], size=10)
+    b = rng.choice([0.89, 0.91, 0.93, 0.96], size=10)
+    diff = a - b
+    expected = sps.wilcoxon(diff, zero_method="wilcox").pvalue  # scipy: exact permutation for n <= 13
+    assert paired_comparison(a, b).p_value == pytest.approx(expected)
+
+
+def test_smallest_p_is_two_over_two_to_the_n_even_with_ties():
+    diff = np.array([0.02, 0.02, 0.04, 0.02, 0.06])  # all positive, tied
+    assert wilcoxon_p(diff) == pytest.approx(2 / 2**5)
 
 
 def test_paired_comparison_without_differences():
