@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from irisbench.errors import UsageError
-from irisbench.stats import t_interval  # noqa: F401 - re-exported for the sinks
+from irisbench.stats import CONFIDENCE, t_interval  # noqa: F401 - t_interval re-exported for the sinks
 
 #: A configuration is everything but the level and the seed.
 CONFIG_COLUMNS = ["dataset", "attack", "defense", "model", "n_train"]
@@ -77,26 +77,46 @@ class ResultSet:
         return sorted(self.frame["level"].unique())
 
     def summary(self) -> pd.DataFrame:
-        """Mean, std and 95 % t-interval per cell (configuration x level), over seeds."""
-        records = []
-        for key, group in self.frame.groupby(CELL_COLUMNS, sort=False):
-            ok = group[group["status"] == "ok"]
-            record = dict(zip(CELL_COLUMNS, key))
-            record["n_seeds"] = len(ok)
-            record["n_failed"] = len(group) - len(ok)
-            for metric in METRICS + DETECTION_METRICS:
-                mean, std, low, high, _ = t_interval(ok[metric])
-                record.update({f"{metric}_mean": mean, f"{metric}_std": std,
-                               f"{metric}_ci_low": low, f"{metric}_ci_high": high})
-            records.append(record)
-        return pd.DataFrame(records)
+        """Mean, std and 95 % t-interval per cell (configuration x level), over the ok seeds.
+
+        The same numbers as :func:`irisbench.stats.t_interval` per cell, computed for all cells
+        at once (a large grid has thousands of cells).
+        """
+        from scipy import stats
+
+        frame = self.frame
+        cells = frame[CELL_COLUMNS].drop_duplicates()  # grid order
+        index = pd.MultiIndex.from_frame(cells)
+        ok = frame[frame["status"] == "ok"]
+        metrics = METRICS + DETECTION_METRICS
+        grouped = ok.groupby(CELL_COLUMNS, sort=False)[metrics]
+        n = grouped.count().reindex(index).fillna(0)
+        mean = grouped.mean().reindex(index)
+        std = grouped.std(ddof=1).reindex(index)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = stats.t.ppf(0.5 + CONFIDENCE / 2, n.where(n > 1) - 1)
+            half = t * std / np.sqrt(n)
+        out = cells.reset_index(drop=True)
+        out["n_seeds"] = ok.groupby(CELL_COLUMNS, sort=False).size().reindex(index).fillna(0).astype(int).to_numpy()
+        out["n_failed"] = (frame.groupby(CELL_COLUMNS, sort=False).size().reindex(index).to_numpy()
+                           - out["n_seeds"].to_numpy())
+        for metric in metrics:
+            out[f"{metric}_mean"] = mean[metric].to_numpy()
+            out[f"{metric}_std"] = std[metric].to_numpy()
+            out[f"{metric}_ci_low"] = (mean[metric] - half[metric]).to_numpy()
+            out[f"{metric}_ci_high"] = (mean[metric] + half[metric]).to_numpy()
+        return out
+
+    def cell(self, config: tuple, level: float) -> pd.DataFrame:
+        """The rows (one per seed) of one cell; indexed once, so per-cell lookups stay cheap."""
+        if getattr(self, "_cells", None) is None:
+            self._cells = {key: group for key, group in self.frame.groupby(CELL_COLUMNS, sort=False)}
+        return self._cells.get((*config, level), self.frame.iloc[0:0])
 
     def pooled_confusion(self, config: tuple, level: float) -> np.ndarray | None:
         """Sum of the per-seed confusion matrices of one cell (the pooled test predictions)."""
         import json
 
-        mask = (self.frame["level"] == level) & (self.frame["status"] == "ok")
-        for column, value in zip(CONFIG_COLUMNS, config):
-            mask &= self.frame[column] == value
-        matrices = [np.array(json.loads(c)) for c in self.frame.loc[mask, "confusion"] if c]
+        rows = self.cell(config, level)
+        matrices = [np.array(json.loads(c)) for c in rows.loc[rows["status"] == "ok", "confusion"] if c]
         return sum(matrices) if matrices else None

@@ -47,11 +47,9 @@ def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, fl
 def paired_comparison(a, b) -> PairedComparison:
     """Compare two cells seed by seed (same split and model seed on both sides).
 
-    The p-value is the two-sided Wilcoxon signed-rank test of the differences (scipy);
-    1.0 when every difference is zero, NaN with fewer than two pairs.
+    The p-value is the two-sided Wilcoxon signed-rank test of the differences
+    (:func:`wilcoxon_p`); 1.0 when every difference is zero, NaN with fewer than two pairs.
     """
-    from scipy import stats
-
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     keep = np.isfinite(a) & np.isfinite(b)
     diff = a[keep] - b[keep]

@@ -561,7 +561,7 @@ def failed_section(record: RunRecord, several_sizes: bool) -> str:
     for key, group in failed.groupby(CONFIG_COLUMNS + ["level"], sort=False):
         config, level = tuple(key[:5]), key[5]
         body.append([config_label(config) + (f" (n_train {config[4]})" if several_sizes else ""), level_text(level),
-                     len(group), "; ".join(cell_errors(frame, config, level))])
+                     len(group), "; ".join(cell_errors(record.results, config, level))])
     errors = list(dict.fromkeys(str(e) for e in failed["error"]))
     return "\n".join(head + [
         f"{n_failed} of {n_total} cell x seed runs failed; failed seeds are left out of every mean, "

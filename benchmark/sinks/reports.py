@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from irisbench.record import RunRecord, config_dir_name
-from irisbench.results import CELL_COLUMNS, CONFIG_COLUMNS, config_label, level_text
+from irisbench.results import CELL_COLUMNS, config_label, level_text
 from irisbench.sinks.files import atomic_write_text
 
 
@@ -44,12 +44,10 @@ def pooled_predictions(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return y_true, y_pred
 
 
-def cell_errors(frame, config: tuple, level: float) -> list[str]:
+def cell_errors(results, config: tuple, level: float) -> list[str]:
     """Distinct error messages of the failed seeds of one cell, in order of first appearance."""
-    mask = (frame["level"] == level) & (frame["status"] != "ok")
-    for column, value in zip(CONFIG_COLUMNS, config):
-        mask &= frame[column] == value
-    return list(dict.fromkeys(str(e) for e in frame.loc[mask, "error"]))
+    rows = results.cell(config, level)
+    return list(dict.fromkeys(str(e) for e in rows.loc[rows["status"] != "ok", "error"]))
 
 
 def format_confusion(confusion: np.ndarray, names: list[str]) -> str:
@@ -74,7 +72,7 @@ def report_text(record: RunRecord, config: tuple, level: float, row: dict) -> st
         f"poisoning level: {level_text(level)} % of the training samples",
         f"seeds:           {n_ok} ok, {n_failed} failed",
     ]
-    errors = cell_errors(record.results.frame, config, level)
+    errors = cell_errors(record.results, config, level)
     if n_ok == 0:
         lines += ["", f"All {n_failed} seeds of this cell failed; there are no predictions to report.",
                   "Errors:", *(f"  - {e}" for e in errors)]
