@@ -37,6 +37,10 @@ class Task:
     cell_timeout: float | None = None
     #: for the clean (level 0) task: the attack labels its rows are reported under
     shared_with: tuple[str, ...] = ()
+    #: the dataset as loaded once by the driver: (X, y encoded, feature names, class names).
+    #: Workers never load data themselves, so relative paths and changing files cannot differ
+    #: between processes or cluster nodes.
+    data: tuple | None = None
 
     @property
     def n_cells(self) -> int:
@@ -81,7 +85,8 @@ def make_plan(spec: RunSpec, registry) -> Plan:
     tasks = []
     for dataset_ref in spec.datasets:
         dataset = (dataset_ref.label, dataset_ref.create(registry))
-        _, y, _, _ = load_dataset(*dataset)
+        data = load_dataset(*dataset)
+        y = data[1]
         sizes = resolve_sizes(spec.sizes, len(y), np.bincount(y), spec.test_size, dataset_ref.label)
         poisoned_levels = tuple(level for level in spec.levels if level > 0)
         for seed in range(spec.seeds):
@@ -89,9 +94,9 @@ def make_plan(spec: RunSpec, registry) -> Plan:
             if 0 in spec.levels:
                 # level 0 is the same clean training set under every attack: compute it once
                 tasks.append(Task(*common, (CLEAN, None), defenses, models, (0.0,), sizes, spec.cell_timeout,
-                                  shared_with=tuple(ref.label for ref in spec.attacks)))
+                                  shared_with=tuple(ref.label for ref in spec.attacks), data=data))
             if poisoned_levels:
                 for attack_ref in spec.attacks:
                     tasks.append(Task(*common, (attack_ref.label, attack_ref.create(registry)), defenses, models,
-                                      poisoned_levels, sizes, spec.cell_timeout))
+                                      poisoned_levels, sizes, spec.cell_timeout, data=data))
     return Plan(spec, tuple(tasks))

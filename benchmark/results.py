@@ -89,10 +89,12 @@ class ResultSet:
         index = pd.MultiIndex.from_frame(cells)
         ok = frame[frame["status"] == "ok"]
         metrics = METRICS + DETECTION_METRICS
-        grouped = ok.groupby(CELL_COLUMNS, sort=False)[metrics]
-        n = grouped.count().reindex(index).fillna(0)
-        mean = grouped.mean().reindex(index)
-        std = grouped.std(ddof=1).reindex(index)
+        grouped = ok.groupby(CELL_COLUMNS, sort=False)
+        # column by column: a multi-column aggregation sums in an order that depends on the
+        # frame's memory layout, so a re-read results.csv would differ in the last bit
+        n = pd.DataFrame({m: grouped[m].count() for m in metrics}).reindex(index).fillna(0)
+        mean = pd.DataFrame({m: grouped[m].mean() for m in metrics}).reindex(index)
+        std = pd.DataFrame({m: grouped[m].std(ddof=1) for m in metrics}).reindex(index)
         with np.errstate(invalid="ignore", divide="ignore"):
             t = stats.t.ppf(0.5 + CONFIDENCE / 2, n.where(n > 1) - 1)
             half = t * std / np.sqrt(n)

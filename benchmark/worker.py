@@ -208,8 +208,8 @@ def _run_task(task: Task) -> TaskResult:
     from irisbench.checkpoint import task_key
 
     started = time.perf_counter()
-    dataset_label, dataset = task.dataset
-    X, y, _, class_names = load_dataset(dataset_label, dataset)
+    dataset_label = task.dataset[0]
+    X, y, _, class_names = task.data if task.data is not None else load_dataset(*task.dataset)
     X_train, X_test, y_train, y_test = make_split(X, y, task.test_size, task.root_seed, dataset_label, task.seed)
     rows = []
     for size in task.sizes:
