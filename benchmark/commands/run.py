@@ -138,8 +138,8 @@ def run_command(args) -> int:
         if spec.backend == "dask":
             dask = DaskBackend(spec.jobs, spec.scheduler)
         if sink is not None:
-            # fail fast on an unreachable store; open the run (named like its folder) while computing
-            sink.start_in_background(spec, run_name=out_dir.name)
+            # before any computation: a bad store fails in seconds, not after the grid
+            sink.start(spec, run_name=out_dir.name)  # the parent run is named like its folder
     except BaseException:
         if dask is not None:
             dask.close()

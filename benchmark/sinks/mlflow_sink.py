@@ -19,7 +19,6 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -198,34 +197,8 @@ class MlflowSink:
         self._client = None
         self._open: set[str] = set()  # runs started but not yet terminated
         self._clean: dict | None = None  # dataset label -> mlflow Dataset, built once
-        self._starter: threading.Thread | None = None
-        self._start_error: BaseException | None = None
 
     # ----------------------------------------------------------------- start
-    def start_in_background(self, spec, run_name: str | None = None) -> None:
-        """Check the store now (fail fast), then open the run on a thread while the grid computes.
-
-        ``import mlflow`` and creating a new sqlite store take ~2.5 s, as long as an iris grid
-        of hundreds of cells; overlapping them with the computation takes them off the
-        critical path. What the preflight cannot see (e.g. a deleted experiment) surfaces in
-        ``finish`` as an MlflowLoggingError: the files are kept and ``irisbench log`` retries.
-        """
-        _preflight(self.tracking_uri)
-
-        def start():
-            try:
-                self.start(spec, run_name)
-            except BaseException as exc:  # reported by finish()
-                self._start_error = exc
-
-        self._starter = threading.Thread(target=start, name="irisbench-mlflow-start", daemon=True)
-        self._starter.start()
-
-    def _wait_started(self) -> None:
-        if self._starter is not None:
-            self._starter.join()
-            self._starter = None
-
     def start(self, spec, run_name: str | None = None) -> None:
         """Check the store, create the experiment if needed and open the parent run.
 
@@ -347,9 +320,6 @@ class MlflowSink:
         in MLflow names its own run. Any MLflow failure becomes MlflowLoggingError (one line)
         and the open runs are marked FAILED.
         """
-        self._wait_started()
-        if self._start_error is not None:
-            raise MlflowLoggingError(f"MLflow could not open the run: {_one_line(self._start_error)}")
         if self.run_id is None:
             raise MlflowLoggingError("MlflowSink.finish() called before start()")
         try:
@@ -510,7 +480,6 @@ class MlflowSink:
     def abort(self, status: str = "FAILED") -> None:
         """End every run still open with FAILED or KILLED. Never raises an error: it runs on
         crashes and Ctrl-C (a second Ctrl-C still interrupts it)."""
-        self._wait_started()
         if status not in ("FAILED", "KILLED"):
             status = "FAILED"
         for run_id in list(self._open):
