@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from irisbench.checkpoint import Checkpoint, task_key
 from irisbench.errors import UsageError
 from irisbench.plan import Plan
-from irisbench.worker import run_task
+from irisbench.worker import run_task, warm_up
 
 BACKENDS = ("loky", "dask")
 
@@ -48,6 +48,40 @@ class DaskBackend:
         for resource in (getattr(self, "client", None), self.cluster):
             if resource is not None:
                 resource.close()
+
+
+class WarmUp:
+    """Loky workers started ahead of the grid, importing what the tasks need.
+
+    Started before the driver opens the MLflow run and the output folder, so worker start-up
+    overlaps that. ``wait()`` before computing; ``cancel()`` when the run stops before it.
+    Serial runs and single-task plans start nothing.
+    """
+
+    def __init__(self, plan: Plan, jobs: int):
+        self._pending = None
+        n_jobs = min(jobs, len(plan.tasks))
+        if n_jobs > 1:
+            from joblib import Parallel, delayed
+
+            # the same n_jobs as _outputs, so joblib reuses these very processes
+            self._pending = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(warm_up)(plan.tasks[0]) for _ in range(n_jobs))
+
+    def wait(self) -> None:
+        if self._pending is not None:
+            for _ in self._pending:
+                pass
+            self._pending = None
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            import warnings
+
+            with warnings.catch_warnings():  # joblib warns that it cancelled the warm-up: it is meant to
+                warnings.simplefilter("ignore")
+                self._pending.close()
+            self._pending = None
 
 
 def _outputs(tasks: list, jobs: int, dask: DaskBackend | None) -> Iterator:

@@ -45,7 +45,18 @@ class Task:
     @property
     def n_cells(self) -> int:
         copies = len(self.shared_with) or 1
-        return copies * len(self.sizes) * len(self.levels) * len(self.defenses) * len(self.models)
+        return copies * self.n_fits
+
+    @property
+    def n_fits(self) -> int:
+        """Model fits this task computes (its cells before the clean rows are copied)."""
+        return len(self.sizes) * len(self.levels) * len(self.defenses) * len(self.models)
+
+    @property
+    def cost(self) -> int:
+        """A rough estimate of the work: fits x training samples, for scheduling only."""
+        n_samples = len(self.data[1]) if self.data is not None else 1
+        return self.n_fits * n_samples
 
 
 @dataclass(frozen=True)
@@ -99,4 +110,7 @@ def make_plan(spec: RunSpec, registry) -> Plan:
                 for attack_ref in spec.attacks:
                     tasks.append(Task(*common, (attack_ref.label, attack_ref.create(registry)), defenses, models,
                                       poisoned_levels, sizes, spec.cell_timeout, data=data))
+    # Longest first (stable, so seed order is kept among equals): the last tasks to finish are
+    # short ones, and no worker idles long at the end. Rows are sorted into grid order anyway.
+    tasks.sort(key=lambda task: task.cost, reverse=True)
     return Plan(spec, tuple(tasks))

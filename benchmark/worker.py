@@ -189,6 +189,23 @@ class TaskResult:
     seconds: float
 
 
+def warm_up(task: Task) -> None:
+    """Import what running ``task`` needs (scikit-learn's splitter, the models' estimators), compute nothing.
+
+    Sent to freshly started workers while the driver still prepares the run, so their ~1 s
+    of imports overlaps that instead of delaying the first results.
+    """
+    import importlib
+
+    for module in ("sklearn.model_selection", "sklearn.utils", "threadpoolctl"):
+        importlib.import_module(module)
+    for _, model in task.models:
+        try:
+            model.build(0)  # imports the estimator's module
+        except Exception:  # noqa: BLE001 - a model that cannot build fails in its cells, not here
+            pass
+
+
 def run_task(task: Task) -> TaskResult:
     """Run every cell of a task; return its rows and the wall time spent.
 

@@ -31,9 +31,9 @@ What is measured (all in this one invocation):
   (``--no-mlflow``); whole-process wall times are shown too.
 - MLflow share: of the default-jobs ``irisbench run`` with MLflow, (MLflow time on the
   critical path) / (wall time). That MLflow time = ``mlflow_seconds`` from run.json
-  (``sink.finish``: children, metrics, table, inputs, artifacts, and any wait for the
-  background start) + whatever MLflow adds outside compute/files/finish (the synchronous
-  preflight, or the whole ``sink.start`` in engines that open the run before computing),
+  (launching the helper process that logs the child runs while the files are written, then
+  waiting for it and ``sink.finish``: parent metrics, table, inputs, artifacts) + whatever
+  MLflow adds outside compute/files/finish (``sink.start``, which opens the run before computing),
   estimated as that run's untimed remainder (total - compute - files - mlflow) minus the
   same remainder of the ``--no-mlflow`` twin run at the same --jobs. Also printed: the
   marginal cost, wall(with MLflow) - wall(twin), which also catches what a background
@@ -590,6 +590,11 @@ def report(results: dict) -> str:
             add(f"  MLflow, {what}: finish {ms['finish']:.2f} s (mlflow_seconds) + start outside compute "
                 f"{ms['start']:.2f} s = {ms['total']:.2f} s of {ms['wall']:.2f} s wall "
                 f"({100 * ms['total'] / ms['wall']:.1f} %; finish only {100 * ms['finish'] / ms['wall']:.1f} %)")
+            t = c["default" if key == "mlflow" else "default_again"]["timings"]
+            if "mlflow_start_seconds" in t:
+                add(f"    run.json: sink.start {t['mlflow_start_seconds']:.2f} s (workers start meanwhile); "
+                    f"child runs in the helper process {t.get('mlflow_background_seconds', 0):.2f} s, "
+                    "alongside the files")
             add(f"    marginal cost: wall - wall of the --no-mlflow twin = {ms['marginal']:.2f} s "
                 f"({100 * ms['marginal'] / ms['wall']:.1f} %; compute differs by {ms['compute_delta']:+.2f} s; "
                 "two separate runs, +-2 s of noise)")

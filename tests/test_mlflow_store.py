@@ -277,3 +277,46 @@ def test_deleted_experiment_is_a_usage_error(logged, registry):
     client.delete_experiment(client.create_experiment("binned"))
     with pytest.raises(UsageError, match="deleted.*mlflow experiments restore"):
         MlflowSink(logged["uri"], "binned").start(build_spec(registry, seeds=2))
+
+
+def _logged_view(client, sink) -> dict:
+    """What a child run holds, minus ids and times: params, metric histories, inputs, artifacts."""
+    view = {}
+    for key, child in children_of(client, sink).items():
+        run_id = child.info.run_id
+        view[key] = {
+            "status": child.info.status, "name": child.info.run_name, "params": child.data.params,
+            "metrics": {name: sorted((m.step, m.value) for m in client.get_metric_history(run_id, name))
+                        for name in child.data.metrics},
+            "inputs": sorted((i.dataset.name, i.dataset.digest) for i in child.inputs.dataset_inputs),
+            "artifacts": sorted(f.path for f in client.list_artifacts(run_id, "confusion")),
+        }
+    return view
+
+
+def test_children_logged_by_the_helper_process_equal_those_logged_in_process(logged, registry, tmp_path):
+    """`irisbench run` logs the child runs from a spawned helper while it writes the files."""
+    options = dict(attacks="gaussian[sigma=2.0],label_flip", models="decision_tree,dummy")
+    sink = MlflowSink(logged["uri"], "bench")
+    sink.start(build_spec(registry, seeds=2, **options))
+    record = run_grid(registry, tmp_path / "helper", **options)
+    sink.log_children_in_background(record)
+    assert sink._helper is not None and sink._helper[0].pid != os.getpid()
+    sink.finish(record)
+    client = logged["client"]
+    assert client.get_run(sink.run_id).info.status == "FINISHED"
+    assert sink.background_seconds > 0
+    assert record.meta["mlflow"]["child_run_ids"] == {k: r.info.run_id for k, r in children_of(client, sink).items()}
+    assert _logged_view(client, sink) == _logged_view(client, logged["sink"])
+
+
+def test_a_killed_helper_fails_the_run_in_one_line(logged, registry, tmp_path):
+    sink = MlflowSink(logged["uri"], "bench")
+    sink.start(build_spec(registry, seeds=2))
+    record = run_grid(registry, tmp_path / "killed")
+    sink.log_children_in_background(record)
+    sink._helper[0].kill()
+    with pytest.raises(MlflowLoggingError) as info:
+        sink.finish(record)
+    assert "\n" not in str(info.value) and "helper process died" in str(info.value)
+    assert logged["client"].get_run(sink.run_id).info.status == "FAILED"

@@ -2,8 +2,9 @@
 
 Why this shape (see DESIGN.md, "MLflow"): a run costs ~35 ms on sqlite and ~300 ms over
 HTTP, far more than an iris fit, so we never make a run per cell. Everything is logged
-from the driver with ``MlflowClient.log_batch`` after the grid has finished; workers never
-talk to MLflow.
+with ``MlflowClient.log_batch`` after the grid has finished; workers never talk to MLflow.
+The child runs (most of the cost) can be logged by one helper process while the driver,
+single-threaded by then, writes the reports and figures: ``log_children_in_background``.
 
 ``import mlflow`` takes ~2 s, so it happens inside methods only: importing this module
 must stay cheap for ``irisbench --help``.
@@ -197,6 +198,9 @@ class MlflowSink:
         self._client = None
         self._open: set[str] = set()  # runs started but not yet terminated
         self._clean: dict | None = None  # dataset label -> mlflow Dataset, built once
+        self._helper = None  # (process, connection) logging the child runs, if started
+        #: seconds the helper process spent on the child runs (0 when logged in this process)
+        self.background_seconds = 0.0
 
     # ----------------------------------------------------------------- start
     def start(self, spec, run_name: str | None = None) -> None:
@@ -206,20 +210,9 @@ class MlflowSink:
         Raises UsageError with one line naming the URI and the fix.
         """
         _preflight(self.tracking_uri)
-        if urlsplit(self.tracking_uri).scheme.lower() in ("http", "https"):
-            for name, value in HTTP_ENV_DEFAULTS.items():
-                os.environ.setdefault(name, value)
-        # irisbench prints its own one-line pointer to the run; keep MLflow's chatter out of stdout.
-        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-        # no usage telemetry from a benchmark tool (and no network attempts on offline machines)
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         try:
-            from mlflow import MlflowClient
-
-            for logger in ("mlflow", "alembic"):
-                logging.getLogger(logger).setLevel(logging.WARNING)
             with self._store_lock():
-                self._client = MlflowClient(tracking_uri=self.tracking_uri)
+                self._connect()
                 self._client.search_experiments(max_results=1)  # creates/migrates a new store, under the lock
                 self.experiment_id = self._experiment_id()
                 self._start_parent(spec, run_name)
@@ -230,6 +223,21 @@ class MlflowSink:
             self.abort("FAILED")
             raise UsageError(f"cannot use MLflow tracking URI {redact_uri(self.tracking_uri)}: "
                              f"{_one_line(exc)}; fix the URI or pass --no-mlflow") from None
+
+    def _connect(self) -> None:
+        """Create the client, with irisbench's settings for MLflow (also in the helper process)."""
+        if urlsplit(self.tracking_uri).scheme.lower() in ("http", "https"):
+            for name, value in HTTP_ENV_DEFAULTS.items():
+                os.environ.setdefault(name, value)
+        # irisbench prints its own one-line pointer to the run; keep MLflow's chatter out of stdout.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        # no usage telemetry from a benchmark tool (and no network attempts on offline machines)
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        from mlflow import MlflowClient
+
+        for logger in ("mlflow", "alembic"):
+            logging.getLogger(logger).setLevel(logging.WARNING)
+        self._client = MlflowClient(tracking_uri=self.tracking_uri)
 
     @contextmanager
     def _store_lock(self):
@@ -313,8 +321,61 @@ class MlflowSink:
         self._log_batch(self.run_id, params=params, tags=[RunTag(k, v) for k, v in tags.items()])
 
     # ---------------------------------------------------------------- finish
+    def log_children_in_background(self, record: RunRecord) -> None:
+        """Start logging the child runs in a helper process; ``finish`` collects them.
+
+        Call it as soon as the results exist: the driver then writes reports and figures on
+        one core while the helper fills MLflow on the other. The helper is a fresh
+        (spawned) interpreter with its own client: no store connection crosses a fork.
+        """
+        if self.run_id is None:
+            raise MlflowLoggingError("MlflowSink.log_children_in_background() called before start()")
+        import multiprocessing
+
+        self._clean_inputs(record)  # digests of the clean data, computed here once and sent along
+        context = multiprocessing.get_context("spawn")
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_log_children_in_helper, name="irisbench-mlflow", daemon=True,
+                                  args=(sender, self.tracking_uri, self.experiment_id, self.run_id,
+                                        record, self._clean))
+        try:
+            process.start()
+        except Exception:  # noqa: BLE001 - no helper (e.g. no process limit left): finish logs them here
+            receiver.close()
+            return
+        finally:
+            sender.close()
+        self._helper = (process, receiver)
+
+    def _collect_children(self) -> None:
+        """Wait for the helper process and take over the ids of the child runs it logged."""
+        process, receiver = self._helper
+        try:
+            outcome = receiver.recv()
+        except EOFError:
+            process.join()
+            raise RuntimeError(f"the MLflow helper process died (exit code {process.exitcode}) "
+                               "before logging the child runs") from None
+        finally:
+            receiver.close()
+        process.join()
+        self._helper = None
+        if outcome[0] == "error":
+            raise RuntimeError(outcome[1])
+        _, child_run_ids, self.background_seconds = outcome
+        self.child_run_ids.update(child_run_ids)
+
+    def _stop_helper(self) -> None:
+        if self._helper is not None:
+            process, receiver = self._helper
+            self._helper = None
+            process.terminate()
+            process.join()
+            receiver.close()
+
     def finish(self, record: RunRecord) -> None:
-        """Log children, then the parent's metrics, table, inputs and files; end it FINISHED.
+        """Log children (or collect them from the helper), then the parent's metrics, table,
+        inputs and files; end it FINISHED.
 
         run.json is rewritten with the run ids before the files are uploaded, so the copy
         in MLflow names its own run. Any MLflow failure becomes MlflowLoggingError (one line)
@@ -329,6 +390,13 @@ class MlflowSink:
             raise MlflowLoggingError(f"MLflow logging to {redact_uri(self.tracking_uri)} failed: "
                                      f"{_one_line(exc)}") from exc
 
+    def _log_children(self, record: RunRecord) -> None:
+        now = int(time.time() * 1000)
+        configs = record.results.configs()
+        several_sizes = len({c[4] for c in configs}) > 1
+        for config in configs:
+            self.child_run_ids[config_dir_name(config)] = self._log_child(record, config, several_sizes, now)
+
     def _finish(self, record: RunRecord) -> None:
         from mlflow.entities import Metric
 
@@ -336,10 +404,11 @@ class MlflowSink:
         now = int(time.time() * 1000)
         results, summary = record.results, record.summary
         configs = results.configs()
-        several_sizes = len({c[4] for c in configs}) > 1
 
-        for config in configs:
-            self.child_run_ids[config_dir_name(config)] = self._log_child(record, config, several_sizes, now)
+        if self._helper is not None:
+            self._collect_children()
+        else:
+            self._log_children(record)
 
         record.meta["mlflow"] = {
             "tracking_uri": redact_uri(self.tracking_uri),
@@ -482,12 +551,35 @@ class MlflowSink:
         crashes and Ctrl-C (a second Ctrl-C still interrupts it)."""
         if status not in ("FAILED", "KILLED"):
             status = "FAILED"
+        self._stop_helper()  # its own open child runs stay RUNNING: it is stopped mid-way
         for run_id in list(self._open):
             try:
                 self._client.set_terminated(run_id, status)
             except Exception:  # noqa: BLE001 - best effort while already failing
                 pass
             self._open.discard(run_id)
+
+
+def _log_children_in_helper(sender, tracking_uri: str, experiment_id: str, run_id: str,
+                            record: RunRecord, clean: dict | None) -> None:
+    """The helper process: log the child runs under ``run_id``, send back their ids.
+
+    Sends ("ok", {config dir: run id}, seconds) or ("error", one line); a child run
+    it opened is marked FAILED before an error is sent.
+    """
+    started = time.perf_counter()
+    sink = MlflowSink(tracking_uri)
+    sink.experiment_id, sink.run_id, sink._clean = experiment_id, run_id, clean
+    try:
+        sink._connect()
+        sink._log_children(record)
+    except Exception as exc:  # noqa: BLE001 - reported to the driver, which fails the run
+        sink.abort("FAILED")
+        sender.send(("error", _one_line(exc)))
+    else:
+        sender.send(("ok", sink.child_run_ids, time.perf_counter() - started))
+    finally:
+        sender.close()
 
 
 def log_batch_chunked(client, run_id: str, metrics=(), params=(), tags=()) -> None:
