@@ -301,7 +301,7 @@ def test_children_logged_by_the_helper_process_equal_those_logged_in_process(log
     sink.start(build_spec(registry, seeds=2, **options))
     record = run_grid(registry, tmp_path / "helper", **options)
     sink.log_children_in_background(record)
-    assert sink._helper is not None and sink._helper[0].pid != os.getpid()
+    assert sink._helper is not None and sink._helper.pid != os.getpid()
     sink.finish(record)
     client = logged["client"]
     assert client.get_run(sink.run_id).info.status == "FINISHED"
@@ -315,8 +315,55 @@ def test_a_killed_helper_fails_the_run_in_one_line(logged, registry, tmp_path):
     sink.start(build_spec(registry, seeds=2))
     record = run_grid(registry, tmp_path / "killed")
     sink.log_children_in_background(record)
-    sink._helper[0].kill()
+    sink._helper.kill()
     with pytest.raises(MlflowLoggingError) as info:
         sink.finish(record)
     assert "\n" not in str(info.value) and "helper process died" in str(info.value)
     assert logged["client"].get_run(sink.run_id).info.status == "FAILED"
+
+
+def test_ctrl_c_while_the_files_are_written_kills_the_run_cleanly(tmp_path):
+    """Ctrl-C reaches the whole process group: driver, loky workers and the MLflow helper."""
+    import signal
+
+    out, uri = tmp_path / "run", f"sqlite:///{tmp_path}/mlflow.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "irisbench.cli", "run", "--attack", "gaussian,label_flip", "--defense",
+         "none,label_sanitization", "--model", "decision_tree,knn", "--seeds", "2", "--jobs", "2",
+         "--out", str(out), "--tracking-uri", uri],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (out / "results.csv").is_file():  # written first; reports and figures take seconds more
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.strip() == "irisbench: interrupted"
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("irisbench").experiment_id])
+    parents = [r for r in runs if r.data.tags.get("irisbench.role") == "parent"]
+    assert [r.info.status for r in parents] == ["KILLED"]
+    deadline = time.monotonic() + 20
+    while True:  # nothing of the group is left behind: no orphaned helper or worker
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "processes of the interrupted run are still alive"
+        time.sleep(0.1)
+    assert not _helper_processes()  # the helper has its own session: the driver stopped it
+
+
+def _helper_processes() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"irisbench.sinks.mlflow_helper" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found

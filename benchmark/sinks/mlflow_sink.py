@@ -198,7 +198,7 @@ class MlflowSink:
         self._client = None
         self._open: set[str] = set()  # runs started but not yet terminated
         self._clean: dict | None = None  # dataset label -> mlflow Dataset, built once
-        self._helper = None  # (process, connection) logging the child runs, if started
+        self._helper = None  # the helper process logging the child runs, if started
         #: seconds the helper process spent on the child runs (0 when logged in this process)
         self.background_seconds = 0.0
 
@@ -325,53 +325,56 @@ class MlflowSink:
         """Start logging the child runs in a helper process; ``finish`` collects them.
 
         Call it as soon as the results exist: the driver then writes reports and figures on
-        one core while the helper fills MLflow on the other. The helper is a fresh
-        (spawned) interpreter with its own client: no store connection crosses a fork.
+        one core while the helper (``irisbench.sinks.mlflow_helper``) fills MLflow on the other.
+        If the helper cannot start, ``finish`` logs the children itself.
         """
         if self.run_id is None:
             raise MlflowLoggingError("MlflowSink.log_children_in_background() called before start()")
-        import multiprocessing
+        import subprocess
 
-        self._clean_inputs(record)  # digests of the clean data, computed here once and sent along
-        context = multiprocessing.get_context("spawn")
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_log_children_in_helper, name="irisbench-mlflow", daemon=True,
-                                  args=(sender, self.tracking_uri, self.experiment_id, self.run_id,
-                                        record, self._clean))
+        # plain JSON in and out: the helper reads the run back from results.csv and run.json
+        job = {"tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id, "run_id": self.run_id,
+               "run_dir": str(Path(record.out_dir).resolve()),
+               "clean": {label: {"name": ds.name, "digest": ds.digest, "source_type": ds.source_type,
+                                 "source": ds.source, "profile": ds.profile}
+                         for label, ds in self._clean_inputs_by_label(record).items()}}
         try:
-            process.start()
-        except Exception:  # noqa: BLE001 - no helper (e.g. no process limit left): finish logs them here
-            receiver.close()
+            # its own session: a Ctrl-C at the terminal reaches the driver only, which then stops it
+            process = subprocess.Popen([sys.executable, "-m", "irisbench.sinks.mlflow_helper"],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+        except OSError:  # no helper (e.g. no process left under the limit): finish logs them here
             return
-        finally:
-            sender.close()
-        self._helper = (process, receiver)
+        self._helper = process
+        process.stdin.write(json.dumps(job).encode())  # a few kB: fits the pipe, never blocks
+        process.stdin.close()
 
     def _collect_children(self) -> None:
         """Wait for the helper process and take over the ids of the child runs it logged."""
-        process, receiver = self._helper
+        process, self._helper = self._helper, None
+        with process.stdout:
+            out = process.stdout.read()
+        process.wait()
         try:
-            outcome = receiver.recv()
-        except EOFError:
-            process.join()
-            raise RuntimeError(f"the MLflow helper process died (exit code {process.exitcode}) "
+            outcome = json.loads(out)
+        except ValueError:  # nothing or a torn line: the helper died
+            raise RuntimeError(f"the MLflow helper process died (exit code {process.returncode}) "
                                "before logging the child runs") from None
-        finally:
-            receiver.close()
-        process.join()
-        self._helper = None
-        if outcome[0] == "error":
-            raise RuntimeError(outcome[1])
-        _, child_run_ids, self.background_seconds = outcome
-        self.child_run_ids.update(child_run_ids)
+        if "error" in outcome:
+            raise RuntimeError(outcome["error"])
+        self.background_seconds = outcome["seconds"]
+        self.child_run_ids.update(outcome["child_run_ids"])
 
     def _stop_helper(self) -> None:
-        if self._helper is not None:
-            process, receiver = self._helper
-            self._helper = None
+        """Stop the helper (SIGTERM: it ends its open child runs KILLED) and wait for it."""
+        process, self._helper = self._helper, None
+        if process is not None:
             process.terminate()
-            process.join()
-            receiver.close()
+            try:
+                process.wait(timeout=10)
+            except Exception:  # noqa: BLE001 - stuck in a call: do not wait forever while failing
+                process.kill()
+                process.wait()
+            process.stdout.close()
 
     def finish(self, record: RunRecord) -> None:
         """Log children (or collect them from the helper), then the parent's metrics, table,
@@ -512,11 +515,18 @@ class MlflowSink:
                        source_type="irisbench", source=json.dumps(source), profile=json.dumps(profile))
 
     def _clean_inputs(self, record: RunRecord, only: str | None = None) -> list:
+        """The clean datasets as MLflow inputs (all, or the one labelled ``only``)."""
+        from mlflow.entities import DatasetInput
+
+        return [DatasetInput(ds, tags=[_context("clean")])
+                for label, ds in self._clean_inputs_by_label(record).items() if only is None or label == only]
+
+    def _clean_inputs_by_label(self, record: RunRecord) -> dict:
         """The clean datasets, digested from the plugin's load() like the workers digest training sets.
 
         Cached per sink, so a grid with many configurations loads each dataset once.
         """
-        from mlflow.entities import Dataset, DatasetInput
+        from mlflow.entities import Dataset
 
         if self._clean is None:
             self._clean = {}
@@ -539,8 +549,7 @@ class MlflowSink:
                 self._clean[ref.label] = Dataset(
                     name=ref.label, digest=digest(X, y), source_type="irisbench",
                     source=json.dumps(source, default=str), profile=json.dumps(profile, default=str))
-        return [DatasetInput(ds, tags=[_context("clean")]) for label, ds in self._clean.items()
-                if only is None or label == only]
+        return self._clean
 
     def _log_batch(self, run_id: str, metrics=(), params=(), tags=()) -> None:
         log_batch_chunked(self._client, run_id, metrics=metrics, params=params, tags=tags)
@@ -558,28 +567,6 @@ class MlflowSink:
             except Exception:  # noqa: BLE001 - best effort while already failing
                 pass
             self._open.discard(run_id)
-
-
-def _log_children_in_helper(sender, tracking_uri: str, experiment_id: str, run_id: str,
-                            record: RunRecord, clean: dict | None) -> None:
-    """The helper process: log the child runs under ``run_id``, send back their ids.
-
-    Sends ("ok", {config dir: run id}, seconds) or ("error", one line); a child run
-    it opened is marked FAILED before an error is sent.
-    """
-    started = time.perf_counter()
-    sink = MlflowSink(tracking_uri)
-    sink.experiment_id, sink.run_id, sink._clean = experiment_id, run_id, clean
-    try:
-        sink._connect()
-        sink._log_children(record)
-    except Exception as exc:  # noqa: BLE001 - reported to the driver, which fails the run
-        sink.abort("FAILED")
-        sender.send(("error", _one_line(exc)))
-    else:
-        sender.send(("ok", sink.child_run_ids, time.perf_counter() - started))
-    finally:
-        sender.close()
 
 
 def log_batch_chunked(client, run_id: str, metrics=(), params=(), tags=()) -> None:
