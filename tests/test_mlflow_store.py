@@ -299,8 +299,9 @@ def test_children_logged_by_the_helper_process_equal_those_logged_in_process(log
     options = dict(attacks="gaussian[sigma=2.0],label_flip", models="decision_tree,dummy")
     sink = MlflowSink(logged["uri"], "bench")
     sink.start(build_spec(registry, seeds=2, **options))
+    sink.start_helper()
     record = run_grid(registry, tmp_path / "helper", **options)
-    sink.log_children_in_background(record)
+    sink.log_in_background(record)
     assert sink._helper is not None and sink._helper.pid != os.getpid()
     sink.finish(record)
     client = logged["client"]
@@ -308,13 +309,30 @@ def test_children_logged_by_the_helper_process_equal_those_logged_in_process(log
     assert sink.background_seconds > 0
     assert record.meta["mlflow"]["child_run_ids"] == {k: r.info.run_id for k, r in children_of(client, sink).items()}
     assert _logged_view(client, sink) == _logged_view(client, logged["sink"])
+    parent, reference = client.get_run(sink.run_id), client.get_run(logged["sink"].run_id)
+    assert parent.data.metrics == reference.data.metrics  # the helper logged the parent's metrics
+    assert sorted((i.dataset.name, i.dataset.digest) for i in parent.inputs.dataset_inputs) == sorted(
+        (i.dataset.name, i.dataset.digest) for i in reference.inputs.dataset_inputs)
+    assert {f.path for f in client.list_artifacts(sink.run_id)} == {
+        f.path for f in client.list_artifacts(logged["sink"].run_id)}
+
+
+def test_a_run_stopped_before_its_results_leaves_no_helper_behind(logged, registry):
+    sink = MlflowSink(logged["uri"], "bench")
+    sink.start(build_spec(registry, seeds=2))
+    sink.start_helper()
+    helper = sink._helper
+    sink.abort("KILLED")  # e.g. Ctrl-C while computing
+    assert helper.returncode is not None and sink._helper is None
+    assert logged["client"].get_run(sink.run_id).info.status == "KILLED"
 
 
 def test_a_killed_helper_fails_the_run_in_one_line(logged, registry, tmp_path):
     sink = MlflowSink(logged["uri"], "bench")
     sink.start(build_spec(registry, seeds=2))
+    sink.start_helper()
     record = run_grid(registry, tmp_path / "killed")
-    sink.log_children_in_background(record)
+    sink.log_in_background(record)
     sink._helper.kill()
     with pytest.raises(MlflowLoggingError) as info:
         sink.finish(record)

@@ -143,6 +143,7 @@ def run_command(args) -> int:
             # before any computation: a bad store fails in seconds, not after the grid
             start = time.perf_counter()
             sink.start(spec, run_name=out_dir.name)  # the parent run is named like its folder
+            sink.start_helper()  # opens the store at low priority while the grid computes
             mlflow_start_seconds = time.perf_counter() - start
     except BaseException:
         if dask is not None:
@@ -246,9 +247,9 @@ def _write(record, sink, started: float) -> int:
     mlflow_seconds = 0.0
     try:
         if sink is not None:
-            # the child runs go to MLflow from a helper process while this one writes the outputs
+            # the helper process logs children, metrics and table while this one writes the outputs
             launch = time.perf_counter()
-            sink.log_children_in_background(record)
+            sink.log_in_background(record)
             mlflow_seconds = time.perf_counter() - launch
         write_outputs(record)
     except BaseException as exc:

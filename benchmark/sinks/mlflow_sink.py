@@ -3,8 +3,8 @@
 Why this shape (see DESIGN.md, "MLflow"): a run costs ~35 ms on sqlite and ~300 ms over
 HTTP, far more than an iris fit, so we never make a run per cell. Everything is logged
 with ``MlflowClient.log_batch`` after the grid has finished; workers never talk to MLflow.
-The child runs (most of the cost) can be logged by one helper process while the driver,
-single-threaded by then, writes the reports and figures: ``log_children_in_background``.
+Most of that can be logged by one helper process while the driver, single-threaded by
+then, writes the reports and figures: ``start_helper`` and ``log_in_background``.
 
 ``import mlflow`` takes ~2 s, so it happens inside methods only: importing this module
 must stay cheap for ``irisbench --help``.
@@ -198,7 +198,8 @@ class MlflowSink:
         self._client = None
         self._open: set[str] = set()  # runs started but not yet terminated
         self._clean: dict | None = None  # dataset label -> mlflow Dataset, built once
-        self._helper = None  # the helper process logging the child runs, if started
+        self._helper = None  # the helper process (start_helper), until finish collects it
+        self._results_sent = False  # log_in_background handed it the results
         #: seconds the helper process spent on the child runs (0 when logged in this process)
         self.background_seconds = 0.0
 
@@ -321,35 +322,50 @@ class MlflowSink:
         self._log_batch(self.run_id, params=params, tags=[RunTag(k, v) for k, v in tags.items()])
 
     # ---------------------------------------------------------------- finish
-    def log_children_in_background(self, record: RunRecord) -> None:
-        """Start logging the child runs in a helper process; ``finish`` collects them.
+    def start_helper(self) -> None:
+        """Start the helper process (``irisbench.sinks.mlflow_helper``) right after ``start``.
 
-        Call it as soon as the results exist: the driver then writes reports and figures on
-        one core while the helper (``irisbench.sinks.mlflow_helper``) fills MLflow on the other.
-        If the helper cannot start, ``finish`` logs the children itself.
+        At low priority it imports MLflow and opens the store while the grid computes; given
+        the results (``log_in_background``) it logs the child runs, the parent's metrics,
+        inputs and table while the driver, single-threaded by then, writes reports and figures
+        on the other core. ``finish`` then only uploads the files and ends the run. Without a
+        helper (it could not start, or died before the results) ``finish`` does it all here.
         """
         if self.run_id is None:
-            raise MlflowLoggingError("MlflowSink.log_children_in_background() called before start()")
+            raise MlflowLoggingError("MlflowSink.start_helper() called before start()")
         import subprocess
 
-        # plain JSON in and out: the helper reads the run back from results.csv and run.json
-        job = {"tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id, "run_id": self.run_id,
-               "run_dir": str(Path(record.out_dir).resolve()),
-               "clean": {label: {"name": ds.name, "digest": ds.digest, "source_type": ds.source_type,
-                                 "source": ds.source, "profile": ds.profile}
-                         for label, ds in self._clean_inputs_by_label(record).items()}}
         try:
             # its own session: a Ctrl-C at the terminal reaches the driver only, which then stops it
             process = subprocess.Popen([sys.executable, "-m", "irisbench.sinks.mlflow_helper"],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
-        except OSError:  # no helper (e.g. no process left under the limit): finish logs them here
-            return
-        self._helper = process
-        process.stdin.write(json.dumps(job).encode())  # a few kB: fits the pipe, never blocks
-        process.stdin.close()
+            self._helper = process
+            self._send({"tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id,
+                        "run_id": self.run_id})
+        except OSError:  # no process left under the limit, or it died at once: finish logs it all
+            self._stop_helper()
 
-    def _collect_children(self) -> None:
-        """Wait for the helper process and take over the ids of the child runs it logged."""
+    def log_in_background(self, record: RunRecord) -> None:
+        """Hand the finished run to the helper (results.csv and run.json must be written)."""
+        if self._helper is None:
+            return
+        clean = {label: {"name": ds.name, "digest": ds.digest, "source_type": ds.source_type,
+                         "source": ds.source, "profile": ds.profile}
+                 for label, ds in self._clean_inputs_by_label(record).items()}
+        try:
+            self._send({"run_dir": str(Path(record.out_dir).resolve()), "clean": clean})
+            self._helper.stdin.close()
+            self._results_sent = True
+        except OSError:  # the helper is gone: finish logs it all here
+            self._stop_helper()
+
+    def _send(self, message: dict) -> None:
+        """One JSON line to the helper (a few kB: fits the pipe, never blocks)."""
+        self._helper.stdin.write(json.dumps(message).encode() + b"\n")
+        self._helper.stdin.flush()
+
+    def _collect_helper(self) -> None:
+        """Wait for the helper and take over the ids of the child runs it logged."""
         process, self._helper = self._helper, None
         with process.stdout:
             out = process.stdout.read()
@@ -374,7 +390,11 @@ class MlflowSink:
             except Exception:  # noqa: BLE001 - stuck in a call: do not wait forever while failing
                 process.kill()
                 process.wait()
-            process.stdout.close()
+            for pipe in (process.stdin, process.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
 
     def finish(self, record: RunRecord) -> None:
         """Log children (or collect them from the helper), then the parent's metrics, table,
@@ -401,17 +421,12 @@ class MlflowSink:
             self.child_run_ids[config_dir_name(config)] = self._log_child(record, config, several_sizes, now)
 
     def _finish(self, record: RunRecord) -> None:
-        from mlflow.entities import Metric
-
-        client = self._client
-        now = int(time.time() * 1000)
-        results, summary = record.results, record.summary
-        configs = results.configs()
-
-        if self._helper is not None:
-            self._collect_children()
+        if self._helper is not None and self._results_sent:
+            self._collect_helper()  # children, parent metrics, inputs and table: logged by the helper
         else:
+            self._stop_helper()
             self._log_children(record)
+            self._log_results(record)
 
         record.meta["mlflow"] = {
             "tracking_uri": redact_uri(self.tracking_uri),
@@ -420,7 +435,18 @@ class MlflowSink:
             "child_run_ids": dict(self.child_run_ids),
         }
         write_run_json(record)
+        self._client.log_artifacts(self.run_id, str(record.out_dir))
+        self._client.set_terminated(self.run_id, "FINISHED")
+        self._open.discard(self.run_id)
 
+    def _log_results(self, record: RunRecord) -> None:
+        """The parent's summary metrics, clean inputs and results table (not the files)."""
+        from mlflow.entities import Metric
+
+        client = self._client
+        now = int(time.time() * 1000)
+        results, summary = record.results, record.summary
+        configs = results.configs()
         metrics = []
         for row in summary.to_dict("records"):
             config = [row[c] for c in ("dataset", "attack", "defense", "model")] + [f"n{row['n_train']}"]
@@ -440,9 +466,6 @@ class MlflowSink:
         if clean:
             client.log_inputs(self.run_id, datasets=clean)
         client.log_table(self.run_id, data=results.frame, artifact_file="results_table.json")
-        client.log_artifacts(self.run_id, str(record.out_dir))
-        client.set_terminated(self.run_id, "FINISHED")
-        self._open.discard(self.run_id)
 
     def _log_child(self, record: RunRecord, config: tuple, several_sizes: bool, now: int) -> str:
         """One child run per configuration: metrics at step = level, poisoned-set inputs, confusion CSVs."""
