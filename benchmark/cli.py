@@ -202,5 +202,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry_point() -> int:
+    """The ``irisbench`` command: ``main()``, then a quick exit.
+
+    After a run the heap holds MLflow, SQLAlchemy, pandas and matplotlib, and the interpreter's
+    final garbage collections over it took ~0.7 s (measured on 2 cores). Freezing the collector
+    skips them: every output is written and closed by now, and the memory goes back to the OS
+    anyway. Only here, not in ``main()``, which may run inside a longer-lived process.
+    """
+    code = main()
+    import gc
+
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry_point())

@@ -92,4 +92,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    import gc
+
+    gc.freeze()  # skip the final collections over MLflow's heap (~0.7 s): the driver waits for our exit
+    sys.exit(code)
