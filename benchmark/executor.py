@@ -53,8 +53,7 @@ class DaskBackend:
 class WarmUp:
     """Loky workers started ahead of the grid, importing what the tasks need.
 
-    Started before the driver opens the MLflow run and the output folder, so worker start-up
-    overlaps that. ``wait()`` before computing; ``cancel()`` when the run stops before it.
+    Started before the driver opens the MLflow run, so worker start-up overlaps that. ``wait()`` before computing; ``cancel()`` when the run stops before it.
     Serial runs and single-task plans start nothing.
     """
 

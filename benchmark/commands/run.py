@@ -169,7 +169,12 @@ def run_command(args) -> int:
         signal.signal(signal.SIGTERM, previous)
         if dask is not None:
             dask.close()
-    return _write(record, sink, started)
+    try:
+        return _write(record, sink, started)
+    except BaseException as exc:
+        if sink is not None:  # Ctrl-C or a crash while writing: no run left RUNNING, no helper left
+            sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
 
 
 def _interrupted(exc: BaseException, out_dir: Path) -> int:
@@ -245,17 +250,12 @@ def _write(record, sink, started: float) -> int:
     files.write_results(record)
     Checkpoint(record.out_dir).remove()  # results.csv now holds every row
     mlflow_seconds = 0.0
-    try:
-        if sink is not None:
-            # the helper process logs children, metrics and table while this one writes the outputs
-            launch = time.perf_counter()
-            sink.log_in_background(record)
-            mlflow_seconds = time.perf_counter() - launch
-        write_outputs(record)
-    except BaseException as exc:
-        if sink is not None:
-            sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
+    if sink is not None:
+        # the helper process logs children, metrics and table while this one writes the outputs
+        launch = time.perf_counter()
+        sink.log_in_background(record)
+        mlflow_seconds = time.perf_counter() - launch
+    write_outputs(record)
     timings["files_seconds"] = round(time.perf_counter() - write_start - mlflow_seconds, 3)
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
     files.write_run_json(record)
@@ -271,9 +271,6 @@ def _write(record, sink, started: float) -> int:
             terminal.error(f"MLflow logging failed, the files in {record.out_dir} are complete: {exc}")
             sink.abort("FAILED")
             exit_code = 1
-        except BaseException as exc:
-            sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-            raise
         # time this process waited for MLflow after computing; the helper's own time is apart
         timings["mlflow_seconds"] = round(mlflow_seconds + time.perf_counter() - log_start, 3)
         timings["mlflow_background_seconds"] = round(sink.background_seconds, 3)
