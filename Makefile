@@ -1,12 +1,13 @@
 # Two commands on a fresh machine with Python >= 3.11:
-#   make run    create .venv, install irisbench, run the default experiment (embedded MLflow store)
-#   make test   create .venv with the dev extras and run the test suite
+#   make run       create .venv, install irisbench, run the default experiment (embedded MLflow store)
+#   make test      create .venv with the dev extras and run the fast tests (a few minutes)
+#   make test-all  everything, the slow tests too (installs the wheel in a fresh venv; what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test check clean
+.PHONY: run test test-all check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,9 @@ run: $(VENV)/.installed
 	$(BIN)/irisbench run $(ARGS)
 
 test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 # The robustness regression check: a small deterministic grid against the committed baseline.
