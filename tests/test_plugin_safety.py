@@ -4,6 +4,7 @@ Fast tests load real plugin files through ``--plugins-dir``; the slow ones pip-i
 (tests/bad_plugins) and find them through their entry points.
 """
 
+import ast
 import os
 import shutil
 import subprocess
@@ -240,6 +241,39 @@ def test_a_misspelt_plugin_name_suggests_the_nearest(in_tmp, capsys):
 def test_a_misspelt_parameter_suggests_the_nearest(in_tmp, capsys):
     assert main(["run", "--attack", "gaussian[sigm=2]", "--no-mlflow"]) == 2
     assert "has no parameter 'sigm'; did you mean 'sigma'?" in capsys.readouterr().err
+
+
+def test_plugin_authors_need_only_the_top_level_package():
+    import irisbench
+    from irisbench import (TEST_SIZE, Attack, Dataset, Defense, LoadedData, Model, Param, UsageError,  # noqa: F401
+                           hookimpl, poison_count)
+    from irisbench.errors import UsageError as EngineUsageError
+
+    assert UsageError is EngineUsageError and issubclass(UsageError, ValueError)
+    assert {"hookimpl", "Attack", "Defense", "Model", "Dataset", "Param", "LoadedData", "UsageError",
+            "poison_count"} <= set(irisbench.__all__)
+
+
+#: Where plugins live: the built-ins, the guide's example package and the test-only packages.
+PLUGIN_SOURCES = ["plugins", "examples", "tests/tiny_plugin", "tests/bad_plugins"]
+#: What a plugin may import from irisbench: the package itself, and the conformance checks in its tests.
+PUBLIC = {"irisbench", "irisbench.testing"}
+
+
+def test_no_plugin_imports_engine_internals():
+    offending = []
+    for folder in PLUGIN_SOURCES:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:  # relative: the plugin's own package
+                    names = [node.module]
+                else:
+                    continue
+                offending += [f"{path.relative_to(REPO)}:{node.lineno} imports {name}" for name in names
+                              if name.split(".")[0] == "irisbench" and name not in PUBLIC]
+    assert not offending, "\n".join(offending)
 
 
 # --- real installed packages, found through their entry points -------------------------------------------
