@@ -278,40 +278,52 @@ def test_no_plugin_imports_engine_internals():
 
 # --- real installed packages, found through their entry points -------------------------------------------
 
-#: Each folder under tests/bad_plugins is one distribution; see its module's docstring.
-BAD_PACKAGES = ["clash_a", "clash_b", "exits", "misdeclared"]
-
-
 @pytest.fixture(scope="module")
-def bad_env(tmp_path_factory):
-    """Install every package of tests/bad_plugins into one target folder; an env that sees them."""
-    site = tmp_path_factory.mktemp("site")
+def installed(tmp_path_factory):
+    """pip-install tests/bad_plugins into two target folders; an env that sees each.
+
+    ``clash``: two packages with one entry-point name; ``broken``: the packages that misbehave.
+    """
     sources = tmp_path_factory.mktemp("src")  # build outside the repo: no build/ litter
     shutil.copytree(REPO / "tests" / "bad_plugins", sources, dirs_exist_ok=True)
-    installed = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), *(str(sources / package) for package in BAD_PACKAGES)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert installed.returncode == 0, installed.stderr
-    env = {k: v for k, v in os.environ.items() if k != DISABLE_AUTOLOAD_ENV}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["COLUMNS"] = "250"
-    return env
+    envs = {}
+    for group, packages in {"clash": ["clash_a", "clash_b"], "broken": ["exits", "misdeclared"]}.items():
+        site = tmp_path_factory.mktemp(group)
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+             "--target", str(site), *(str(sources / package) for package in packages)],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        env = {k: v for k, v in os.environ.items() if k != DISABLE_AUTOLOAD_ENV}
+        env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env["COLUMNS"] = "250"
+        envs[group] = env
+    return envs
 
 
-def irisbench(env, *args, cwd):
-    return subprocess.run([sys.executable, "-m", "irisbench.cli", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-
-
-@pytest.mark.slow
-def test_installed_bad_packages_are_each_named_once_and_the_rest_loads(bad_env, tmp_path):
-    result = irisbench(bad_env, "plugins", cwd=tmp_path)
+def list_plugins(env, cwd) -> tuple[dict[str, str], list[str]]:
+    """``irisbench plugins`` in a subprocess: its table rows by plugin name, and its warning lines."""
+    result = subprocess.run([sys.executable, "-m", "irisbench.cli", "plugins"], env=env, cwd=cwd,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     warnings = result.stderr.splitlines()
     assert all(line.startswith("irisbench: warning: ") for line in warnings), warnings
+    rows = {line.split("│")[2].strip(): line for line in result.stdout.splitlines() if line.count("│") > 4}
+    return rows, warnings
+
+
+@pytest.mark.slow
+def test_installed_packages_sharing_an_entry_point_name_both_load(installed, tmp_path):
+    rows, warnings = list_plugins(installed["clash"], tmp_path)
+    assert not warnings
+    assert "irisbench-clash-a" in rows["clash_a"] and "irisbench-clash-b" in rows["clash_b"]
+
+
+@pytest.mark.slow
+def test_installed_bad_packages_are_each_named_once_and_the_rest_loads(installed, tmp_path):
+    rows, warnings = list_plugins(installed["broken"], tmp_path)
 
     def about(*texts):
         return [line for line in warnings if all(text in line for text in texts)]
@@ -327,9 +339,6 @@ def test_installed_bad_packages_are_each_named_once_and_the_rest_loads(bad_env, 
     assert len(about("irisbench-bad-misdeclared", "irisbench_register_atacks", "did you mean")) == 1
     assert len(about("irisbench-bad-misdeclared", "irisbench_register_datasets", "@hookimpl")) == 1
     assert len(warnings) == 8, warnings
-    rows = {line.split("│")[2].strip(): line for line in result.stdout.splitlines() if line.count("│") > 4}
-    # the one good class of the misdeclared package still loads
+    # the one good class of the misdeclared package still loads, and so do the built-ins
     assert "irisbench-bad-misdeclared" in rows["misdeclared_ok"]
-    # two packages with the same entry-point name both load
-    assert "irisbench-clash-a" in rows["clash_a"] and "irisbench-clash-b" in rows["clash_b"]
     assert "gaussian" in rows
