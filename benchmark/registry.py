@@ -232,10 +232,11 @@ def load_registry(autoload: bool | None = None, plugin_dirs=()) -> Registry:
     still register."""
     pm, packages, warnings = plugin_manager(autoload, plugin_dirs or ())
     registry = Registry(warnings=warnings)
+    # Registration order, whatever tryfirst/trylast a plugin asks for: built-ins win name clashes.
+    order = {plugin: i for i, (_, plugin) in enumerate(pm.list_name_plugin())}
     for kind, hook_name in HOOKS.items():
         hook = getattr(pm.hook, hook_name)
-        # get_hookimpls() is in registration order: built-ins first, so they win name clashes.
-        for impl in hook.get_hookimpls():
+        for impl in sorted(hook.get_hookimpls(), key=lambda impl: order[impl.plugin]):
             package = packages.get(impl.plugin, impl.plugin_name)
             try:
                 classes = impl.function()

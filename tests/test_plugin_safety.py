@@ -198,6 +198,20 @@ def test_misspelt_hook_and_missing_hookimpl_are_named(tmp_path):
     assert "typo.py" in unmarked and "@hookimpl" in unmarked
 
 
+def test_a_plugin_cannot_jump_the_queue_to_replace_a_builtin(tmp_path):
+    registry = load(tmp_path, impostor="""
+        class Impostor(Good):
+            name = "gaussian"
+
+        @hookimpl(trylast=True)
+        def irisbench_register_attacks():
+            return [Impostor]
+    """)
+    assert registry.get("attack", "gaussian").package == "irisbench"
+    assert registry.warnings == [f"folder {tmp_path / 'plugins' / 'impostor.py'}: attack 'gaussian' is already "
+                                 "provided by irisbench; skipped"]
+
+
 BROKEN_FILES = {
     "a_syntax": "def broken(:\n",
     "b_raises": "raise RuntimeError('b_raises is broken')\n",
