@@ -107,7 +107,8 @@ def _iris():
 
 
 def _unpack(result, what: str) -> tuple:
-    assert isinstance(result, tuple) and len(result) == 3, f"{what} returned {type(result).__name__}, not a 3-tuple"
+    assert isinstance(result, (tuple, list)) and len(result) == 3, \
+        f"{what} returned {type(result).__name__}, not a 3-tuple"
     return result
 
 
@@ -153,13 +154,13 @@ def _check_defense(defense, who: str) -> None:
     def fit():
         from sklearn.tree import DecisionTreeClassifier
 
-        return _fit_and_score(defense.wrap(DecisionTreeClassifier(random_state=SEED), SEED),
-                              first[0], first[1], X_test, y_test, n_classes, who)
+        estimator = defense.wrap(DecisionTreeClassifier(random_state=SEED), SEED)
+        return _fit_predict(estimator, first[0], first[1], X_test, y_test, n_classes, who)
 
     with _check(who, "wrap: the wrapped estimator fits and predicts"):
-        scores = fit()
+        predicted = fit()
     with _check(who, "wrap: same result for the same random_state"):
-        assert fit() == scores, f"{who} wrapped estimator scored differently for the same random_state"
+        assert np.array_equal(fit(), predicted), f"{who}'s wrapped estimator predicted differently"
 
 
 def _check_model(model, who: str) -> None:
@@ -168,16 +169,22 @@ def _check_model(model, who: str) -> None:
     def fit():
         estimator = model.build(SEED)
         X_in, y_in = X.copy(), y.copy()
-        scores = _fit_and_score(estimator, X_in, y_in, X_test, y_test, n_classes, who)
+        predicted = _fit_predict(estimator, X_in, y_in, X_test, y_test, n_classes, who)
         assert np.array_equal(X_in, X) and np.array_equal(y_in, y), f"{who}'s estimator modified X or y in place"
-        return estimator, scores
+        return estimator, predicted
 
     with _check(who, "build, fit and predict"):
-        first, scores = fit()
+        first, predicted = fit()
     with _check(who, "same result for the same random_state"):
         second, again = fit()
         assert second is not first, f"{who}.build() returned the same estimator object twice; build a new one"
-        assert again == scores, f"{who} scored differently for the same random_state"
+        assert np.array_equal(again, predicted), f"{who} predicted differently for the same random_state"
+
+
+def _fit_predict(estimator, X, y, X_test, y_test, n_classes: int, who: str) -> np.ndarray:
+    """Fit and score as the engine does (its checks on the predictions included); the predictions."""
+    _fit_and_score(estimator, X, y, X_test, y_test, n_classes, who)
+    return estimator.predict(X_test)
 
 
 def _check_dataset(dataset, who: str) -> None:

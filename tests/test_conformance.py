@@ -104,13 +104,13 @@ class FlagsTooFew(Defense):
         return X, y, np.zeros(len(y) - 1, dtype=bool)
 
 
-class UnseededForest(Model):
-    name = "unseeded_forest"
+class UnseededGuess(Model):
+    name = "unseeded_guess"
 
-    def build(self, random_state):
-        from sklearn.ensemble import RandomForestClassifier
+    def build(self, random_state):  # forgets to pass random_state on
+        from sklearn.dummy import DummyClassifier
 
-        return RandomForestClassifier(n_estimators=5, max_features=1)
+        return DummyClassifier(strategy="uniform")
 
 
 class NanData(Dataset):
@@ -128,7 +128,7 @@ class Untypeable(Shift):
 
 @pytest.mark.parametrize(("cls", "message"), [
     (FlagsTooFew, "defense 'flags_too_few' fails check 'sanitize'"),
-    (UnseededForest, "model 'unseeded_forest' fails check 'same result for the same random_state'"),
+    (UnseededGuess, "model 'unseeded_guess' fails check 'same result for the same random_state'"),
     (NanData, "dataset 'nan_data' fails check 'load': dataset"),
     (Untypeable, "fails check 'contract': Untypeable.name 'two words' cannot be typed on the command line"),
 ])
