@@ -223,7 +223,7 @@ def contract_problem(cls: Any, base: type[Plugin]) -> str | None:
     instead of breaking every command that lists or parses plugins.
     """
     if not (isinstance(cls, type) and issubclass(cls, base)):
-        return f"{cls!r} is not a {base.__name__} subclass"
+        return f"{cls!r} is not a subclass of irisbench.{base.__name__}"
     name = cls.name
     if not isinstance(name, str) or not NAME.fullmatch(name):
         return (f"{cls.__name__}.name {name!r} cannot be typed on the command line; use letters, digits, "
