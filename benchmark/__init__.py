@@ -1,25 +1,30 @@
 """irisbench: how much does poisoned training data hurt a model, and which defenses help?
 
-Plugin authors need only this module::
+Plugin authors need only this module (and ``irisbench.testing`` in their tests)::
 
-    from irisbench import hookimpl, Attack, Defense, Model, Dataset, Param
+    from irisbench import hookimpl, Attack, Defense, Model, Dataset, Param, LoadedData, UsageError, poison_count
 """
 
 import pluggy
 
-from irisbench.api import Attack, Dataset, Defense, LoadedData, Model, Param, poison_count
+from irisbench.api import Attack, Dataset, Defense, LoadedData, Model, Param, Plugin, poison_count
+from irisbench.errors import UsageError
+from irisbench.spec import TEST_SIZE
 
 __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("irisbench")
 
 __all__ = [
+    "TEST_SIZE",
     "Attack",
     "Dataset",
     "Defense",
     "LoadedData",
     "Model",
     "Param",
+    "Plugin",
+    "UsageError",
     "__version__",
     "hookimpl",
     "poison_count",

@@ -9,11 +9,15 @@ never seeds itself.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from irisbench.errors import UsageError
 
+#: What a plugin or parameter name may look like: something users can type in
+#: ``--attack NAME[key=value,...]`` (no spaces, commas, brackets or ``=``).
+NAME = re.compile(r"[A-Za-z_][\w.-]*")
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,8 @@ class Plugin:
         unknown = sorted(set(values) - set(known))
         if unknown:
             valid = ", ".join(f"{p.name} ({p.describe_range()})" for p in self.params) or "none"
-            raise UsageError(
-                f"{self.kind} {self.name!r} has no parameter {unknown[0]!r}; valid parameters: {valid}"
-            )
+            raise UsageError(f"{self.kind} {self.name!r} has no parameter {unknown[0]!r}; "
+                             f"{did_you_mean(unknown[0], known)}valid parameters: {valid}")
         for param in self.params:
             value = values.get(param.name, param.default)
             setattr(self, param.name, param.coerce(value, self.name) if param.name in values else value)
@@ -200,3 +203,62 @@ KINDS: dict[str, type[Plugin]] = {
     "model": Model,
     "dataset": Dataset,
 }
+
+#: The method each kind must implement (Defense has working defaults for both of its methods).
+REQUIRED_METHOD = {"attack": "poison", "model": "build", "dataset": "load"}
+
+
+def did_you_mean(name: str, valid) -> str:
+    """``did you mean 'x'? `` for the closest valid name, or "" when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(valid), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def contract_problem(cls: Any, base: type[Plugin]) -> str | None:
+    """Why ``cls`` cannot be registered as a ``base`` plugin, or None when it can.
+
+    Checked once at registration, so that a malformed class is skipped with a warning
+    instead of breaking every command that lists or parses plugins.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        return f"{cls!r} is not a subclass of irisbench.{base.__name__}"
+    name = cls.name
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        return (f"{cls.__name__}.name {name!r} cannot be typed on the command line; use letters, digits, "
+                "'_', '.' and '-', starting with a letter or '_'")
+    method = REQUIRED_METHOD.get(base.kind)
+    if method and getattr(cls, method) is getattr(base, method):
+        return f"{base.kind} {name!r} does not implement {base.__name__}.{method}()"
+    if not isinstance(cls.description, str):
+        return f"{base.kind} {name!r}: description must be a str, got {cls.description!r}"
+    params = cls.params
+    if not isinstance(params, tuple) or not all(isinstance(p, Param) for p in params):
+        return (f"{base.kind} {name!r}: params must be a tuple of irisbench.Param, got {params!r} "
+                "(a single parameter needs a trailing comma: params = (Param(...),))")
+    seen: set[str] = set()
+    for param in params:
+        problem = _param_problem(param, base, name, seen)
+        if problem:
+            return f"{base.kind} {name!r}: {problem}"
+        seen.add(param.name)
+    return None
+
+
+def _param_problem(param: Param, base: type[Plugin], owner: str, seen: set[str]) -> str | None:
+    if not isinstance(param.name, str) or not NAME.fullmatch(param.name):
+        return f"parameter name {param.name!r} cannot be typed as key=value"
+    if param.name in seen:
+        return f"parameter {param.name!r} is declared twice"
+    if hasattr(base, param.name):
+        return f"parameter {param.name!r} would hide {base.__name__}.{param.name}"
+    if not isinstance(param.type, type):
+        return f"parameter {param.name!r} has type {param.type!r}, not a class such as float"
+    if param.default is None:  # None means "not set": the plugin picks a value itself
+        return None
+    try:
+        param.coerce(param.default, owner)
+    except UsageError as exc:
+        return f"the default of parameter {param.name!r} fails its own constraints: {exc}"
+    return None

@@ -1,5 +1,9 @@
 """Errors the CLI turns into one-line messages instead of tracebacks."""
 
 
-class UsageError(Exception):
-    """Bad input from the user: the CLI prints the message and exits with code 2."""
+class UsageError(ValueError):
+    """Bad input from the user: the CLI prints the message and exits with code 2.
+
+    A ``ValueError``, so that plugin code and callers of the Python API can treat a bad value
+    the way Python does everywhere else.
+    """

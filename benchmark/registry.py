@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from pathlib import Path
 import pluggy
 
 from irisbench import hookspecs
-from irisbench.api import KINDS, Plugin
+from irisbench.api import KINDS, Plugin, contract_problem, did_you_mean
 from irisbench.errors import UsageError
 
 ENTRY_POINT_GROUP = "irisbench"
@@ -64,7 +65,8 @@ class Registry:
             return self.plugins[kind][name]
         except KeyError:
             valid = ", ".join(sorted(self.plugins[kind])) or "none installed"
-            raise UsageError(f"unknown {kind} {name!r}; valid {kind}s: {valid}") from None
+            raise UsageError(f"unknown {kind} {name!r}; {did_you_mean(name, self.plugins[kind])}"
+                             f"valid {kind}s: {valid}") from None
 
     def create(self, kind: str, name: str, params: dict | None = None) -> Plugin:
         """Instantiate a plugin with validated parameters (UsageError on bad ones)."""
@@ -75,11 +77,12 @@ class Registry:
             yield from self.plugins[kind].values()
 
     def _add(self, kind: str, cls, package: str) -> None:
-        base = KINDS[kind]
-        if not (isinstance(cls, type) and issubclass(cls, base) and cls.name):
-            self.warnings.append(
-                f"{package}: {HOOKS[kind]} returned {cls!r}, not a named {base.__name__} subclass; skipped"
-            )
+        try:
+            problem = contract_problem(cls, KINDS[kind])
+        except Exception as exc:  # noqa: BLE001 - a class so odd that inspecting it raises
+            problem = f"{cls!r} cannot be inspected: {_describe(exc)}"
+        if problem:
+            self.warnings.append(f"{package}: {HOOKS[kind]}: {problem}; skipped")
             return
         existing = self.plugins[kind].get(cls.name)
         if existing is not None:
@@ -90,29 +93,107 @@ class Registry:
         self.plugins[kind][cls.name] = PluginInfo(kind, cls.name, cls, package)
 
 
-def load_folder_plugins(folder: str | Path) -> list[tuple[str, object]]:
+def _describe(exc: BaseException) -> str:
+    """One line for a plugin's exception (``sys.exit`` included)."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def _import_file(path: Path):
+    """Import one plugin file; on failure leave no half-imported module behind."""
+    name = f"irisbench_folder_plugins.{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    for pickler in ("joblib.externals.cloudpickle", "cloudpickle"):
+        try:
+            importlib.import_module(pickler).register_pickle_by_value(module)
+        except ImportError:
+            pass
+    return module
+
+
+def load_folder_plugins(folder: str | Path) -> tuple[list[tuple[str, object]], list[str]]:
     """Import every ``*.py`` module of a folder the user named (``--plugins-dir``).
 
-    Nothing is ever imported from a folder implicitly. The modules are registered with
+    Nothing is ever imported from a folder implicitly. Returns the modules that imported and
+    one warning per file that did not (a syntax error, an exception or ``sys.exit`` at import),
+    so that one broken file never hides the good ones beside it. The modules are registered with
     cloudpickle to travel by value, so worker processes (loky, Dask) need not import them.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"--plugins-dir {folder} is not a folder")
-    modules = []
+    modules, warnings = [], []
     for path in sorted(folder.glob("*.py")):
-        name = f"irisbench_folder_plugins.{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        for pickler in ("joblib.externals.cloudpickle", "cloudpickle"):
-            try:
-                importlib.import_module(pickler).register_pickle_by_value(module)
-            except ImportError:
-                pass
-        modules.append((str(path), module))
-    return modules
+        try:
+            modules.append((str(path), _import_file(path)))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit included: a plugin never ends the command
+            warnings.append(f"plugin file {path} failed to load: {_describe(exc)}; skipped")
+    return modules, warnings
+
+
+def _register(pm: pluggy.PluginManager, plugin, name: str, package: str, warnings: list[str]) -> bool:
+    """Register one plugin module; a hook with the wrong signature skips it with a warning."""
+    if pm.is_registered(plugin):  # two entry points naming one module: it is loaded once
+        return False
+    try:
+        pm.register(plugin, name=name)
+    except Exception as exc:  # pluggy's PluginValidationError, or a module pluggy cannot inspect
+        warnings.append(f"{package}: {_describe(exc)}; skipped")
+        return False
+    for attr in dir(plugin):
+        if attr.startswith("irisbench_") and inspect.isfunction(getattr(plugin, attr, None)) \
+                and pm.parse_hookimpl_opts(plugin, attr) is None:
+            warnings.append(f"{package}: {attr}() is not marked @hookimpl (from irisbench import hookimpl); "
+                            "ignored")
+    return True
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, packages: dict[object, str]) -> list[str]:
+    """A warning per hook implementation that no hookspec declares (a misspelt hook name).
+
+    pluggy's ``check_pending()`` says whether there is any; it stops at the first, so the
+    warnings list every one from each plugin's hook callers.
+    """
+    try:
+        pm.check_pending()
+        return []
+    except pluggy.PluginValidationError:
+        pass
+    warnings = []
+    for name, plugin in pm.list_name_plugin():
+        for caller in pm.get_hookcallers(plugin) or []:
+            if not caller.has_spec() and any(impl.plugin is plugin and not impl.optionalhook
+                                             for impl in caller.get_hookimpls()):
+                warnings.append(f"{packages.get(plugin, name)}: {caller.name} is not an irisbench hook; "
+                                f"{did_you_mean(caller.name, HOOKS.values())}ignored")
+    return warnings
+
+
+def _load_entry_point(ep, pm: pluggy.PluginManager, packages: dict, warnings: list[str]) -> None:
+    dist = ep.dist.name if ep.dist is not None else None
+    # Distribution-qualified: two packages that both call their entry point "plugins" both load.
+    name = f"{dist}:{ep.name}" if dist else ep.value
+    if pm.get_plugin(name) is not None or pm.is_blocked(name):
+        return
+    try:
+        plugin = ep.load()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a broken plugin, even one calling sys.exit, must not break the others
+        warnings.append(f"plugin {ep.name!r} from {dist or ep.value} failed to load: {_describe(exc)}")
+        return
+    if _register(pm, plugin, name, dist or ep.value, warnings):
+        packages[plugin] = dist or ep.value
 
 
 def plugin_manager(autoload: bool | None = None, plugin_dirs=()) -> tuple[pluggy.PluginManager, dict[object, str], list[str]]:
@@ -120,7 +201,7 @@ def plugin_manager(autoload: bool | None = None, plugin_dirs=()) -> tuple[pluggy
     ``irisbench`` entry point.
 
     Returns the manager, the package name of each registered plugin object and the
-    warnings about entry points that failed to import (those are skipped).
+    warnings about plugins that failed to import or declare their hooks wrongly (those are skipped).
     """
     pm = pluggy.PluginManager("irisbench")
     pm.add_hookspecs(hookspecs)
@@ -131,47 +212,44 @@ def plugin_manager(autoload: bool | None = None, plugin_dirs=()) -> tuple[pluggy
         pm.register(module, name=module_name)
         packages[module] = "irisbench"
     for folder in plugin_dirs:
-        try:
-            found = load_folder_plugins(folder)
-        except UsageError:
-            raise
-        except Exception as exc:  # a broken file is reported like a broken entry point
-            warnings.append(f"plugin folder {folder} failed to load: {type(exc).__name__}: {exc}")
-            continue
+        found, failed = load_folder_plugins(folder)
+        warnings.extend(failed)
         for path, module in found:
-            pm.register(module, name=f"folder:{path}")
-            packages[module] = f"folder {path}"
+            if _register(pm, module, f"folder:{path}", f"folder {path}", warnings):
+                packages[module] = f"folder {path}"
     if autoload is None:
         autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "") in ("", "0")
     if autoload:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist.name if ep.dist is not None else "?"
-            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
-                continue
-            try:
-                plugin = ep.load()
-                pm.register(plugin, name=ep.name)
-            except Exception as exc:  # a broken plugin must not break the others
-                warnings.append(f"plugin {ep.name!r} from {dist} failed to load: {type(exc).__name__}: {exc}")
-                continue
-            packages[plugin] = dist
+            _load_entry_point(ep, pm, packages, warnings)
+    warnings.extend(_unknown_hooks(pm, packages))
     return pm, packages, warnings
 
 
 def load_registry(autoload: bool | None = None, plugin_dirs=()) -> Registry:
     """Discover every plugin. Each hook implementation is called on its own, so one that
-    raises is reported and skipped while the others still register."""
+    raises or returns something other than a list is reported and skipped while the others
+    still register."""
     pm, packages, warnings = plugin_manager(autoload, plugin_dirs or ())
     registry = Registry(warnings=warnings)
+    # Registration order, whatever tryfirst/trylast a plugin asks for: built-ins win name clashes.
+    order = {plugin: i for i, (_, plugin) in enumerate(pm.list_name_plugin())}
     for kind, hook_name in HOOKS.items():
         hook = getattr(pm.hook, hook_name)
-        # get_hookimpls() is in registration order: built-ins first, so they win name clashes.
-        for impl in hook.get_hookimpls():
+        for impl in sorted(hook.get_hookimpls(), key=lambda impl: order[impl.plugin]):
             package = packages.get(impl.plugin, impl.plugin_name)
             try:
-                classes = impl.function() or []
-            except Exception as exc:
-                registry.warnings.append(f"{package}: {hook_name} raised {type(exc).__name__}: {exc}; skipped")
+                classes = impl.function()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - SystemExit included
+                registry.warnings.append(f"{package}: {hook_name} raised {_describe(exc)}; skipped")
+                continue
+            if classes is None:
+                continue
+            if not isinstance(classes, (list, tuple)):
+                registry.warnings.append(f"{package}: {hook_name} returned {classes!r}, not a list of "
+                                         f"classes (return [{getattr(classes, '__name__', '...')}]); skipped")
                 continue
             for cls in classes:
                 registry._add(kind, cls, package)

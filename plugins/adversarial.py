@@ -3,7 +3,8 @@
 import numpy as np
 
 from irisbench import Defense, Param, hookimpl
-from irisbench.plugins.outlier_filters import scale_features
+
+from .outlier_filters import scale_features
 
 PERTURBATIONS = ("gaussian", "boundary")
 

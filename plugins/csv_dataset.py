@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from irisbench import Dataset, LoadedData, Param, hookimpl
-from irisbench.errors import UsageError
+from irisbench import TEST_SIZE, Dataset, LoadedData, Param, UsageError, hookimpl
 
 EXAMPLE = "--dataset 'csv[path=data.csv,target=label]'"
 _SNIFF_BYTES = 64 * 1024
@@ -183,8 +182,6 @@ class CsvDataset(Dataset):
                              "missing); impute them or drop those rows")
 
     def _check_classes(self, class_names: list[str], counts, n_rows: int, fractional: bool) -> None:
-        from irisbench.spec import TEST_SIZE
-
         target, where = self.target, self.path
         if len(class_names) < 2:
             raise UsageError(f"csv dataset {where}: target column {target!r} has only one class "

@@ -3,8 +3,7 @@ nothing is downloaded. (Tabular data of your own: the ``csv`` dataset in ``csv_d
 
 import math
 
-from irisbench import Dataset, LoadedData, Param, hookimpl
-from irisbench.errors import UsageError
+from irisbench import Dataset, LoadedData, Param, UsageError, hookimpl
 
 
 def _bundled(bunch) -> LoadedData:

@@ -8,8 +8,7 @@ import math
 
 import numpy as np
 
-from irisbench import Attack, Param, hookimpl, poison_count
-from irisbench.errors import UsageError
+from irisbench import Attack, Param, UsageError, hookimpl, poison_count
 
 AUTO = "auto"
 

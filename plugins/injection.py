@@ -5,7 +5,8 @@ import math
 import numpy as np
 
 from irisbench import Attack, Param, hookimpl
-from irisbench.plugins.flip_attacks import AUTO, check_class_options, resolve_pair
+
+from .flip_attacks import AUTO, check_class_options, resolve_pair
 
 
 def injection_count(fraction: float, n: int) -> int:

@@ -12,9 +12,9 @@ import warnings
 
 import numpy as np
 
-from irisbench import Defense, Param, hookimpl
-from irisbench.errors import UsageError
-from irisbench.plugins.outlier_filters import SCALINGS, scale_features
+from irisbench import Defense, Param, UsageError, hookimpl
+
+from .outlier_filters import SCALINGS, scale_features
 
 
 # --- kNN label sanitization -------------------------------------------------------------

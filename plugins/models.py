@@ -18,8 +18,7 @@ Conventions shared by every model here:
 - All of them handle 2 or more classes (digits has 10).
 """
 
-from irisbench import Model, Param, hookimpl
-from irisbench.errors import UsageError
+from irisbench import Model, Param, UsageError, hookimpl
 
 
 def _scaled(estimator):

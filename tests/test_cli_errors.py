@@ -11,7 +11,7 @@ from irisbench.cli import main
 
 BAD_RUNS = [
     (["--attack", "nope"], "unknown attack 'nope'; valid attacks: "),
-    (["--defense", "nope"], "unknown defense 'nope'; valid defenses: "),
+    (["--defense", "nope"], "unknown defense 'nope'; did you mean 'none'? valid defenses: "),
     (["--model", "nope"], "unknown model 'nope'; valid models: "),
     (["--dataset", "nope"], "unknown dataset 'nope'; valid datasets: "),
     (["--attack", "gaussian,nope"], "unknown attack 'nope'"),

@@ -1,12 +1,20 @@
-"""Contract tests a plugin author writes: exact counts, masks, untouched inputs, determinism."""
+"""Tests a plugin author writes: irisbench's conformance checks, then what this plugin itself promises."""
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_iris
 
 from irisbench import poison_count
+from irisbench.testing import check_plugin
 from irisbench_example.plugin import Shift, ZScoreFilter
 
 X, y = load_iris(return_X_y=True)
+
+
+@pytest.mark.parametrize("plugin", [Shift, ZScoreFilter])
+def test_irisbench_conformance(plugin):
+    """Shapes, masks, label range, determinism, untouched inputs and parameter validation."""
+    check_plugin(plugin)
 
 
 def test_shift_poisons_exactly_the_masked_rows():
