@@ -41,7 +41,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(root: Path, startup_timeout: float = 90):
+def mlflow_server(root: Path, startup_timeout: float = 240):
     """A real `mlflow server` on a free loopback port with proxied artifacts; always stopped."""
     port = free_port()
     log = open(root / "server.log", "wb")

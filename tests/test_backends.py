@@ -15,6 +15,7 @@ def results(tmp_path, name, *extra) -> bytes:
     return (tmp_path / name / "results.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_serial_loky_and_dask_give_identical_results(tmp_path):
     pytest.importorskip("dask.distributed")
     serial = results(tmp_path, "serial", "--jobs", "1")
@@ -22,6 +23,7 @@ def test_serial_loky_and_dask_give_identical_results(tmp_path):
     assert results(tmp_path, "dask", "--backend", "dask", "--jobs", "2") == serial
 
 
+@pytest.mark.slow
 def test_unreachable_dask_scheduler_fails_fast(tmp_path, capsys):
     pytest.importorskip("dask.distributed")
     started = time.perf_counter()

@@ -4,9 +4,12 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import BIN, REPO
 
 
+@pytest.mark.slow
 def test_check_fails_on_a_weakened_baseline_copy(tmp_path):
     """The same job fails (exit 1) when the baseline says the models used to do better."""
     baseline = (REPO / "results" / "ci_baseline.json").read_text()

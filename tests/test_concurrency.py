@@ -4,9 +4,11 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from mlflow import MlflowClient
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_share_the_store_without_losing_or_mixing(tmp_path):
     grids = {"gaussian": ["--attack", "gaussian"], "label_flip": ["--attack", "label_flip"]}
     processes = {

@@ -18,6 +18,7 @@ SLOW_GRID = ["--attack", "gaussian,label_flip", "--defense", "none,isolation", "
              "--seeds", "6", "--jobs", "1"]
 
 
+@pytest.mark.slow
 def test_mlflow_server_dying_mid_run_keeps_the_files_and_log_uploads_later(tmp_path):
     out = tmp_path / "run"
     with mlflow_server(tmp_path) as server:
@@ -47,6 +48,7 @@ def test_mlflow_server_dying_mid_run_keeps_the_files_and_log_uploads_later(tmp_p
     assert len(runs) == 1 + 4 and all(r.info.status == "FINISHED" for r in runs)
 
 
+@pytest.mark.slow
 def test_a_kill_at_any_moment_never_leaves_a_half_written_file(tmp_path):
     """Kill `irisbench report` (which rewrites summary.csv and the analysis) at random moments."""
     out = tmp_path / "run"

@@ -23,6 +23,8 @@ from irisbench.spec import build_spec
 
 from conftest import free_port, mlflow_server
 
+pytestmark = pytest.mark.slow  # subprocess runs, real servers or pip installs; make test-all runs them
+
 
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:

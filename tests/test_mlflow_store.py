@@ -294,6 +294,7 @@ def _logged_view(client, sink) -> dict:
     return view
 
 
+@pytest.mark.slow
 def test_children_logged_by_the_helper_process_equal_those_logged_in_process(logged, registry, tmp_path):
     """`irisbench run` logs the child runs from a spawned helper while it writes the files."""
     options = dict(attacks="gaussian[sigma=2.0],label_flip", models="decision_tree,dummy")
@@ -340,6 +341,7 @@ def test_a_killed_helper_fails_the_run_in_one_line(logged, registry, tmp_path):
     assert logged["client"].get_run(sink.run_id).info.status == "FAILED"
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_the_files_are_written_kills_the_run_cleanly(tmp_path):
     """Ctrl-C reaches the whole process group: driver, loky workers and the MLflow helper."""
     import signal

@@ -12,6 +12,8 @@ import pytest
 from irisbench.checkpoint import CHECKPOINT_NAME
 from irisbench.cli import main
 
+pytestmark = pytest.mark.slow  # subprocess runs, real servers or pip installs; make test-all runs them
+
 # slow enough to interrupt: every task fits an Isolation Forest per level (about 0.1 s each)
 GRID = ["--attack", "gaussian,label_flip", "--defense", "none,isolation", "--levels", "0,10,50",
         "--seeds", "6", "--no-mlflow", "--jobs", "1"]

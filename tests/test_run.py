@@ -35,6 +35,7 @@ def test_default_grid_writes_every_file(in_tmp):
     assert meta["timings"]["compute_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_same_seed_same_results_whatever_jobs(in_tmp):
     args = ("--seeds", "3", "--levels", "0,10,50", "--attack", "gaussian,label_flip", "--defense", "none,isolation")
     assert run(in_tmp / "a", *args) == 0

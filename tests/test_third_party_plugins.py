@@ -11,6 +11,8 @@ import pytest
 from conftest import REPO
 from irisbench.registry import DISABLE_AUTOLOAD_ENV
 
+pytestmark = pytest.mark.slow  # subprocess runs, real servers or pip installs; make test-all runs them
+
 
 #: A test-only package (a working attack and model, a failing defense, a broken entry point)
 #: and the plugin author's guide example.
