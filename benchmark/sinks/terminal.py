@@ -38,6 +38,17 @@ def progress_bar(total_cells: int):
         yield advance
 
 
+@contextmanager
+def status(message: str):
+    """Say what a slow, silent step is doing: a spinner on a terminal, one plain line otherwise."""
+    if stderr.is_terminal:
+        with stderr.status(escape(message)):
+            yield
+    else:
+        print(f"irisbench: {message}", file=sys.stderr, flush=True)
+        yield
+
+
 def _cell(mean: float, low: float, high: float) -> str:
     if mean != mean:  # NaN: every seed failed
         return "[red]failed[/red]"
