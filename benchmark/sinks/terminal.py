@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -39,14 +40,20 @@ def progress_bar(total_cells: int):
 
 
 @contextmanager
-def status(message: str):
-    """Say what a slow, silent step is doing: a spinner on a terminal, one plain line otherwise."""
+def status(message: str, delay: float = 1.0):
+    """Say what a slow, silent step is doing: a spinner on a terminal; elsewhere one plain line once
+    the step has taken ``delay`` seconds, so a quick step (or a quick one-line error) stays alone."""
     if stderr.is_terminal:
         with stderr.status(escape(message)):
             yield
-    else:
-        print(f"irisbench: {message}", file=sys.stderr, flush=True)
+        return
+    timer = threading.Timer(delay, print, [f"irisbench: {message}"], {"file": sys.stderr, "flush": True})
+    timer.daemon = True
+    timer.start()
+    try:
         yield
+    finally:
+        timer.cancel()
 
 
 def _cell(mean: float, low: float, high: float) -> str:
