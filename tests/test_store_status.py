@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from irisbench.sinks.terminal import status
-
 CLI = [sys.executable, "-m", "irisbench.cli"]
 
 
 def test_a_quick_step_stays_silent_off_a_terminal(capsys):
+    from irisbench.sinks.terminal import status
+
     with status("opening something", delay=0.5):
         pass
     assert capsys.readouterr().err == ""
