@@ -176,6 +176,26 @@ def test_a_full_disk_during_the_grid_is_one_line_and_resumable(tmp_path):
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+@pytest.mark.slow
+def test_a_disk_too_full_for_run_json_leaves_the_folder_reusable(tmp_path):
+    """The claim fits but the run's first run.json does not: nothing to resume, so say run again."""
+    disk = tmp_path / "disk"
+    _mount_small_disk(disk)
+    try:
+        _fill(disk, leave=4096)
+        run = disk / "run"
+        command = [*CLI, "run", "--no-mlflow", "--jobs", "1", "--seeds", "2", "--levels", "0,10", "--out", str(run)]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr == (f"irisbench: error: disk full while writing {run / 'run.json'}; nothing was "
+                                 "computed, free space and run again\n")
+        assert list(run.iterdir()) == []
+        (disk / "filler").unlink()
+        assert subprocess.run(command, capture_output=True, cwd=tmp_path).returncode == 0
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
 def _limit_file_size(limit: int):
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

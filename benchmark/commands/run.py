@@ -239,8 +239,17 @@ def _disk_full(exc: BaseException, out_dir: Path) -> bool:
 
     if not (isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS):
         return False
-    terminal.error(f"disk full while writing {exc.filename or f'to {out_dir}'}; free space and continue with: "
-                   f"irisbench run --resume {out_dir}")
+    where = exc.filename or f"to {out_dir}"
+    try:
+        started = "spec" in json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        started = False
+    if started:
+        terminal.error(f"disk full while writing {where}; free space and continue with: "
+                       f"irisbench run --resume {out_dir}")
+    else:  # only the claim of prepare_out_dir is there: nothing to resume
+        release_out_dir(out_dir, created=False)
+        terminal.error(f"disk full while writing {where}; nothing was computed, free space and run again")
     return True
 
 
