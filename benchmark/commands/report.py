@@ -59,13 +59,14 @@ def log_command(args) -> int:
 
 def log_record(record, tracking_uri: str | None, experiment: str | None) -> int:
     """Upload a saved run as a new parent run with its children; 1 when MLflow fails mid-way."""
-    from irisbench.commands.run import RESULTS_ROOT
+    from irisbench.commands.run import RESULTS_ROOT, store_status
     from irisbench.sinks.mlflow_sink import MlflowLoggingError, MlflowSink, default_tracking_uri
     from irisbench.sinks.terminal import error, stdout
 
     uri = tracking_uri or record.spec.tracking_uri or default_tracking_uri(RESULTS_ROOT)
     sink = MlflowSink(uri, experiment or record.spec.experiment, artifact_root=RESULTS_ROOT / "mlartifacts")
-    sink.start(record.spec, run_name=record.out_dir.name)
+    with store_status(sink.tracking_uri):
+        sink.start(record.spec, run_name=record.out_dir.name)
     try:
         sink.finish(record)
     except MlflowLoggingError as exc:

@@ -30,7 +30,11 @@ def package_versions(extra: set[str] = frozenset()) -> dict[str, str]:
 
 
 def prepare_out_dir(out: str | None) -> tuple[Path, bool]:
-    """Create the run folder; never reuse one that holds a run. Returns (path, created)."""
+    """Create and claim the run folder; never reuse one that holds a run. Returns (path, created).
+
+    The claim is run.json, created with O_EXCL: of two runs started together with the same
+    ``--out`` exactly one gets the folder. The run's first real run.json replaces it.
+    """
     try:
         if out is None:
             RESULTS_ROOT.mkdir(parents=True, exist_ok=True)
@@ -47,13 +51,24 @@ def prepare_out_dir(out: str | None) -> tuple[Path, bool]:
             path = Path(out)
             if path.exists() and not path.is_dir():
                 raise UsageError(f"--out {out} is a file, not a folder; give a new folder")
-            if path.is_dir() and any(path.iterdir()):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir()
+                created = True
+            except FileExistsError:
+                created = False
+            if not created and any(path.iterdir()):
                 raise UsageError(f"--out {out} is not empty; runs are never overwritten, give a new folder")
-            created = not path.exists()
-            path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        try:
+            fd = os.open(path / "run.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            raise UsageError(f"--out {out} was just taken by another irisbench run; give a new folder") from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write('{"status": "starting"}\n')
+        except OSError:
+            release_out_dir(path, created)
+            raise
     except UsageError:
         raise
     except OSError as exc:
@@ -61,6 +76,23 @@ def prepare_out_dir(out: str | None) -> tuple[Path, bool]:
         raise UsageError(f"cannot write to output folder {where}: {exc.strerror or exc}; "
                          "choose a writable folder with --out") from None
     return path, created
+
+
+def release_out_dir(path: Path, created: bool) -> None:
+    """Undo ``prepare_out_dir`` when the run stops before computing: drop the claim, and the folder it made."""
+    (path / "run.json").unlink(missing_ok=True)
+    if created and not any(path.iterdir()):
+        path.rmdir()
+
+
+def store_status(uri: str):
+    """A status line while MLflow opens its store: creating a new one is 10-30 s of silence on a slow machine."""
+    from irisbench.sinks.mlflow_sink import _sqlite_path, redact_uri
+    from irisbench.sinks.terminal import status
+
+    path = _sqlite_path(uri)
+    first = " (first use creates it)" if path is not None and not Path(path).exists() else ""
+    return status(f"opening MLflow store {redact_uri(uri)}{first}")
 
 
 class Terminated(KeyboardInterrupt):
@@ -142,7 +174,8 @@ def run_command(args) -> int:
         if sink is not None:
             # before any computation: a bad store fails in seconds, not after the grid
             start = time.perf_counter()
-            sink.start(spec, run_name=out_dir.name)  # the parent run is named like its folder
+            with store_status(sink.tracking_uri):
+                sink.start(spec, run_name=out_dir.name)  # the parent run is named like its folder
             sink.start_helper()  # opens the store at low priority while the grid computes
             mlflow_start_seconds = time.perf_counter() - start
     except BaseException:
@@ -150,8 +183,8 @@ def run_command(args) -> int:
             dask.close()
         if warm is not None:
             warm.cancel()
-        if created and not any(out_dir.iterdir()):
-            out_dir.rmdir()
+        if resume_dir is None:
+            release_out_dir(out_dir, created)
         raise
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -174,6 +207,8 @@ def run_command(args) -> int:
     except BaseException as exc:
         if sink is not None:  # Ctrl-C or a crash while writing: no run left RUNNING, no helper left
             sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        if _disk_full(exc, record.out_dir):
+            return 1
         raise
 
 
@@ -192,7 +227,30 @@ def _interrupted(exc: BaseException, out_dir: Path) -> int:
     if isinstance(exc, TerminatedWorkerError):
         terminal.error(f"a worker process died ({' '.join(str(exc).split())[:200]}); {hint}")
         return 1
+    if _disk_full(exc, out_dir):
+        return 1
     raise exc
+
+
+def _disk_full(exc: BaseException, out_dir: Path) -> bool:
+    """Report a full disk (or quota, or file size limit) in one line; the checkpoint lets the run go on."""
+    from irisbench.sinks import terminal
+    from irisbench.sinks.files import DISK_FULL_ERRNOS
+
+    if not (isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS):
+        return False
+    where = exc.filename or f"to {out_dir}"
+    try:
+        started = "spec" in json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        started = False
+    if started:
+        terminal.error(f"disk full while writing {where}; free space and continue with: "
+                       f"irisbench run --resume {out_dir}")
+    else:  # only the claim of prepare_out_dir is there: nothing to resume
+        release_out_dir(out_dir, created=False)
+        terminal.error(f"disk full while writing {where}; nothing was computed, free space and run again")
+    return True
 
 
 def _initial_meta(plan, registry, out_dir: Path, started_at: str, class_names) -> dict:

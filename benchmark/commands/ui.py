@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from irisbench.errors import UsageError
@@ -43,7 +46,58 @@ def ui_command(args) -> int:
     command = [str(mlflow) if mlflow.exists() else "mlflow", "ui", "--backend-store-uri", uri,
                "--host", args.host, "--port", str(args.port)]
     stdout.print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C stops it)")
+    return serve(command)
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGHUP reached ``irisbench ui``."""
+
+
+def _raise_stop(signum, frame):
+    raise _Stop(signum)
+
+
+def serve(command: list[str]) -> int:
+    """Run the MLflow server in its own process group and stop the whole group, whatever stops us.
+
+    ``mlflow ui`` starts uvicorn (and a job runner) as children; signalling only its own
+    process left them serving. Ctrl-C exits 0; SIGTERM and SIGHUP exit 128 + signal, like a shell.
+    """
+    process = subprocess.Popen(command, start_new_session=True)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        return subprocess.call(command)
+        return process.wait()
     except KeyboardInterrupt:
         return 0
+    except _Stop as stop:
+        return 128 + stop.args[0]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen, grace: float = 5) -> None:
+    """SIGTERM the process group of ``process``, then SIGKILL what is left after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        if _group_gone(process, grace):
+            break
+    process.wait()
+
+
+def _group_gone(process: subprocess.Popen, timeout: float) -> bool:
+    """Wait until no process of the group is left; False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        process.poll()  # reap our own child, or its zombie keeps the group alive
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)

@@ -13,8 +13,6 @@ it. ``write_figures`` writes every figure that applies to the run.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import pandas as pd
 from irisbench.errors import UsageError
 from irisbench.record import RunRecord
 from irisbench.results import CONFIG_COLUMNS, level_text
+from irisbench.sinks.files import atomic_open
 
 PLOT_NAME = "poison_accuracy_plot.png"
 LEARNING_CURVES_NAME = "quality_vs_quantity.png"
@@ -77,14 +76,8 @@ def _save(fig, record: RunRecord, name: str) -> Path:
         out_dir = Path(record.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / name
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format="png", dpi=DPI)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=DPI)
     finally:
         plt.close(fig)
     return path

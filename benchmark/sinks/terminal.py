@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,23 @@ def progress_bar(total_cells: int):
             progress.update(task, rate=f"{speed:,.0f}/s" if speed else "")
 
         yield advance
+
+
+@contextmanager
+def status(message: str, delay: float = 1.0):
+    """Say what a slow, silent step is doing: a spinner on a terminal; elsewhere one plain line once
+    the step has taken ``delay`` seconds, so a quick step (or a quick one-line error) stays alone."""
+    if stderr.is_terminal:
+        with stderr.status(escape(message)):
+            yield
+        return
+    timer = threading.Timer(delay, print, [f"irisbench: {message}"], {"file": sys.stderr, "flush": True})
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _cell(mean: float, low: float, high: float) -> str:
