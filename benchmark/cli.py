@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the highest level)")
     report.add_argument("--log", action="store_true", help="also upload the run to MLflow")
     report.add_argument("--tracking-uri", metavar="URI", help="with --log: MLflow tracking URI "
-                        "(default: the run's, else results/mlflow.db)")
+                        "(default: results/mlflow.db; the run's own URI only when given here)")
     report.add_argument("--experiment", metavar="NAME", help="with --log: experiment (default: the run's)")
 
     log = commands.add_parser(
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "exactly as 'irisbench run' would have.")
     log.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'irisbench run'")
     log.add_argument("--tracking-uri", metavar="URI",
-                     help="MLflow tracking URI (default: the run's, else results/mlflow.db)")
+                     help="MLflow tracking URI (default: results/mlflow.db; the run's own URI only when given here)")
     log.add_argument("--experiment", metavar="NAME", help="experiment (default: the run's)")
 
     from irisbench.commands.check import add_parsers as add_check_parsers
