@@ -195,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             return plugins_command(args)
         raise UsageError(f"unknown command {args.command!r}")
     except UsageError as exc:
-        print(f"irisbench: error: {exc}", file=sys.stderr)
+        from irisbench.render import printable  # a label from a data file may hold ESC
+
+        print(f"irisbench: error: {printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("irisbench: interrupted", file=sys.stderr)

@@ -24,6 +24,11 @@ def printable(text) -> str:
                         else f"\\u{ord(m.group()):04x}", str(text))
 
 
+def printable_lines(text: str) -> str:
+    """:func:`printable` for a whole document: every line escaped, the line breaks kept."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def to_markdown(table: Table) -> str:
     """A GitHub-flavoured pipe table you can paste into a README, with its title and notes."""
     def line(cells):

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from irisbench.record import RunRecord
+from irisbench.results import csv_text
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -27,12 +28,12 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_results(record: RunRecord) -> None:
     """results.csv: the raw matrix, one row per cell x seed (written once, by ``irisbench run``)."""
-    atomic_write_text(record.out_dir / "results.csv", record.results.frame.to_csv(index=False))
+    atomic_write_text(record.out_dir / "results.csv", csv_text(record.results.frame))
 
 
 def write_summary(record: RunRecord) -> None:
     """summary.csv: derived from results.csv, so ``irisbench report`` may rewrite it."""
-    atomic_write_text(record.out_dir / "summary.csv", record.summary.to_csv(index=False))
+    atomic_write_text(record.out_dir / "summary.csv", csv_text(record.summary))
 
 
 def write_run_json(record: RunRecord) -> None:
