@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from irisbench.render import escape_warnings
+
+    escape_warnings()  # labels from data files reach warnings too: never a raw escape sequence
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -122,6 +122,8 @@ def _meta_problem(meta) -> str | None:
     for key, kind in (("experiment", str), ("tracking_uri", str), ("mlflow", bool)):
         if spec.get(key) is not None and not isinstance(spec[key], kind):
             return f"spec.{key} must be a {kind.__name__}"
+    if spec.get("cell_timeout") is not None and not (_is_number(spec["cell_timeout"]) and spec["cell_timeout"] > 0):
+        return "spec.cell_timeout must be a positive number"
     if "n_cells" in meta and not (_is_int(meta["n_cells"]) and meta["n_cells"] > 0):
         return "n_cells must be a positive integer"
     names = meta.get("class_names", {})

@@ -29,6 +29,21 @@ def printable_lines(text: str) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
+def escape_warnings() -> None:
+    """Python warnings quote labels too (matplotlib: "Glyph 27 (\\x1b) missing"): print them escaped."""
+    import warnings
+
+    original = warnings.formatwarning
+    if getattr(original, "escapes_labels", False):
+        return
+
+    def formatwarning(*args, **kwargs) -> str:
+        return printable_lines(original(*args, **kwargs))
+
+    formatwarning.escapes_labels = True
+    warnings.formatwarning = formatwarning
+
+
 def to_markdown(table: Table) -> str:
     """A GitHub-flavoured pipe table you can paste into a README, with its title and notes."""
     def line(cells):

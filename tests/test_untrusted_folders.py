@@ -205,7 +205,8 @@ def test_escape_sequences_never_reach_the_terminal_or_markdown(hostile_run):
     assert "data\\x1bc.csv" in hostile_run["stdout"]  # shown, escaped
     assert "\x1b" not in (out / "analysis_report.md").read_text()
     for fmt in ("table", "markdown", "latex"):
-        shown = subprocess.run([sys.executable, "-m", "irisbench.cli", "compare", str(out), "--format", fmt],
+        shown = subprocess.run([sys.executable, "-m", "irisbench.cli", "compare", str(out), "--rows", "dataset",
+                                "--format", fmt],
                                capture_output=True, text=True, timeout=120)
         assert shown.returncode == 0, shown.stderr
         assert "\x1b" not in shown.stdout + shown.stderr and "\\x1b" in shown.stdout

@@ -122,7 +122,8 @@ def _saved_spec(args, registry):
                       models=saved["models"], levels=[str(v) for v in saved["levels"]],
                       sizes=[str(v) for v in saved.get("sizes", ["all"])], seeds=saved["seeds"], seed=saved["seed"],
                       out=str(run_dir), experiment=args.experiment or saved.get("experiment"),
-                      jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, cell_timeout=args.cell_timeout,
+                      jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                      cell_timeout=args.cell_timeout if args.cell_timeout is not None else saved.get("cell_timeout"),
                       tracking_uri=tracking_uri, mlflow=mlflow)
     return spec, run_dir, meta
 
@@ -181,7 +182,7 @@ def run_command(args) -> int:
         terminal.warn(warning)
     spec, resume_dir, saved = _spec_from_args(args, registry)
     if spec is None:  # scripts resume blindly: a finished run is not an error
-        terminal.stdout.print(f"{resume_dir} is already complete; nothing to resume")
+        print(f"{printable(resume_dir)} is already complete; nothing to resume")
         return 0
     class_names = check_datasets(spec.datasets, registry)
     digests = data_digests(spec, registry)
