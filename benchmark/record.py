@@ -42,14 +42,9 @@ class RunRecord:
         if not run_dir.is_dir():
             raise UsageError(f"{run_dir} is not a folder; give a run folder written by 'irisbench run'")
         check_run_folder(run_dir)
-        meta_path = run_dir / "run.json"
-        if not meta_path.is_file():
-            # results.csv first: it is what report, compare and check read
-            ResultSet.read(run_dir)
-            raise UsageError(f"no run.json in {run_dir}; give a run folder written by 'irisbench run'")
+        results = ResultSet.read(run_dir)
         meta = read_meta(run_dir)
         spec = RunSpec.from_dict(meta["spec"])
-        results = ResultSet.read(run_dir)
         results.check_grid(spec, meta.get("n_cells", spec.n_cells), run_dir / "results.csv")
         return cls(spec, results, results.summary(), run_dir, meta.get("class_names", {}), meta)
 
