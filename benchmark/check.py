@@ -652,6 +652,7 @@ def print_rich(result: CheckResult, show_all: bool = False) -> None:
     from rich.markup import escape
     from rich.table import Table as RichTable
 
+    from irisbench.render import printable
     from irisbench.sinks.terminal import stdout
 
     head = headline(result)
@@ -665,7 +666,7 @@ def print_rich(result: CheckResult, show_all: bool = False) -> None:
             rich_table.add_column(escape(header), overflow="fold")
         for row in tab.rows:
             style = _STYLE.get(row[0], "")
-            rich_table.add_row(*[escape(str(c)) for c in row], style=style if row[0] != UNCHANGED else "dim")
+            rich_table.add_row(*[escape(printable(c)) for c in row], style=style if row[0] != UNCHANGED else "dim")
         stdout.print(rich_table)
     hidden = result.counts[UNCHANGED]
     if hidden and not show_all:

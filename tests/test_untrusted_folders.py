@@ -210,6 +210,12 @@ def test_escape_sequences_never_reach_the_terminal_or_markdown(hostile_run):
                                capture_output=True, text=True, timeout=120)
         assert shown.returncode == 0, shown.stderr
         assert "\x1b" not in shown.stdout + shown.stderr and "x1b" in shown.stdout  # escaped, shown
+    baseline = out.parent / "baseline.json"
+    assert main(["baseline", str(out), "-o", str(baseline)]) == 0
+    shown = subprocess.run([sys.executable, "-m", "irisbench.cli", "check", str(out), "--baseline", str(baseline),
+                            "--all"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout + shown.stderr and "x1b" in shown.stdout
     # the data itself is kept as it was: irisbench's own readers get the real labels back
     assert main(["report", str(out)]) == 0
     frame = pd.read_csv(out / "results.csv")
