@@ -130,6 +130,23 @@ def test_corrupt_checkpoint_lines_are_recomputed_never_a_traceback(folder, refer
     assert (folder / "results.csv").read_bytes() == reference
 
 
+def test_every_task_a_real_run_checkpointed_is_kept(tmp_path, registry):
+    """The checks reject damaged entries only: shared clean tasks and several sizes pass them."""
+    from irisbench.checkpoint import Checkpoint
+    from irisbench.executor import execute
+    from irisbench.plan import make_plan
+    from irisbench.spec import build_spec
+
+    spec = build_spec(registry, attacks=["gaussian,label_flip"], models=["decision_tree,dummy"], levels=["0,10"],
+                      sizes=["0.5,all"], seeds=2)
+    plan = make_plan(spec, registry)
+    checkpoint = Checkpoint(tmp_path, plan)
+    execute(plan, 1, checkpoint=checkpoint)
+    checkpoint.close()
+    assert set(Checkpoint(tmp_path, plan).read()) == set(Checkpoint(tmp_path).read())
+    assert len(Checkpoint(tmp_path, plan).read()) == len(plan.tasks)
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda m: [m], "expected a JSON object"),
     (lambda m: {**m, "spec": ["iris"]}, "'spec' must be an object"),
