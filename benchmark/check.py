@@ -649,10 +649,14 @@ _STYLE = {WORSENED: "bold red", MISSING: "bold red", NOT_COMPARABLE: "yellow", N
 
 
 def print_rich(result: CheckResult, show_all: bool = False) -> None:
-    from rich.markup import escape
+    from rich.markup import escape as markup_escape
     from rich.table import Table as RichTable
 
+    from irisbench.render import printable
     from irisbench.sinks.terminal import stdout
+
+    def escape(text) -> str:  # labels are neither rich markup nor terminal control sequences
+        return markup_escape(printable(text))
 
     head = headline(result)
     stdout.print(f"[{'bold red' if not result.passed else 'bold green'}]{escape(head)}[/]")
@@ -665,7 +669,7 @@ def print_rich(result: CheckResult, show_all: bool = False) -> None:
             rich_table.add_column(escape(header), overflow="fold")
         for row in tab.rows:
             style = _STYLE.get(row[0], "")
-            rich_table.add_row(*[escape(str(c)) for c in row], style=style if row[0] != UNCHANGED else "dim")
+            rich_table.add_row(*[escape(c) for c in row], style=style if row[0] != UNCHANGED else "dim")
         stdout.print(rich_table)
     hidden = result.counts[UNCHANGED]
     if hidden and not show_all:

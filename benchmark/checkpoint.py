@@ -31,12 +31,43 @@ def _plain(value):
     raise TypeError(f"cannot checkpoint {type(value).__name__}")
 
 
-class Checkpoint:
-    """Append-only log of finished tasks in a run folder."""
+def _rows_fit(task, rows) -> bool:
+    """Are these exactly the rows ``task`` produces? (A hand-edited or foreign checkpoint may hold anything.)"""
+    from irisbench.results import COLUMNS, TEXT_COLUMNS
 
-    def __init__(self, run_dir: Path):
+    if not isinstance(rows, list) or len(rows) != task.n_cells:
+        return False
+    attacks = set(task.shared_with or (task.attack[0],))
+    defenses, models = {label for label, _ in task.defenses}, {label for label, _ in task.models}
+    seen = set()
+    for row in rows:
+        if not (isinstance(row, dict) and set(COLUMNS) <= row.keys()):
+            return False
+        numbers = [row[c] for c in COLUMNS if c not in TEXT_COLUMNS]
+        if any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))) for v in numbers):
+            return False
+        if any(not isinstance(row[c], (str, type(None))) for c in TEXT_COLUMNS):
+            return False
+        key = (row["attack"], row["defense"], row["model"], row["n_train"], row["level"])
+        if (row["dataset"] != task.dataset[0] or row["seed"] != task.seed or row["attack"] not in attacks
+                or row["defense"] not in defenses or row["model"] not in models or row["level"] not in task.levels
+                or row["status"] not in ("ok", "failed") or key in seen):
+            return False
+        seen.add(key)
+    return True
+
+
+class Checkpoint:
+    """Append-only log of finished tasks in a run folder.
+
+    Given the plan, :meth:`read` keeps only entries that are exactly what a task of the plan
+    produces; anything else (missing rows, wrong keys or types) is recomputed.
+    """
+
+    def __init__(self, run_dir: Path, plan=None):
         self.path = Path(run_dir) / CHECKPOINT_NAME
         self._fd: int | None = None
+        self._tasks = None if plan is None else {task_key(task): task for task in plan.tasks}
 
     def append(self, key: str, rows: list[dict]) -> None:
         if self._fd is None:
@@ -55,11 +86,15 @@ class Checkpoint:
         done: dict[str, list[dict]] = {}
         if not self.path.is_file():
             return done
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        text = self.path.read_bytes().decode("utf-8", errors="replace")
+        for line in text.splitlines():
             try:
                 entry = json.loads(line)
-                done[entry["task"]] = entry["rows"]
-            except (ValueError, KeyError, TypeError):
+                key, rows = entry["task"], entry["rows"]
+                if self._tasks is not None and not (key in self._tasks and _rows_fit(self._tasks[key], rows)):
+                    continue
+                done[key] = rows
+            except (ValueError, KeyError, TypeError, RecursionError):
                 continue
         return done
 

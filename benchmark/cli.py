@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the highest level)")
     report.add_argument("--log", action="store_true", help="also upload the run to MLflow")
     report.add_argument("--tracking-uri", metavar="URI", help="with --log: MLflow tracking URI "
-                        "(default: the run's, else results/mlflow.db)")
+                        "(default: results/mlflow.db; the run's own URI only when given here)")
     report.add_argument("--experiment", metavar="NAME", help="with --log: experiment (default: the run's)")
 
     log = commands.add_parser(
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "exactly as 'irisbench run' would have.")
     log.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'irisbench run'")
     log.add_argument("--tracking-uri", metavar="URI",
-                     help="MLflow tracking URI (default: the run's, else results/mlflow.db)")
+                     help="MLflow tracking URI (default: results/mlflow.db; the run's own URI only when given here)")
     log.add_argument("--experiment", metavar="NAME", help="experiment (default: the run's)")
 
     from irisbench.commands.check import add_parsers as add_check_parsers
@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from irisbench.render import escape_warnings
+
+    escape_warnings()  # labels from data files reach warnings too: never a raw escape sequence
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -195,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             return plugins_command(args)
         raise UsageError(f"unknown command {args.command!r}")
     except UsageError as exc:
-        print(f"irisbench: error: {exc}", file=sys.stderr)
+        from irisbench.render import printable  # a label from a data file may hold ESC
+
+        print(f"irisbench: error: {printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("irisbench: interrupted", file=sys.stderr)

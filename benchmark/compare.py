@@ -34,6 +34,12 @@ class Table:
 
 def load_runs(run_dirs: list[str]) -> tuple[pd.DataFrame, list[RunRecord]]:
     """Concatenate the runs' results with a ``run`` column (the folder name, made unique)."""
+    seen: dict[Path, str] = {}
+    for folder in run_dirs:
+        if Path(folder).resolve() in seen:
+            raise UsageError(f"{folder} and {seen[Path(folder).resolve()]} are the same run folder; "
+                             "give each run once")
+        seen[Path(folder).resolve()] = folder
     records = [RunRecord.load(d) for d in run_dirs]
     names = [Path(d).resolve().name for d in run_dirs]
     if len(set(names)) < len(names):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from irisbench.errors import UsageError
+from irisbench.render import printable
 from irisbench.stats import CONFIDENCE, t_interval  # noqa: F401 - t_interval re-exported for the sinks
 
 #: A configuration is everything but the level and the seed.
@@ -19,6 +20,72 @@ DETECTION_METRICS = ["detection_precision", "detection_recall", "detection_f1", 
 COLUMNS = CONFIG_COLUMNS[:4] + ["level", "n_train", "seed", "status", "error", *METRICS, "n_poisoned",
                                  "n_fit", "n_flagged", *DETECTION_METRICS, "train_digest", "confusion"]
 TEXT_COLUMNS = ["dataset", "attack", "defense", "model", "status", "error", "train_digest", "confusion"]
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _formula_like(text: str) -> bool:
+    """Would a spreadsheet run it, once its leading quotes are dropped? (``-0.5`` is a number, not a formula.)"""
+    rest = text.lstrip("'")
+    return bool(rest) and rest.startswith(FORMULA_STARTS) and not _is_number(rest)
+
+
+def neutralise_cell(value):
+    """Prefix a single quote to a text cell a spreadsheet would evaluate; :func:`restore_cell` undoes it."""
+    return "'" + value if isinstance(value, str) and _formula_like(value) else value
+
+
+def restore_cell(value):
+    """The inverse of :func:`neutralise_cell`, for irisbench's own readers."""
+    if isinstance(value, str) and value.startswith("'") and _formula_like(value[1:]):
+        return value[1:]
+    return value
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame.to_csv`` with its text columns neutralised for spreadsheets (numbers stay as they are)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column].dtype):
+            frame[column] = frame[column].map(neutralise_cell)
+    frame.columns = [neutralise_cell(str(c)) for c in frame.columns]
+    return frame.to_csv(index=False)
+
+
+def _frame_problem(frame: pd.DataFrame) -> str | None:
+    """What makes a results frame unusable (non-numeric numbers, non-JSON confusion matrices), or None."""
+    import json
+
+    for column in (c for c in COLUMNS if c not in TEXT_COLUMNS):
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            bad = pd.to_numeric(frame[column], errors="coerce").isna() & frame[column].notna()
+            example = frame[column][bad].iloc[0]
+            return f"column {column} holds a non-number ({printable(example)!r} on line {bad.to_numpy().argmax() + 2})"
+    for column in ("level", "seed", "n_train", "accuracy"):
+        ok = frame["status"] == "ok"
+        if frame.loc[ok if column == "accuracy" else slice(None), column].isna().any():
+            return f"column {column} has empty cells"
+    if not np.all(frame["seed"] == np.round(frame["seed"])) or not np.all(frame["n_train"] == np.round(frame["n_train"])):
+        return "column seed or n_train holds a non-integer"
+    for line, (status, text) in enumerate(zip(frame["status"], frame["confusion"]), start=2):
+        if status != "ok" or not text:
+            continue
+        try:
+            matrix = np.array(json.loads(text))
+        except ValueError:
+            return f"the confusion cell on line {line} is not JSON"
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or not np.issubdtype(matrix.dtype, np.integer) \
+                or (matrix < 0).any():
+            return f"the confusion cell on line {line} is not a square matrix of counts"
+    return None
 
 
 def config_label(config: dict | tuple) -> str:
@@ -45,21 +112,44 @@ class ResultSet:
 
     @classmethod
     def read(cls, run_dir: str | Path) -> ResultSet:
+        """results.csv, checked cell by cell: a hand-edited or corrupt file is a one-line UsageError."""
         path = Path(run_dir) / "results.csv"
         if not path.is_file():
             raise UsageError(f"no results.csv in {run_dir}; give a folder written by 'irisbench run'")
         try:
-            frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS})
+            frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False,
+                                na_values={c: [""] for c in COLUMNS if c not in TEXT_COLUMNS})
         except Exception as exc:
-            raise UsageError(f"cannot read {path}: {exc}") from None
-        missing = [c for c in ("dataset", "attack", "defense", "model", "level", "seed", "accuracy", "status")
-                   if c not in frame.columns]
+            raise UsageError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+        missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             raise UsageError(f"{path} is not an irisbench results file (missing columns: {', '.join(missing)})")
         for column in TEXT_COLUMNS:
-            if column in frame.columns:
-                frame[column] = frame[column].fillna("")
-        return cls(frame)
+            frame[column] = frame[column].fillna("").map(restore_cell)
+        problem = _frame_problem(frame)
+        if problem:
+            raise UsageError(f"{path} is corrupt: {problem}; re-run the grid or restore the file")
+        return cls(frame[COLUMNS])
+
+    def check_grid(self, spec, n_cells: int, path: Path) -> None:
+        """Refuse results that are not the grid run.json describes (a truncated or edited results.csv)."""
+        frame = self.frame
+        problem = None
+        if len(frame) != n_cells:
+            problem = f"it has {len(frame)} rows but run.json describes {n_cells} cells (truncated or edited?)"
+        for column, refs in (("dataset", spec.datasets), ("attack", spec.attacks), ("defense", spec.defenses),
+                             ("model", spec.models)):
+            extra = set(frame[column]) - {ref.label for ref in refs}
+            if problem is None and extra:
+                problem = f"{column} {printable(sorted(extra)[0])!r} is not in run.json's spec"
+        if problem is None and not set(frame["level"]) <= {float(v) for v in spec.levels}:
+            problem = "its levels differ from run.json's spec"
+        if problem is None and not set(frame["seed"]) <= set(range(spec.seeds)):
+            problem = "its seeds differ from run.json's spec"
+        if problem is None and frame.duplicated(CELL_COLUMNS + ["seed"]).any():
+            problem = "it holds the same cell and seed twice"
+        if problem:
+            raise UsageError(f"{path} does not match run.json: {problem}; re-run the grid or restore the file")
 
     @property
     def ok(self) -> pd.DataFrame:

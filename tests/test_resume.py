@@ -90,10 +90,3 @@ def test_resume_usage_errors(tmp_path, capsys, argv, message):
     (tmp_path / "x").mkdir()
     assert main(["run", "--resume", str(tmp_path / "x"), *argv]) == 2
     assert message in capsys.readouterr().err
-
-
-def test_resume_of_a_complete_run_is_refused(tmp_path, capsys):
-    out = tmp_path / "done"
-    assert main(["run", "--no-mlflow", "--seeds", "2", "--levels", "0", "--out", str(out)]) == 0
-    assert main(["run", "--resume", str(out)]) == 2
-    assert "already complete" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from irisbench.errors import UsageError
+from irisbench.render import printable
 
 
 def write_outputs(record, heatmap_level: float | None = None) -> None:
@@ -23,16 +24,36 @@ def write_outputs(record, heatmap_level: float | None = None) -> None:
 
 
 def _load(run_dir: str):
+    import tempfile
+
     from irisbench.record import RunRecord
 
     record = RunRecord.load(run_dir)
-    probe = Path(run_dir) / ".write-test"
-    try:
-        probe.write_text("")
-        probe.unlink()
+    try:  # a new file, never an existing name (which could be a link to somewhere else)
+        with tempfile.TemporaryFile(dir=run_dir, prefix=".write-test-"):
+            pass
     except OSError as exc:
         raise UsageError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
     return record
+
+
+def confirmed_tracking_uri(given: str | None, saved: str | None) -> str:
+    """The store to log a saved run to: the ``--tracking-uri`` given, else the embedded store.
+
+    A URI read from run.json is never used by itself: the folder may come from someone else,
+    and its URI could name their server. When it differs from the embedded store, say how to use it.
+    """
+    from irisbench.commands.run import RESULTS_ROOT
+    from irisbench.sinks.mlflow_sink import default_tracking_uri, redact_uri
+    from irisbench.sinks.terminal import warn
+
+    if given:
+        return given
+    default = default_tracking_uri(RESULTS_ROOT)
+    if saved and saved != default:
+        warn(f"run.json names the tracking URI {printable(redact_uri(saved))}; it is used only when you pass it "
+             f"with --tracking-uri; logging to the embedded store {default}")
+    return default
 
 
 def report_command(args) -> int:
@@ -60,10 +81,10 @@ def log_command(args) -> int:
 def log_record(record, tracking_uri: str | None, experiment: str | None) -> int:
     """Upload a saved run as a new parent run with its children; 1 when MLflow fails mid-way."""
     from irisbench.commands.run import RESULTS_ROOT, store_status
-    from irisbench.sinks.mlflow_sink import MlflowLoggingError, MlflowSink, default_tracking_uri
+    from irisbench.sinks.mlflow_sink import MlflowLoggingError, MlflowSink
     from irisbench.sinks.terminal import error, stdout
 
-    uri = tracking_uri or record.spec.tracking_uri or default_tracking_uri(RESULTS_ROOT)
+    uri = confirmed_tracking_uri(tracking_uri, record.spec.tracking_uri)
     sink = MlflowSink(uri, experiment or record.spec.experiment, artifact_root=RESULTS_ROOT / "mlartifacts")
     with store_status(sink.tracking_uri):
         sink.start(record.spec, run_name=record.out_dir.name)

@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from irisbench.errors import UsageError
+from irisbench.render import printable
 
 RESULTS_ROOT = Path("results")
 _VERSIONED = ("irisbench", "numpy", "scipy", "pandas", "scikit-learn", "joblib", "pyod", "mlflow",
@@ -106,9 +107,9 @@ def _on_sigterm(signum, frame):
 def _spec_from_args(args, registry):
     from irisbench.spec import build_spec
 
-    common = dict(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, cell_timeout=args.cell_timeout,
-                  tracking_uri=args.tracking_uri, mlflow=False if args.no_mlflow else None)
     if not args.resume:
+        common = dict(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, cell_timeout=args.cell_timeout,
+                      tracking_uri=args.tracking_uri, mlflow=False if args.no_mlflow else None)
         flags = dict(datasets=args.dataset, attacks=args.attack, defenses=args.defense, models=args.model,
                      levels=args.levels, sizes=args.sizes, seeds=args.seeds, seed=args.seed, out=args.out,
                      experiment=args.experiment, **common)
@@ -117,28 +118,86 @@ def _spec_from_args(args, registry):
 
             # a flag given on the command line wins over the file
             flags = {**load_config(args.config), **{k: v for k, v in flags.items() if v is not None}}
-        return build_spec(registry, **flags), None
+        return build_spec(registry, **flags), None, None
     given = [flag for flag, value in (("--config", args.config), ("--dataset", args.dataset), ("--attack", args.attack),
                                       ("--defense", args.defense), ("--model", args.model),
                                       ("--levels", args.levels), ("--sizes", args.sizes), ("--out", args.out),
                                       ("--seeds", args.seeds), ("--seed", args.seed)) if value is not None]
     if given:
         raise UsageError(f"--resume takes the grid from the run folder; drop {', '.join(given)}")
+    return _saved_spec(args, registry)
+
+
+def _saved_spec(args, registry):
+    """The spec of the interrupted run in ``--resume DIR``, from its checked run.json.
+
+    Returns (None, dir, meta) for a complete run. The folder is untrusted: no links out of it,
+    and its tracking URI is used only when the user repeats it with --tracking-uri.
+    """
+    from irisbench.commands.report import confirmed_tracking_uri
+    from irisbench.record import check_run_folder, read_meta
+    from irisbench.spec import build_spec
+
     run_dir = Path(args.resume)
-    if (run_dir / "results.csv").is_file():
-        raise UsageError(f"{run_dir} is already complete (it has results.csv); nothing to resume")
-    try:
-        saved = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["spec"]
-    except FileNotFoundError:
-        raise UsageError(f"no run.json in {run_dir}; give a folder of an interrupted 'irisbench run'") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{run_dir / 'run.json'} is corrupt ({exc}); cannot resume") from None
+    if not run_dir.is_dir():
+        raise UsageError(f"--resume {run_dir} is not a folder; give the folder of an interrupted 'irisbench run'")
+    check_run_folder(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise UsageError(f"no run.json in {run_dir}; give a folder of an interrupted 'irisbench run'")
+    meta = read_meta(run_dir)
+    if meta.get("status") == "complete":
+        return None, run_dir, meta
+    saved = meta["spec"]
+    mlflow = False if args.no_mlflow else saved.get("mlflow", True)
+    tracking_uri = confirmed_tracking_uri(args.tracking_uri, saved.get("tracking_uri")) if mlflow else None
     spec = build_spec(registry, datasets=saved["datasets"], attacks=saved["attacks"], defenses=saved["defenses"],
                       models=saved["models"], levels=[str(v) for v in saved["levels"]],
-                      sizes=[str(v) for v in saved["sizes"]], seeds=saved["seeds"], seed=saved["seed"],
-                      out=str(run_dir), experiment=args.experiment or saved["experiment"],
-                      **{**common, "tracking_uri": args.tracking_uri or saved.get("tracking_uri")})
-    return spec, run_dir
+                      sizes=[str(v) for v in saved.get("sizes", ["all"])], seeds=saved["seeds"], seed=saved["seed"],
+                      out=str(run_dir), experiment=args.experiment or saved.get("experiment"),
+                      jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                      cell_timeout=args.cell_timeout if args.cell_timeout is not None else saved.get("cell_timeout"),
+                      tracking_uri=tracking_uri, mlflow=mlflow)
+    return spec, run_dir, meta
+
+
+def data_digests(spec, registry) -> dict[str, str]:
+    """A SHA-256 per dataset over what the grid uses (X, the encoded y and the class names)."""
+    import hashlib
+
+    import numpy as np
+
+    from irisbench.worker import load_dataset
+
+    digests = {}
+    for ref in spec.datasets:
+        X, y, _, class_names = load_dataset(ref.label, ref.create(registry))  # cached: loaded once per run
+        h = hashlib.sha256(np.ascontiguousarray(X, dtype=float).tobytes())
+        h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+        h.update(json.dumps(class_names).encode())
+        digests[ref.label] = h.hexdigest()
+    return digests
+
+
+def _check_resumable(saved: dict, digests: dict[str, str], run_dir: Path) -> None:
+    """Refuse to mix data: every dataset must be byte for byte what the interrupted run loaded."""
+    recorded = saved.get("data_digests")
+    if not isinstance(recorded, dict):
+        raise UsageError(f"{run_dir / 'run.json'} records no dataset digests, so irisbench cannot check that "
+                         "the data is unchanged; start a new run")
+    for label, digest in digests.items():
+        if recorded.get(label) != digest:
+            raise UsageError(f"dataset {printable(label)} is not the data the interrupted run in {run_dir} used "
+                             "(it changed since); resuming would mix two data sets: restore it or start a new run")
+
+
+def _remove_stale_temp_files(run_dir: Path) -> None:
+    """Temp files of atomic writes a kill (SIGKILL) left behind; --resume writes those outputs anew."""
+    from fnmatch import fnmatch
+
+    for folder, _, names in os.walk(run_dir):
+        for name in names:
+            if fnmatch(name, ".*.tmp"):
+                Path(folder, name).unlink(missing_ok=True)
 
 
 def run_command(args) -> int:
@@ -153,14 +212,21 @@ def run_command(args) -> int:
     registry = load_registry(plugin_dirs=args.plugins_dir)
     for warning in registry.warnings:
         terminal.warn(warning)
-    spec, resume_dir = _spec_from_args(args, registry)
+    spec, resume_dir, saved = _spec_from_args(args, registry)
+    if spec is None:  # scripts resume blindly: a finished run is not an error
+        print(f"{printable(resume_dir)} is already complete; nothing to resume")
+        return 0
     class_names = check_datasets(spec.datasets, registry)
+    digests = data_digests(spec, registry)
+    if resume_dir is not None:
+        _check_resumable(saved, digests, resume_dir)
+        _remove_stale_temp_files(resume_dir)
     plan = make_plan(spec, registry)  # the last validation: sizes against each dataset
 
     sink = None
     if spec.mlflow:
         # Before any computation: an unreachable server fails in seconds, not after the grid.
-        from irisbench.sinks.mlflow_sink import MlflowSink, default_tracking_uri
+        from irisbench.sinks.mlflow_sink import MlflowSink, default_tracking_uri, redact_uri
 
         sink = MlflowSink(spec.tracking_uri or default_tracking_uri(RESULTS_ROOT), spec.experiment,
                           artifact_root=RESULTS_ROOT / "mlartifacts")
@@ -176,6 +242,9 @@ def run_command(args) -> int:
             start = time.perf_counter()
             with store_status(sink.tracking_uri):
                 sink.start(spec, run_name=out_dir.name)  # the parent run is named like its folder
+            stale = (saved or {}).get("mlflow")
+            if isinstance(stale, dict) and stale.get("tracking_uri") == redact_uri(sink.tracking_uri):
+                sink.end_stale_run(stale.get("run_id"))  # the interrupted run's parent, if still RUNNING
             sink.start_helper()  # opens the store at low priority while the grid computes
             mlflow_start_seconds = time.perf_counter() - start
     except BaseException:
@@ -187,19 +256,23 @@ def run_command(args) -> int:
             release_out_dir(out_dir, created)
         raise
 
+    known = {"data_digests": digests}
+    if sink is not None:  # so that --resume can end this parent run if the driver is killed
+        known["mlflow"] = {"tracking_uri": redact_uri(sink.tracking_uri), "experiment_id": sink.experiment_id,
+                           "run_id": sink.run_id}
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        record = _compute(plan, registry, out_dir, started_at, class_names, dask, warm)
+        record = _compute(plan, registry, out_dir, started_at, class_names, dask, warm, known)
         if sink is not None:
             record.meta["timings"]["mlflow_start_seconds"] = round(mlflow_start_seconds, 3)
     except BaseException as exc:
+        signal.signal(signal.SIGTERM, previous)
         if warm is not None:
             warm.cancel()
         if sink is not None:
             sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         return _interrupted(exc, out_dir)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if dask is not None:
             dask.close()
     try:
@@ -207,9 +280,13 @@ def run_command(args) -> int:
     except BaseException as exc:
         if sink is not None:  # Ctrl-C or a crash while writing: no run left RUNNING, no helper left
             sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        if isinstance(exc, KeyboardInterrupt):  # the checkpoint is kept: --resume writes the outputs
+            return _interrupted(exc, out_dir)
         if _disk_full(exc, record.out_dir):
             return 1
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupted(exc: BaseException, out_dir: Path) -> int:
@@ -272,7 +349,9 @@ def _initial_meta(plan, registry, out_dir: Path, started_at: str, class_names) -
     }
 
 
-def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[str, list[str]], dask, warm):
+def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[str, list[str]], dask, warm,
+             known: dict):
+    """Run the grid (what the checkpoint lacks); run.json says "running" with ``known`` (digests, MLflow ids)."""
     from irisbench.checkpoint import Checkpoint
     from irisbench.executor import execute
     from irisbench.record import RunRecord
@@ -280,9 +359,9 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
     from irisbench.sinks import files, terminal
 
     spec = plan.spec
-    meta = _initial_meta(plan, registry, out_dir, started_at, class_names)
+    meta = {**_initial_meta(plan, registry, out_dir, started_at, class_names), **known}
     files.atomic_write_text(out_dir / "run.json", json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
-    checkpoint = Checkpoint(out_dir)
+    checkpoint = Checkpoint(out_dir, plan)  # checkpointed tasks with missing or odd rows are recomputed
     compute_start = time.perf_counter()
     try:
         with terminal.progress_bar(plan.n_cells) as advance:
@@ -293,7 +372,7 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
         checkpoint.close()
     compute_seconds = time.perf_counter() - compute_start
     results = ResultSet.from_rows(rows)
-    meta.update(status="complete", n_failed=results.n_failed,
+    meta.update(status="writing", n_failed=results.n_failed,
                 timings={"compute_seconds": round(compute_seconds, 3), "task_seconds": round(busy, 3)})
     return RunRecord(spec, results, results.summary(), out_dir, class_names, meta)
 
@@ -306,7 +385,6 @@ def _write(record, sink, started: float) -> int:
     timings = record.meta["timings"]
     write_start = time.perf_counter()
     files.write_results(record)
-    Checkpoint(record.out_dir).remove()  # results.csv now holds every row
     mlflow_seconds = 0.0
     if sink is not None:
         # the helper process logs children, metrics and table while this one writes the outputs
@@ -332,8 +410,11 @@ def _write(record, sink, started: float) -> int:
         # time this process waited for MLflow after computing; the helper's own time is apart
         timings["mlflow_seconds"] = round(mlflow_seconds + time.perf_counter() - log_start, 3)
         timings["mlflow_background_seconds"] = round(sink.background_seconds, 3)
-        timings["total_seconds"] = round(time.perf_counter() - started, 3)
-        files.write_run_json(record)
+    # last: a run is complete only once run.json says so; until then --resume finishes the outputs
+    record.meta["status"] = "complete"
+    timings["total_seconds"] = round(time.perf_counter() - started, 3)
+    files.write_run_json(record)
+    Checkpoint(record.out_dir).remove()
     terminal.print_summary(record)
     if sink is not None and sink.run_id:
         terminal.stdout.print(f"MLflow run {sink.run_id} in {sink.tracking_uri}")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from irisbench import tables as tb
 from irisbench.record import RunRecord
-from irisbench.results import CONFIG_COLUMNS, config_label, level_text
+from irisbench.render import printable_lines
+from irisbench.results import CONFIG_COLUMNS, config_label, csv_text, level_text
 from irisbench.sinks.files import atomic_write_text
 from irisbench.sinks.reports import cell_errors, fmt
 
@@ -596,7 +597,7 @@ def write_tables(record: RunRecord, t: tb.Tables) -> list[Path]:
     written = []
     for name, file in tb.Tables.FILES.items():
         path = Path(record.out_dir) / file
-        atomic_write_text(path, getattr(t, name).to_csv(index=False))
+        atomic_write_text(path, csv_text(getattr(t, name)))
         written.append(path)
     return written
 
@@ -607,5 +608,5 @@ def write_analysis(record: RunRecord) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     t = tb.all_tables(record.results)
     write_tables(record, t)
-    atomic_write_text(path, analysis_text(record, t))
+    atomic_write_text(path, printable_lines(analysis_text(record, t)))  # labels may hold ESC
     return path

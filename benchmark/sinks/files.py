@@ -12,6 +12,7 @@ from pathlib import Path
 
 from irisbench.errors import UsageError
 from irisbench.record import RunRecord
+from irisbench.results import csv_text
 
 #: errors that mean "no room": a full disk, a full quota, or a file size limit (RLIMIT_FSIZE)
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -81,12 +82,12 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_results(record: RunRecord) -> None:
     """results.csv: the raw matrix, one row per cell x seed (written once, by ``irisbench run``)."""
-    atomic_write_text(record.out_dir / "results.csv", record.results.frame.to_csv(index=False))
+    atomic_write_text(record.out_dir / "results.csv", csv_text(record.results.frame))
 
 
 def write_summary(record: RunRecord) -> None:
     """summary.csv: derived from results.csv, so ``irisbench report`` may rewrite it."""
-    atomic_write_text(record.out_dir / "summary.csv", record.summary.to_csv(index=False))
+    atomic_write_text(record.out_dir / "summary.csv", csv_text(record.summary))
 
 
 def write_run_json(record: RunRecord) -> None:

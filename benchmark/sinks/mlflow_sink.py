@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from irisbench.errors import UsageError
 from irisbench.record import RunRecord, config_dir_name, safe_name
-from irisbench.results import CONFIG_COLUMNS, config_label, level_text
+from irisbench.results import CONFIG_COLUMNS, config_label, level_text, neutralise_cell
 from irisbench.sinks.files import write_run_json
 
 #: Seconds the /health preflight waits for an HTTP tracking server.
@@ -435,9 +435,43 @@ class MlflowSink:
             "child_run_ids": dict(self.child_run_ids),
         }
         write_run_json(record)
-        self._client.log_artifacts(self.run_id, str(record.out_dir))
+        self._log_run_files(record)
         self._client.set_terminated(self.run_id, "FINISHED")
         self._open.discard(self.run_id)
+
+    def _log_run_files(self, record: RunRecord) -> None:
+        """Upload the files irisbench wrote (:func:`run_files`), never anything else in the folder."""
+        import shutil
+
+        with tempfile.TemporaryDirectory(prefix="irisbench-artifacts-") as folder:
+            for path in run_files(record):
+                target = Path(folder, path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(Path(record.out_dir, path), target, follow_symlinks=False)
+            # the copy in MLflow describes the finished run; the folder's says so only once all is done
+            meta = {**record.meta, "status": "complete"}
+            Path(folder, "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+            self._client.log_artifacts(self.run_id, folder)
+
+    def end_stale_run(self, run_id) -> None:
+        """End an interrupted run's parent (and its children) still RUNNING, as KILLED.
+
+        A driver killed by SIGKILL cannot end its runs; ``--resume`` calls this with the id its
+        run.json recorded, only when the store is the one this resume logs to. Best effort.
+        """
+        if not (isinstance(run_id, str) and re.fullmatch(r"[0-9a-f]{32}", run_id)) or run_id == self.run_id:
+            return
+        try:
+            stale = self._client.get_run(run_id)
+            if stale.info.experiment_id != self.experiment_id:
+                return
+            children = self._client.search_runs(
+                [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
+            for run in [stale, *children]:
+                if run.info.status == "RUNNING":
+                    self._client.set_terminated(run.info.run_id, "KILLED")
+        except Exception:  # noqa: BLE001 - a run this store does not know: nothing to end
+            pass
 
     def _log_results(self, record: RunRecord) -> None:
         """The parent's summary metrics, clean inputs and results table (not the files)."""
@@ -510,6 +544,7 @@ class MlflowSink:
                 if matrix is None:
                     continue
                 labels = names if names and len(names) == len(matrix) else [str(i) for i in range(len(matrix))]
+                labels = [neutralise_cell(label) for label in labels]  # class names come from data files
                 table = pd.DataFrame(matrix, index=pd.Index(labels, name="true\\predicted"), columns=labels)
                 Path(folder, f"confusion_{level_text(level)}.csv").write_text(table.to_csv())
             if any(Path(folder).iterdir()):
@@ -590,6 +625,36 @@ class MlflowSink:
             except Exception:  # noqa: BLE001 - best effort while already failing
                 pass
             self._open.discard(run_id)
+
+
+def run_files(record: RunRecord) -> list[Path]:
+    """The files of the run folder that irisbench writes, as relative paths: a fixed list of names,
+    the figures and the per-level reports (in each configuration's subfolder when there are several).
+
+    A folder handed over by someone else may hold anything, including links to private files:
+    only regular files of these names are returned, never symbolic links.
+    """
+    from fnmatch import fnmatch
+
+    from irisbench.sinks.analysis import REPORT_NAME
+    from irisbench.tables import Tables
+
+    root = Path(record.out_dir)
+    names = {"results.csv", "summary.csv", "run.json", REPORT_NAME, *Tables.FILES.values()}
+    folders = [Path(".")] + ([Path(config_dir_name(c)) for c in record.results.configs()]
+                             if record.multi_config else [])
+    found = []
+    for folder in folders:
+        where = root / folder
+        if where.is_symlink() or not where.is_dir():
+            continue
+        for entry in sorted(where.iterdir()):
+            at_top = folder == Path(".")
+            wanted = fnmatch(entry.name, "report_*.txt") or (at_top and (entry.name in names
+                                                                         or fnmatch(entry.name, "*.png")))
+            if wanted and not entry.is_symlink() and entry.is_file():
+                found.append(folder / entry.name)
+    return found
 
 
 def log_batch_chunked(client, run_id: str, metrics=(), params=(), tags=()) -> None:

@@ -12,6 +12,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from irisbench.render import printable
+
 if TYPE_CHECKING:  # keep pandas (via record/results) out of `irisbench plugins` startup
     from irisbench.record import RunRecord
 
@@ -76,7 +78,7 @@ def summary_table(record: RunRecord, metric: str = "accuracy") -> Table:
         table.add_column(f"{level_text(level)} %", justify="right")
     summary = record.summary
     for config in record.results.configs():
-        row = [escape(config_label(config)), str(config[4])]
+        row = [escape(printable(config_label(config))), str(config[4])]
         for level in levels:
             match = summary[(summary["level"] == level)
                             & (summary[["dataset", "attack", "defense", "model", "n_train"]]
@@ -95,14 +97,14 @@ def print_summary(record: RunRecord) -> None:
     failed = record.results.n_failed
     if failed:
         errors = record.results.frame.loc[record.results.frame["status"] != "ok", "error"].unique()
-        stderr.print(f"[red]{failed} cell(s) failed[/red]; first error: {escape(errors[0])}")
-    stdout.print(f"results in [bold]{record.out_dir}[/bold]")
+        stderr.print(f"[red]{failed} cell(s) failed[/red]; first error: {escape(printable(errors[0]))}")
+    stdout.print(f"results in [bold]{escape(printable(record.out_dir))}[/bold]")
 
 
 def error(message: str) -> None:
     """One line on stderr, no traceback."""
-    print(f"irisbench: error: {message}", file=sys.stderr)
+    print(f"irisbench: error: {printable(message)}", file=sys.stderr)
 
 
 def warn(message: str) -> None:
-    print(f"irisbench: warning: {message}", file=sys.stderr)
+    print(f"irisbench: warning: {printable(message)}", file=sys.stderr)
