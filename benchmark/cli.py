@@ -11,6 +11,7 @@ import sys
 
 from irisbench import __version__
 from irisbench.errors import UsageError
+from irisbench.spec import MAX_CELLS, MAX_SEEDS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -20,6 +21,18 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+    def parse_known_args(self, args=None, namespace=None):
+        """Refuse an option given as an empty string: only an absent option takes its default."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:
+            value = getattr(namespace, action.dest, None)
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and not v.strip() for v in values):
+                name = "/".join(action.option_strings) or action.metavar or action.dest
+                raise UsageError(f"{name} is empty; give a value, or leave it out for its default "
+                                 f"(see '{self.prog} --help')")
+        return namespace, extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--sizes", action="append", metavar="SIZES",
                       help="training-set sizes: counts (30,60,90), fractions of the training split "
                            "(0.25,0.5) or all (default: all); each is a stratified subsample, then poisoned")
-    grid.add_argument("--seeds", metavar="N", help="repetitions with different splits (default: 10)")
+    grid.add_argument("--seeds", metavar="N",
+                      help=f"repetitions with different splits (default: 10, at most {MAX_SEEDS}; a grid may "
+                           f"have at most {MAX_CELLS:,} cells)")
     grid.add_argument("--seed", metavar="S", help="root seed; same seed, same results (default: 0)")
     execution = run.add_argument_group("execution")
     execution.add_argument("--jobs", metavar="N",

@@ -65,9 +65,11 @@ def parse_where(frame: pd.DataFrame, where: list[str]) -> pd.DataFrame:
 
 
 def _axes(text: str | None, default: list[str], allowed: list[str], option: str) -> list[str]:
-    if not text:
+    if text is None:
         return default
     axes = [a.strip() for a in text.split(",") if a.strip()]
+    if not axes:
+        raise UsageError(f"{option} is empty; give axes, e.g. {option} {default[0]}, or leave it out")
     for axis in axes:
         if axis not in allowed:
             raise UsageError(f"{option} {axis!r} is not a grid axis; valid axes: {', '.join(allowed)}")
