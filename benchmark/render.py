@@ -41,17 +41,14 @@ def to_csv(table: Table) -> str:
 
 
 def print_rich(table: Table) -> None:
-    from rich.table import Table as RichTable
-
-    from irisbench.sinks.terminal import stderr, stdout
-
+    """The table fitted to the terminal's width (stacked when too wide); labels are not rich markup."""
     from rich.markup import escape
 
-    rich_table = RichTable(title=escape(table.title))
-    for header in table.headers:
-        rich_table.add_column(escape(header), overflow="fold")
-    for row in table.rows:  # labels like "lof[contamination=0.2]" are not rich markup
-        rich_table.add_row(*(escape(cell) for cell in row))
-    stdout.print(rich_table)
+    from irisbench.sinks.terminal import fit_table, stderr, stdout
+
+    rows = [[escape(cell) for cell in row] for row in table.rows]
+    for renderable in fit_table(escape(table.title), [escape(h) for h in table.headers], rows, table.keys,
+                                stdout.width, set(table.wrap)):
+        stdout.print(renderable)
     for note in table.notes:
         stderr.print(escape(note))
