@@ -60,7 +60,8 @@ def parse_where(frame: pd.DataFrame, where: list[str]) -> pd.DataFrame:
         else:
             match = column.astype(str) == value.strip()
         if not match.any():
-            values = sorted(column.unique(), key=float) if axis in ("level", "n_train") else sorted(map(str, column.unique()))
+            numeric = axis in ("level", "n_train")
+            values = sorted(column.unique(), key=float) if numeric else sorted(map(str, column.unique()))
             valid = ", ".join(level_text(v) if axis == "level" else str(v) for v in values)
             raise UsageError(f"--where {clause!r} matches nothing; {axis} values in these runs: {valid}")
         frame = frame[match]
@@ -208,7 +209,8 @@ def compare_two(frame: pd.DataFrame, records: list[RunRecord], metric: str = "ac
             _cell(r["a_mean"], r["a_low"], r["a_high"]), _cell(r["b_mean"], r["b_low"], r["b_high"]),
             f"{r['delta']:+.3f}" if np.isfinite(r["delta"]) else "n/a",
             f"[{r['delta_low']:+.3f}, {r['delta_high']:+.3f}]" if np.isfinite(r["delta_low"]) else "n/a",
-            ("< 0.001" if p < 0.001 else f"{p:.3g}") if np.isfinite(p) else "n/a", _SHORT.get(r["verdict"], r["verdict"])])
+            ("< 0.001" if p < 0.001 else f"{p:.3g}") if np.isfinite(p) else "n/a",
+            _SHORT.get(r["verdict"], r["verdict"])])
     method = ("paired over seeds (same root seed): t-interval of the differences, Wilcoxon signed-rank p"
               if paired else "different root seeds: Welch's t-test")
     notes = [f"A = {run_a}, B = {run_b}; {method}; p-values Holm-adjusted across the {len(data)} cells; "

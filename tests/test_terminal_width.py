@@ -39,7 +39,8 @@ def assert_fits(out: str, width: int = 80):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("width")
-    summaries = {name: cli(root, "run", *GRID, "--seed", seed, "--out", name) for name, seed in (("a", "0"), ("b", "1"))}
+    summaries = {name: cli(root, "run", *GRID, "--seed", seed, "--out", name)
+                 for name, seed in (("a", "0"), ("b", "1"))}
     return root, summaries
 
 

@@ -64,9 +64,9 @@ def _rich_table(headers: list[str], rows: list[list[str]], wrap: set[str], title
     return table
 
 
-def _fits(table: Table, width: int, natural: bool) -> bool:
-    measured = stdout.measure(table, options=stdout.options.update_width(10_000))
-    return (measured.maximum if natural else measured.minimum) <= width
+def _fits(table: Table, width: int) -> bool:
+    """Whether every cell fits whole, the ``wrap`` columns broken between words at most."""
+    return stdout.measure(table, options=stdout.options.update_width(10_000)).minimum <= width
 
 
 def fit_table(title: str, headers: list[str], rows: list[list[str]], keys: int, width: int,
@@ -75,13 +75,13 @@ def fit_table(title: str, headers: list[str], rows: list[list[str]], keys: int, 
 
     The first ``keys`` columns name a row. In order of preference:
 
-    1. the whole table, when it fits without wrapping anything;
+    1. the whole table, when it fits (text columns in ``wrap`` may break between words);
     2. stacked: rows grouped under a heading line made of their leading key cells
        (``gaussian[sigma=2.0] / none``), each group a small table of the other columns;
     3. one block per row: the heading, then ``column: value`` lines wrapped by word.
     """
     whole = _rich_table(headers, rows, wrap, title)
-    if _fits(whole, width, natural=True):
+    if _fits(whole, width):
         return [whole]
     heading = Text.from_markup(title, style="bold")
     for group in sorted({max(keys - 1, 1), keys}):
@@ -93,7 +93,7 @@ def fit_table(title: str, headers: list[str], rows: list[list[str]], keys: int, 
         tables = [_rich_table(headers[group:], block, wrap, box=box.SIMPLE_HEAD, show_edge=False,
                               padding=(0, 1, 0, 0))
                   for block in blocks.values()]
-        if all(_fits(table, width, natural=False) for table in tables):
+        if all(_fits(table, width) for table in tables):
             out: list = [heading]
             for label, table in zip(blocks, tables):
                 out += [Text.from_markup(label, style="bold cyan"), table]
@@ -103,7 +103,8 @@ def fit_table(title: str, headers: list[str], rows: list[list[str]], keys: int, 
     for row in rows:
         out.append(Text.from_markup(" / ".join(row[:keys]), style="bold cyan"))
         for header, cell in zip(headers[keys:], row[keys:]):
-            out.append(Padding(Text.from_markup(f"{header + ':':<{name_width + 1}} {cell}"), (0, 0, 0, 2), expand=False))
+            line = Text.from_markup(f"{header + ':':<{name_width + 1}} {cell}")
+            out.append(Padding(line, (0, 0, 0, 2), expand=False))
     return out
 
 
