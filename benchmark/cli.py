@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     poison = commands.add_parser(
         "poison", help="write one poisoned training split as CSV (with a 0/1 'poisoned' column)",
         description="Poison the training split of one seed exactly as 'irisbench run' does and write it "
-                    "as CSV: the features, the (possibly flipped) class and a 0/1 'poisoned' column.",
+                    "as CSV: the features, the class after poisoning ('target'), the clean class "
+                    "('original_target') and a 0/1 'poisoned' column.",
         epilog="Example: irisbench poison --dataset iris --attack label_flip --level 10 --seed 0 --out poisoned.csv")
     poison.add_argument("--dataset", default="iris", metavar="NAME", help="dataset plugin (default: iris)")
     poison.add_argument("--attack", default="gaussian", metavar="NAME", help="attack plugin (default: gaussian)")
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     poison.add_argument("--seed", default="0", metavar="S", help="root seed, as in 'irisbench run' (default: 0)")
     poison.add_argument("--repeat", default="0", metavar="I",
                         help="which repetition's split, 0 .. seeds-1 of 'irisbench run' (default: 0)")
-    poison.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
+    poison.add_argument("--out", required=True, metavar="FILE", help="CSV file to write, or - for stdout")
     poison.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
     compare = commands.add_parser(

@@ -58,8 +58,6 @@ def _as_option(key: str, value, path: Path):
 
 def load_config(path: str) -> dict:
     """Read a TOML grid file into build_spec keywords, or raise UsageError naming the problem."""
-    if not str(path).strip():
-        raise UsageError("--config is empty; give the path of a TOML file")
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -50,8 +50,6 @@ def poison_command(args) -> int:
     level = levels[0]
     root = parse_positive_int("--seed", args.seed, 0)
     repeat = parse_positive_int("--repeat", args.repeat, 0)
-    if not args.out.strip():
-        raise UsageError("--out is empty; give a CSV file, or - for stdout")
     to_stdout = args.out == "-"
     out = Path(args.out)
     if not to_stdout and out.exists() and not args.force:
