@@ -11,6 +11,7 @@ import sys
 
 from irisbench import __version__
 from irisbench.errors import UsageError
+from irisbench.spec import MAX_CELLS, MAX_SEEDS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -20,6 +21,18 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+    def parse_known_args(self, args=None, namespace=None):
+        """Refuse an option given as an empty string: only an absent option takes its default."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:
+            value = getattr(namespace, action.dest, None)
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and not v.strip() for v in values):
+                name = "/".join(action.option_strings) or action.metavar or action.dest
+                raise UsageError(f"{name} is empty; give a value, or leave it out for its default "
+                                 f"(see '{self.prog} --help')")
+        return namespace, extras
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--sizes", action="append", metavar="SIZES",
                       help="training-set sizes: counts (30,60,90), fractions of the training split "
                            "(0.25,0.5) or all (default: all); each is a stratified subsample, then poisoned")
-    grid.add_argument("--seeds", metavar="N", help="repetitions with different splits (default: 10)")
+    grid.add_argument("--seeds", metavar="N",
+                      help=f"repetitions with different splits (default: 10, at most {MAX_SEEDS}; a grid may "
+                           f"have at most {MAX_CELLS:,} cells)")
     grid.add_argument("--seed", metavar="S", help="root seed; same seed, same results (default: 0)")
     execution = run.add_argument_group("execution")
     execution.add_argument("--jobs", metavar="N",
@@ -86,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     poison = commands.add_parser(
         "poison", help="write one poisoned training split as CSV (with a 0/1 'poisoned' column)",
         description="Poison the training split of one seed exactly as 'irisbench run' does and write it "
-                    "as CSV: the features, the (possibly flipped) class and a 0/1 'poisoned' column.",
+                    "as CSV: the features, the class after poisoning ('target'), the clean class "
+                    "('original_target') and a 0/1 'poisoned' column.",
         epilog="Example: irisbench poison --dataset iris --attack label_flip --level 10 --seed 0 --out poisoned.csv")
     poison.add_argument("--dataset", default="iris", metavar="NAME", help="dataset plugin (default: iris)")
     poison.add_argument("--attack", default="gaussian", metavar="NAME", help="attack plugin (default: gaussian)")
@@ -94,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     poison.add_argument("--seed", default="0", metavar="S", help="root seed, as in 'irisbench run' (default: 0)")
     poison.add_argument("--repeat", default="0", metavar="I",
                         help="which repetition's split, 0 .. seeds-1 of 'irisbench run' (default: 0)")
-    poison.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
+    poison.add_argument("--out", required=True, metavar="FILE", help="CSV file to write, or - for stdout")
     poison.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
     compare = commands.add_parser(

@@ -30,6 +30,8 @@ class Table:
     rows: list[list[str]]
     data: pd.DataFrame
     notes: list[str]
+    keys: int = 1  #: the leading columns that name a row (the row axes)
+    wrap: tuple[str, ...] = ()  #: text columns that may wrap between words in a narrow terminal
 
 
 def load_runs(run_dirs: list[str]) -> tuple[pd.DataFrame, list[RunRecord]]:
@@ -64,20 +66,38 @@ def parse_where(frame: pd.DataFrame, where: list[str]) -> pd.DataFrame:
         else:
             match = column.astype(str) == value.strip()
         if not match.any():
-            valid = ", ".join(sorted({level_text(v) if axis == "level" else str(v) for v in column.unique()}))
+            numeric = axis in ("level", "n_train")
+            values = sorted(column.unique(), key=float) if numeric else sorted(map(str, column.unique()))
+            valid = ", ".join(level_text(v) if axis == "level" else str(v) for v in values)
             raise UsageError(f"--where {clause!r} matches nothing; {axis} values in these runs: {valid}")
         frame = frame[match]
     return frame
 
 
 def _axes(text: str | None, default: list[str], allowed: list[str], option: str) -> list[str]:
-    if not text:
+    if text is None:
         return default
     axes = [a.strip() for a in text.split(",") if a.strip()]
+    if not axes:
+        raise UsageError(f"{option} is empty; give axes, e.g. {option} {default[0]}, or leave it out")
     for axis in axes:
         if axis not in allowed:
             raise UsageError(f"{option} {axis!r} is not a grid axis; valid axes: {', '.join(allowed)}")
     return axes
+
+
+def _in_level_order(keys: list[tuple], axes: list[str]) -> list[tuple]:
+    """Keys in grid order with the levels ascending within it (5 before 10 before 50).
+
+    Two runs may hold different levels, so first appearance alone could list 0, 50, 10.
+    """
+    if "level" not in axes:
+        return keys
+    i = axes.index("level")
+    first: dict[tuple, int] = {}
+    for key in keys:
+        first.setdefault(key[:i] + key[i + 1:], len(first))
+    return sorted(keys, key=lambda key: (first[key[:i] + key[i + 1:]], float(key[i])))
 
 
 def _check_metric(frame: pd.DataFrame, metric: str) -> None:
@@ -127,9 +147,11 @@ def pivot(frame: pd.DataFrame, metric: str = "accuracy", rows: str | None = None
         mean, _, low, high, n = t_interval(group[metric])
         records.append({**dict(zip(row_axes + col_axes, key)), "mean": mean, "ci_low": low, "ci_high": high, "n": n})
     data = pd.DataFrame(records)
-    row_keys = list(dict.fromkeys(data[row_axes].itertuples(index=False, name=None)))
+    row_keys = _in_level_order(list(dict.fromkeys(data[row_axes].itertuples(index=False, name=None))), row_axes)
     col_keys = sorted(dict.fromkeys(data[col_axes].itertuples(index=False, name=None)))
     lookup = {tuple(r[a] for a in row_axes + col_axes): r for r in records}
+    rank = {key: i for i, key in enumerate(row_key + col_key for row_key in row_keys for col_key in col_keys)}
+    data = pd.DataFrame(sorted(records, key=lambda r: rank[tuple(r[a] for a in row_axes + col_axes)]))
     headers = row_axes + [" / ".join(_value(v, a) for v, a in zip(key, col_axes))
                           + (" %" if col_axes == ["level"] else "") for key in col_keys]
     body = []
@@ -141,7 +163,7 @@ def pivot(frame: pd.DataFrame, metric: str = "accuracy", rows: str | None = None
         body.append([_value(v, a) for v, a in zip(row_key, row_axes)] + cells)
     n_seeds = sorted(data["n"].unique())
     title = f"{metric}: mean ± 95 % CI half-width (Student-t over {', '.join(map(str, n_seeds))} seeds)"
-    return Table(title, headers, body, data, notes)
+    return Table(title, headers, body, data, notes, keys=len(row_axes))
 
 
 def compare_two(frame: pd.DataFrame, records: list[RunRecord], metric: str = "accuracy") -> Table:
@@ -179,10 +201,13 @@ def compare_two(frame: pd.DataFrame, records: list[RunRecord], metric: str = "ac
             row.update(delta=float(b.mean() - a.mean()), delta_low=float(interval.low),
                        delta_high=float(interval.high), p=float(test.pvalue), status="welch")
         records_out.append(row)
+    order = _in_level_order([tuple(r[a] for a in cell_axes) for r in records_out], cell_axes)
+    rank = {key: i for i, key in enumerate(order)}
+    records_out.sort(key=lambda r: rank[tuple(r[a] for a in cell_axes)])
     data = pd.DataFrame(records_out)
     data["p_holm"] = holm(data["p"].to_numpy())
     data["verdict"] = [_verdict(r) for r in data.to_dict("records")]
-    headers = cell_axes + [f"A: {run_a}", f"B: {run_b}", "delta B-A", "95 % CI", "p (Holm)", "verdict"]
+    headers = cell_axes + ["A", "B", "B - A", "95 % CI", "p Holm", "verdict"]
     body = []
     for r in data.to_dict("records"):
         p = r["p_holm"]
@@ -190,16 +215,23 @@ def compare_two(frame: pd.DataFrame, records: list[RunRecord], metric: str = "ac
             _cell(r["a_mean"], r["a_low"], r["a_high"]), _cell(r["b_mean"], r["b_low"], r["b_high"]),
             f"{r['delta']:+.3f}" if np.isfinite(r["delta"]) else "n/a",
             f"[{r['delta_low']:+.3f}, {r['delta_high']:+.3f}]" if np.isfinite(r["delta_low"]) else "n/a",
-            ("< 0.001" if p < 0.001 else f"{p:.3g}") if np.isfinite(p) else "n/a", r["verdict"]])
+            ("< 0.001" if p < 0.001 else f"{p:.3g}") if np.isfinite(p) else "n/a",
+            _SHORT.get(r["verdict"], r["verdict"])])
     method = ("paired over seeds (same root seed): t-interval of the differences, Wilcoxon signed-rank p"
               if paired else "different root seeds: Welch's t-test")
-    notes = [f"A = {run_a}, B = {run_b}; {method}; p-values Holm-adjusted across the {len(data)} cells"]
-    return Table(f"{metric}: run B vs run A, cell by cell", headers, body, data, notes)
+    notes = [f"A = {run_a}, B = {run_b}; {method}; p-values Holm-adjusted across the {len(data)} cells; "
+             "n.s. = no significant difference"]
+    return Table(f"{metric}: run B vs run A, cell by cell", headers, body, data, notes, keys=len(cell_axes),
+                 wrap=("verdict",))
 
 
 def _mean_ci(values) -> tuple[float, float, float]:
     mean, _, low, high, _ = t_interval(values)
     return mean, low, high
+
+
+#: the verdict as shown in tables, short enough for an 80-column terminal (the data keeps the long form)
+_SHORT = {"no significant difference": "n.s."}
 
 
 def _verdict(row: dict) -> str:

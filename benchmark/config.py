@@ -16,6 +16,7 @@ import tomllib
 from pathlib import Path
 
 from irisbench.errors import UsageError
+from irisbench.spec import split_list
 
 #: config key -> build_spec keyword (singular spellings accepted, like the flags)
 KEYS = {
@@ -32,11 +33,17 @@ _LISTS = {"datasets", "attacks", "defenses", "models", "levels", "sizes"}
 
 
 def _as_option(key: str, value, path: Path):
-    """TOML values -> the strings the option parsers take (lists stay lists)."""
+    """TOML values -> the strings the option parsers take (lists stay lists).
+
+    An empty list or a blank string is an error: a key that is present never means "the default".
+    """
     if key in _LISTS:
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in items):
             raise UsageError(f"{path}: {key} must be a string, a number or a list of them")
+        if not items or not all(split_list([str(v) for v in items])):
+            raise UsageError(f"{path}: {key} is empty or has an empty item; list at least one value, "
+                             "or remove the key for its default")
         return [str(v) for v in items]
     if key == "mlflow":
         if not isinstance(value, bool):
@@ -44,6 +51,8 @@ def _as_option(key: str, value, path: Path):
         return value
     if isinstance(value, (list, dict)) or isinstance(value, bool):
         raise UsageError(f"{path}: {key} must be a single value, got {type(value).__name__}")
+    if not str(value).strip():
+        raise UsageError(f"{path}: {key} is empty; give a value, or remove the key for its default")
     return str(value)
 
 

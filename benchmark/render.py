@@ -80,17 +80,17 @@ def to_csv(table: Table) -> str:
 
 
 def print_rich(table: Table) -> None:
-    from rich.table import Table as RichTable
-
-    from irisbench.sinks.terminal import stderr, stdout
-
+    """The table fitted to the terminal's width (stacked when too wide); labels are not rich markup."""
     from rich.markup import escape
 
-    rich_table = RichTable(title=escape(printable(table.title)))
-    for header in table.headers:
-        rich_table.add_column(escape(printable(header)), overflow="fold")
-    for row in table.rows:  # labels like "lof[contamination=0.2]" are not rich markup
-        rich_table.add_row(*(escape(printable(cell)) for cell in row))
-    stdout.print(rich_table)
+    from irisbench.sinks.terminal import fit_table, stderr, stdout
+
+    def show(text):
+        return escape(printable(text))
+
+    rows = [[show(cell) for cell in row] for row in table.rows]
+    for renderable in fit_table(show(table.title), [show(h) for h in table.headers], rows, table.keys,
+                                stdout.width, {show(h) for h in table.wrap}):
+        stdout.print(renderable)
     for note in table.notes:
         stderr.print(escape(printable(note)))

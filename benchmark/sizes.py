@@ -9,10 +9,13 @@ from irisbench.errors import UsageError
 ALL = "all"
 
 
-def parse_sizes(items: list[str]) -> tuple[int | float | str, ...]:
-    """``30,60`` -> counts, ``0.25,0.5`` -> fractions of the training split, ``all`` -> everything."""
+def parse_sizes(items: list[str] | None) -> tuple[int | float | str, ...]:
+    """``30,60`` -> counts, ``0.25,0.5`` -> fractions of the training split, ``all`` -> everything.
+
+    ``None`` (not given) means ``all``.
+    """
     sizes: list[int | float | str] = []
-    for item in items or [ALL]:
+    for item in [ALL] if items is None else items:
         text = item.strip().lower()
         if text == ALL:
             size: int | float | str = ALL

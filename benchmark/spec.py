@@ -12,6 +12,9 @@ from irisbench.sizes import parse_sizes
 
 DEFAULT_LEVELS = (0.0, 5.0, 10.0, 50.0)
 DEFAULT_SEEDS = 10
+#: Upper bounds that turn a typo (``--seeds 1000000000``) into an error instead of hours of silence.
+MAX_SEEDS = 10_000
+MAX_CELLS = 10_000_000
 TEST_SIZE = 0.3
 
 _REF = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(?:\[(.*)\])?\s*$", re.S)
@@ -87,7 +90,11 @@ class RunSpec:
 
 
 def split_list(values: list[str] | str | None) -> list[str]:
-    """Flatten repeated and comma-separated options, keeping commas inside ``[...]``."""
+    """Flatten repeated and comma-separated options, keeping commas inside ``[...]``.
+
+    Empty items stay in (as ``""``) so that callers can refuse them: ``--attack ","`` is a
+    mistake, not a request for the default.
+    """
     if values is None:
         return []
     if isinstance(values, str):
@@ -101,7 +108,22 @@ def split_list(values: list[str] | str | None) -> list[str]:
                 items.append(value[start:i])
                 start = i + 1
         items.append(value[start:])
-    return [item.strip() for item in items if item.strip()]
+    return [item.strip() for item in items]
+
+
+def given_items(option: str, values, example: str) -> list[str]:
+    """The items of an option that was given: none of them may be empty.
+
+    Only an absent option (``None``) takes the default; ``--attack ""``, ``--attack ","`` or a
+    config's ``attacks = []`` is refused, so that a typo never silently runs the default grid.
+    """
+    items = split_list(values)
+    if not items or not all(items):
+        shown = ",".join(values) if isinstance(values, (list, tuple)) else str(values)
+        what = "is empty" if not any(items) else f"has an empty item in {shown!r}"
+        raise UsageError(f"{option} {what}; give e.g. {option} {example}, or leave {option} out "
+                         "for its default")
+    return items
 
 
 def parse_ref(kind: str, text: str, registry) -> PluginRef:
@@ -112,10 +134,12 @@ def parse_ref(kind: str, text: str, registry) -> PluginRef:
     name, inner = match.group(1), match.group(2)
     info = registry.get(kind, name)
     raw: dict[str, str] = {}
-    for pair in split_list(inner) if inner is not None else []:
+    for pair in split_list(inner) if inner is not None and inner.strip() else []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"cannot parse parameter {pair!r} of {kind} {name!r}; expected key=value")
+        if key.strip() in raw:
+            raise UsageError(f"{kind} {text.strip()!r} gives {key.strip()!r} twice; give each parameter once")
         raw[key.strip()] = value.strip()
     plugin = info.cls(**raw)
     defaults = {p.name: p.default for p in info.cls.params}
@@ -124,7 +148,7 @@ def parse_ref(kind: str, text: str, registry) -> PluginRef:
 
 
 def parse_refs(kind: str, values, default: str, registry) -> tuple[PluginRef, ...]:
-    items = split_list(values) or [default]
+    items = [default] if values is None else given_items(f"--{kind}", values, default)
     refs = tuple(parse_ref(kind, item, registry) for item in items)
     labels = [ref.label for ref in refs]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
@@ -135,10 +159,10 @@ def parse_refs(kind: str, values, default: str, registry) -> tuple[PluginRef, ..
 
 def parse_levels(values) -> tuple[float, ...]:
     """Poisoning levels in percent of the training samples, sorted and de-duplicated."""
-    items = split_list(values)
-    if not items:
+    if values is None:
         return DEFAULT_LEVELS
     levels = set()
+    items = given_items("--levels", values, "0,5,10,50")
     for item in items:
         try:
             level = float(item.rstrip("%"))
@@ -152,14 +176,37 @@ def parse_levels(values) -> tuple[float, ...]:
     return tuple(sorted(levels))
 
 
-def parse_positive_int(name: str, value, minimum: int) -> int:
+def parse_positive_int(name: str, value, minimum: int, maximum: int | None = None) -> int:
     try:
         number = int(str(value))
     except ValueError:
         raise UsageError(f"{name} {value!r} is not a whole number; use an integer >= {minimum}") from None
     if number < minimum:
         raise UsageError(f"{name} must be >= {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise UsageError(f"{name} must be <= {maximum}, got {number}")
     return number
+
+
+def nonempty_text(option: str, value, example: str) -> str | None:
+    """A free-text option (URI, name, folder): absent means default, given-but-blank is an error."""
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise UsageError(f"{option} is empty; give e.g. {option} {example}, or leave {option} out for its default")
+    return str(value)
+
+
+def check_grid_size(spec: RunSpec) -> RunSpec:
+    """Refuse a grid too large to hold in memory, saying how large it is and what to cut."""
+    if spec.n_cells > MAX_CELLS:
+        axes = {"datasets": len(spec.datasets), "attacks": len(spec.attacks), "defenses": len(spec.defenses),
+                "models": len(spec.models), "sizes": len(spec.sizes), "levels": len(spec.levels),
+                "seeds": spec.seeds}
+        shape = " x ".join(f"{n} {axis}" for axis, n in axes.items() if n > 1)
+        raise UsageError(f"the grid has {spec.n_cells:,} cells ({shape}); the limit is {MAX_CELLS:,}: "
+                         "reduce --seeds, --levels, --sizes or the plugin lists, or split it into several runs")
+    return spec
 
 
 def default_jobs() -> int:
@@ -190,25 +237,25 @@ def parse_backend(backend: str, scheduler: str | None) -> str:
 def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=None, levels=None,
                sizes=None, seeds=None, seed=None, jobs=None, backend=None, scheduler=None, out=None,
                tracking_uri=None, experiment=None, mlflow=None, cell_timeout=None) -> RunSpec:
-    """Validate raw option values (strings or lists) into a RunSpec, or raise UsageError."""
-    experiment = "irisbench" if experiment is None else experiment
-    if not str(experiment).strip():
-        raise UsageError("--experiment must not be empty")
-    return RunSpec(
+    """Validate raw option values (strings or lists) into a RunSpec, or raise UsageError.
+
+    ``None`` means "not given" and takes the default; anything given must be valid and non-empty.
+    """
+    return check_grid_size(RunSpec(
         datasets=parse_refs("dataset", datasets, "iris", registry),
         attacks=parse_refs("attack", attacks, "gaussian", registry),
         defenses=parse_refs("defense", defenses, "none", registry),
         models=parse_refs("model", models, "decision_tree", registry),
         levels=parse_levels(levels),
-        sizes=parse_sizes(split_list(sizes)),
-        seeds=DEFAULT_SEEDS if seeds is None else parse_positive_int("--seeds", seeds, 1),
+        sizes=parse_sizes(None if sizes is None else given_items("--sizes", sizes, "30,60,all")),
+        seeds=DEFAULT_SEEDS if seeds is None else parse_positive_int("--seeds", seeds, 1, MAX_SEEDS),
         seed=0 if seed is None else parse_positive_int("--seed", seed, 0),
         jobs=default_jobs() if jobs is None else parse_positive_int("--jobs", jobs, 1),
-        backend=parse_backend(backend or "loky", scheduler),
-        scheduler=scheduler,
+        backend=parse_backend("loky" if backend is None else backend, scheduler),
+        scheduler=nonempty_text("--scheduler", scheduler, "tcp://127.0.0.1:8786"),
         cell_timeout=None if cell_timeout is None else parse_timeout(cell_timeout),
-        out=None if out is None else str(out),
-        tracking_uri=tracking_uri,
-        experiment=str(experiment),
+        out=nonempty_text("--out", out, "results/my-run"),
+        tracking_uri=nonempty_text("--tracking-uri", tracking_uri, "http://127.0.0.1:8100"),
+        experiment=nonempty_text("--experiment", experiment, "irisbench") or "irisbench",
         mlflow=True if mlflow is None else bool(mlflow),
-    )
+    ))

@@ -283,7 +283,7 @@ def test_csv_runs_end_to_end_through_the_cli(registry, iris_csv, tmp_path):
     assert (frame["status"] == "ok").all() and (frame["dataset"] == label).all()
     assert (frame["n_train"] == 105).all()
     assert frame.loc[frame["level"] == 0, "accuracy"].mean() > 0.85
-    assert "versicolor" in (out / "report_0.txt").read_text()
+    assert "versicolor" in (out / "report_000.txt").read_text()
 
 
 def test_csv_numeric_labels_sort_as_numbers_and_target_defaults_to_target(registry, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from irisbench.cli import main
 
-DERIVED = ["summary.csv", "analysis_report.md", "report_0.txt", "report_50.txt"]
+DERIVED = ["summary.csv", "analysis_report.md", "report_000.txt", "report_050.txt"]
 
 
 @pytest.fixture

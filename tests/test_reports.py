@@ -93,7 +93,7 @@ def hand_rows(cells: dict[tuple, list[float]]) -> pd.DataFrame:
 
 def test_single_config_reports_go_into_the_run_folder(single):
     paths = write_reports(single)
-    names = ["report_0.txt", "report_5.txt", "report_10.txt", "report_50.txt"]
+    names = ["report_000.txt", "report_005.txt", "report_010.txt", "report_050.txt"]
     assert paths == [single.out_dir / name for name in names]
     assert all(path.is_file() for path in paths)
 
@@ -104,7 +104,7 @@ def test_multi_config_reports_get_one_folder_per_config(multi):
     assert len(configs) == 4
     for config in configs:
         folder = multi.out_dir / config_dir_name(config)
-        for name in ("report_0.txt", "report_5.txt", "report_10.txt", "report_50.txt"):
+        for name in ("report_000.txt", "report_005.txt", "report_010.txt", "report_050.txt"):
             assert folder / name in paths and (folder / name).is_file()
     assert not list(multi.out_dir.glob("report_*.txt"))
 
@@ -114,7 +114,7 @@ def test_report_pooled_accuracy_and_header_match_the_data(single):
     config = single.results.configs()[0]
     summary = single.summary.set_index("level")
     for level in single.results.levels():
-        text = (single.out_dir / f"report_{level:g}.txt").read_text()
+        text = (single.out_dir / f"report_{level:03.0f}.txt").read_text()
         cm = single.results.pooled_confusion(config, level)
         pooled = np.trace(cm) / cm.sum()
         accuracy_line = re.search(r"^\s+accuracy\s+(\d\.\d{3})\s+(\d+)$", text, re.M)
@@ -209,10 +209,10 @@ def test_failed_cells_are_reported(single, tmp_path):
     record = record_from(frame, tmp_path)
 
     write_reports(record)
-    report = (tmp_path / "report_50.txt").read_text()
+    report = (tmp_path / "report_050.txt").read_text()
     assert "All 3 seeds of this cell failed" in report
     assert report.count("ValueError: boom") == 1 and report.count("RuntimeError: bust") == 1
-    partial = (tmp_path / "report_10.txt").read_text()
+    partial = (tmp_path / "report_010.txt").read_text()
     assert "seeds:           2 ok, 1 failed" in partial and "MemoryError: out" in partial
     cm = record.results.pooled_confusion(record.results.configs()[0], 10.0)
     assert cm.sum() == 2 * 45 and re.search(rf"accuracy\s+{f3(np.trace(cm) / cm.sum())}\s+90", partial)

@@ -9,7 +9,7 @@ from irisbench.cli import main
 from irisbench.results import COLUMNS
 
 FILES = ["results.csv", "summary.csv", "run.json", "analysis_report.md", "poison_accuracy_plot.png",
-         "report_0.txt", "report_5.txt", "report_10.txt", "report_50.txt"]
+         "report_000.txt", "report_005.txt", "report_010.txt", "report_050.txt"]
 
 
 def run(out, *args) -> int:
@@ -53,7 +53,7 @@ def test_grid_of_configurations_gets_a_folder_each(in_tmp):
     assert folders == ["iris__gaussian__none__decision_tree__n105", "iris__gaussian__none__dummy__n105",
                        "iris__label_flip__none__decision_tree__n105", "iris__label_flip__none__dummy__n105"]
     for folder in folders:
-        assert {p.name for p in (in_tmp / "run" / folder).iterdir()} == {"report_0.txt", "report_50.txt"}
+        assert {p.name for p in (in_tmp / "run" / folder).iterdir()} == {"report_000.txt", "report_050.txt"}
     frame = pd.read_csv(in_tmp / "run" / "results.csv")
     assert len(frame) == 2 * 2 * 2 * 2
     # the majority-class baseline is at chance on stratified iris

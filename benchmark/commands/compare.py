@@ -19,6 +19,8 @@ def compare_command(args) -> int:
         table = pivot(frame, args.metric, args.rows, args.cols)
     if not table.rows:
         raise UsageError("nothing to compare: no successful cells match")
+    if args.where:  # a filtered table must say so wherever it is pasted
+        table.title += f", where {' and '.join(clause.strip() for clause in args.where)}"
     if args.format == "table":
         render.print_rich(table)
     else:

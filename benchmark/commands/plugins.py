@@ -16,20 +16,17 @@ def _params(cls, verbose: bool) -> str:
 
 def plugins_command(args) -> int:
     from rich.markup import escape
-    from rich.table import Table
 
-    from irisbench.sinks.terminal import stdout, warn
+    from irisbench.sinks.terminal import fit_table, stdout, warn
 
     registry = load_registry(plugin_dirs=args.plugins_dir)
     for warning in registry.warnings:
         warn(warning)
-    table = Table(title="irisbench plugins")
-    for column in ("kind", "name", "description", "parameters", "package"):
-        table.add_column(column, overflow="fold")
-    for info in registry.all():
-        if args.kind and info.kind != args.kind:
-            continue
-        table.add_row(*(escape(text) for text in (info.kind, info.name, info.cls.description,
-                                                   _params(info.cls, args.verbose), info.package)))
-    stdout.print(table)
+    headers = ["kind", "name", "description", "parameters", "package"]
+    rows = [[escape(text) for text in (info.kind, info.name, info.cls.description,
+                                       _params(info.cls, args.verbose), info.package)]
+            for info in registry.all() if not args.kind or info.kind == args.kind]
+    for renderable in fit_table("irisbench plugins", headers, rows, keys=2, width=stdout.width,
+                                wrap={"description", "parameters"}):
+        stdout.print(renderable)
     return 0

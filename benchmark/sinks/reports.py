@@ -105,8 +105,19 @@ def report_text(record: RunRecord, config: tuple, level: float, row: dict) -> st
     return "\n".join(lines) + "\n"
 
 
+def report_names(levels) -> dict[float, str]:
+    """``report_005.txt`` per level: zero-padded, so that a folder listing is in level order.
+
+    Three integer digits (levels go up to 100) and, only when the run has fractional levels,
+    as many decimals as the finest of them (``report_002.5.txt``, ``report_005.0.txt``).
+    """
+    decimals = max((len(level_text(level).partition(".")[2]) for level in levels), default=0)
+    width = 3 + (decimals + 1 if decimals else 0)
+    return {level: f"report_{float(level):0{width}.{decimals}f}.txt" for level in levels}
+
+
 def write_reports(record: RunRecord) -> list[Path]:
-    """Write ``report_<level>.txt`` per configuration and level; return the paths written.
+    """Write ``report_<level>.txt`` per configuration and level (see :func:`report_names`).
 
     One configuration writes straight into the run folder; several get one subfolder each,
     so that file names stay the same whatever the grid.
@@ -114,6 +125,7 @@ def write_reports(record: RunRecord) -> list[Path]:
     rows = summary_rows(record.summary)
     configs = record.results.configs()
     written = []
+    names = report_names(record.results.levels())
     for config in configs:
         folder = Path(record.out_dir) / config_dir_name(config) if record.multi_config else Path(record.out_dir)
         folder.mkdir(parents=True, exist_ok=True)
@@ -121,7 +133,7 @@ def write_reports(record: RunRecord) -> list[Path]:
             row = rows.get((*config, level))
             if row is None:
                 continue
-            path = folder / f"report_{level_text(level)}.txt"
+            path = folder / names[level]
             atomic_write_text(path, report_text(record, config, level, row))
             written.append(path)
     return written

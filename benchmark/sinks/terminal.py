@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from irisbench.render import printable
 
 if TYPE_CHECKING:  # keep pandas (via record/results) out of `irisbench plugins` startup
     from irisbench.record import RunRecord
 
-stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
-# Off a terminal (CI logs, pipes) rich would assume 80 columns and fold the table.
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+def _width(stream) -> int | None:
+    """The terminal's width; off a terminal (CI logs, pipes) 200, unless COLUMNS says otherwise."""
+    return None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
+
+
+stderr = Console(stderr=True, highlight=False, width=_width(sys.stderr))
+stdout = Console(highlight=False, width=_width(sys.stdout))
 
 
 @contextmanager
@@ -58,6 +67,67 @@ def status(message: str, delay: float = 1.0):
         timer.cancel()
 
 
+def _rich_table(headers: list[str], rows: list[list[str]], wrap: set[str], title: str | None = None,
+                **options) -> Table:
+    """Cells are rich markup; only the columns named in ``wrap`` may break, and only between words."""
+    table = Table(title=title, **options)
+    for i, header in enumerate(headers):
+        texts = [Text.from_markup(header)] + [Text.from_markup(row[i]) for row in rows]
+        if header in wrap:  # rich measures no_wrap cells by their longest word: give it the real minimum
+            words = [word for text in texts for word in text.plain.split()]
+            minimum = max((len(word) for word in words), default=1)
+        else:
+            minimum = max(text.cell_len for text in texts)
+        table.add_column(header, no_wrap=header not in wrap, overflow="fold", min_width=minimum)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _fits(table: Table, width: int) -> bool:
+    """Whether every cell fits whole, the ``wrap`` columns broken between words at most."""
+    return stdout.measure(table, options=stdout.options.update_width(10_000)).minimum <= width
+
+
+def fit_table(title: str, headers: list[str], rows: list[list[str]], keys: int, width: int,
+              wrap: set[str] = frozenset()) -> list:
+    """Renderables that show the table within ``width`` columns, never cutting a name.
+
+    The first ``keys`` columns name a row. In order of preference:
+
+    1. the whole table, when it fits (text columns in ``wrap`` may break between words);
+    2. stacked: rows grouped under a heading line made of their leading key cells
+       (``gaussian[sigma=2.0] / none``), each group a small table of the other columns;
+    3. one block per row: the heading, then ``column: value`` lines wrapped by word.
+    """
+    whole = _rich_table(headers, rows, wrap, title)
+    if _fits(whole, width):
+        return [whole]
+    heading = Text.from_markup(title, style="bold")
+    for group in sorted({max(keys - 1, 1), keys}):
+        if group >= len(headers):
+            continue
+        blocks: dict[str, list[list[str]]] = {}
+        for row in rows:
+            blocks.setdefault(" / ".join(row[:group]), []).append(row[group:])
+        tables = [_rich_table(headers[group:], block, wrap, box=box.SIMPLE_HEAD, show_edge=False,
+                              padding=(0, 1, 0, 0))
+                  for block in blocks.values()]
+        if all(_fits(table, width) for table in tables):
+            out: list = [heading]
+            for label, table in zip(blocks, tables):
+                out += [Text.from_markup(label, style="bold cyan"), table]
+            return out
+    out = [heading]
+    name_width = max(len(h) for h in headers[keys:]) if len(headers) > keys else 0
+    for row in rows:
+        out.append(Text.from_markup(" / ".join(row[:keys]), style="bold cyan"))
+        for header, cell in zip(headers[keys:], row[keys:]):
+            line = Text.from_markup(f"{header + ':':<{name_width + 1}} {cell}")
+            out.append(Padding(line, (0, 0, 0, 2), expand=False))
+    return out
+
+
 def _cell(mean: float, low: float, high: float) -> str:
     if mean != mean:  # NaN: every seed failed
         return "[red]failed[/red]"
@@ -66,17 +136,14 @@ def _cell(mean: float, low: float, high: float) -> str:
     return f"{mean:.3f} ± {(high - low) / 2:.3f}"
 
 
-def summary_table(record: RunRecord, metric: str = "accuracy") -> Table:
-    """Configuration x level table of mean ± CI half-width."""
+def summary_table(record: RunRecord, metric: str = "accuracy", width: int | None = None) -> list:
+    """Configuration x level table of mean ± CI half-width, fitted to ``width`` (default: stdout's)."""
     from irisbench.results import config_label, level_text
 
     levels = record.results.levels()
-    table = Table(title=f"{metric} on the clean test split (mean ± 95 % CI half-width over seeds)")
-    table.add_column("configuration")
-    table.add_column("n_train", justify="right")
-    for level in levels:
-        table.add_column(f"{level_text(level)} %", justify="right")
+    headers = ["configuration", "n_train"] + [f"{level_text(level)} %" for level in levels]
     summary = record.summary
+    rows = []
     for config in record.results.configs():
         row = [escape(printable(config_label(config))), str(config[4])]
         for level in levels:
@@ -88,12 +155,14 @@ def summary_table(record: RunRecord, metric: str = "accuracy") -> Table:
                 continue
             r = match.iloc[0]
             row.append(_cell(r[f"{metric}_mean"], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"]))
-        table.add_row(*row)
-    return table
+        rows.append(row)
+    title = f"{metric} on the clean test split (mean ± 95 % CI half-width over seeds)"
+    return fit_table(title, headers, rows, keys=1, width=width or stdout.width)
 
 
 def print_summary(record: RunRecord) -> None:
-    stdout.print(summary_table(record))
+    for renderable in summary_table(record):
+        stdout.print(renderable)
     failed = record.results.n_failed
     if failed:
         errors = record.results.frame.loc[record.results.frame["status"] != "ok", "error"].unique()
