@@ -107,13 +107,13 @@ def test_log_uploads_only_what_irisbench_wrote(run, tmp_path):
     parent = client.search_runs([client.get_experiment_by_name("irisbench").experiment_id],
                                 filter_string="tags.`irisbench.role` = 'parent'")[0]
     paths = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"results.csv", "summary.csv", "run.json", "analysis_report.md", "report_10.txt"} <= paths
+    assert {"results.csv", "summary.csv", "run.json", "analysis_report.md", "report_010.txt"} <= paths
     assert "secret.txt" not in paths and "notes" not in paths
 
 
 def test_log_refuses_a_folder_with_a_link_out(run, private, tmp_path, capsys):
-    (run / "report_10.txt").unlink()
-    (run / "report_10.txt").symlink_to(private)
+    (run / "report_010.txt").unlink()
+    (run / "report_010.txt").symlink_to(private)
     assert main(["log", str(run), "--tracking-uri", f"sqlite:///{tmp_path}/store.db"]) == 2
     one_line_error(capsys)
     assert not (tmp_path / "store.db").exists()
