@@ -28,13 +28,15 @@ from sklearn.tree import DecisionTreeClassifier
 
 from irisbench import Attack, Defense, Model, Param, hookimpl
 
-ACTS = ("none", "exit", "interrupt", "os_exit", "segv", "sigkill", "sleep")
+ACTS = ("none", "error", "exit", "interrupt", "os_exit", "segv", "sigkill", "sleep")
 
 
 def act(what, matches):
     """Misbehave as told when ``matches`` (the data of the chosen seed, or always with target 0)."""
     if not matches or what == "none":
         return
+    if what == "error":
+        raise ValueError("trapped")
     if what == "exit":
         sys.exit(3)
     if what == "interrupt":
@@ -150,6 +152,22 @@ def failed(out):
     return frame, frame[frame["status"] != "ok"]
 
 
+def run_in_process(plugins, **options):
+    from irisbench.executor import execute
+    from irisbench.plan import make_plan
+    from irisbench.registry import load_registry
+    from irisbench.spec import build_spec
+
+    registry = load_registry(autoload=False, plugin_dirs=[str(plugins)])
+    spec = build_spec(registry, seeds=2, levels=["0", "10"], jobs=1, mlflow=False, **options)
+    return execute(make_plan(spec, registry))[0]  # in this process, as --jobs 1 runs
+
+
+def test_a_failure_in_wrap_is_blamed_on_the_defense(plugins):
+    rows = run_in_process(plugins, defenses=["trap_defense[act=error,stage=wrap]"])
+    assert {row["error"] for row in rows} == {"defense trap_defense[act=error,stage=wrap]: ValueError: trapped"}
+
+
 @pytest.mark.parametrize("act", ["exit", "interrupt"])
 @pytest.mark.parametrize(("kind", "plugin", "blamed"), [
     ("attack", "trap[act={}]", "attack trap"),
@@ -160,16 +178,9 @@ def failed(out):
     ("model", "trap_model[act={},stage=predict]", "model trap_model"),
 ])
 def test_sys_exit_or_keyboard_interrupt_in_a_plugin_fails_its_own_cells(plugins, act, kind, plugin, blamed):
-    from irisbench.executor import execute
-    from irisbench.plan import make_plan
-    from irisbench.registry import load_registry
-    from irisbench.spec import build_spec
-
     bad = plugin.format(act)
     good = {"attack": "gaussian", "defense": "none", "model": "decision_tree"}[kind]
-    registry = load_registry(autoload=False, plugin_dirs=[str(plugins)])
-    spec = build_spec(registry, **{f"{kind}s": [good, bad]}, seeds=2, levels=["0", "10"], jobs=1, mlflow=False)
-    rows, _ = execute(make_plan(spec, registry))  # in this process, as --jobs 1 runs
+    rows = run_in_process(plugins, **{f"{kind}s": [good, bad]})
     # the attack poisons only levels > 0: its level-0 cells are the clean set and never call it
     expected = [row[kind] == bad and (row["level"] > 0 or kind != "attack") for row in rows]
     assert [row["status"] != "ok" for row in rows] == expected and any(expected)
