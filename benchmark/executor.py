@@ -54,16 +54,25 @@ class DaskBackend:
                              "(e.g. tcp://127.0.0.1:8786) or drop it to start a LocalCluster") from None
 
     def map(self, tasks) -> Iterator:
-        """Results as they complete; a task whose workers kept dying (``KilledWorker``) fails its cells."""
+        """Results as they complete. Dask gives up on a task (``KilledWorker``) whose workers kept dying,
+        but also on a healthy one that happened to share them: those run again alone, one at a time,
+        and a task that still kills its worker fails its cells."""
         from dask.distributed import KilledWorker, as_completed
 
         futures = self.client.map(run_task, tasks, pure=False)
-        owners = dict(zip(futures, tasks))
+        owners, suspects = dict(zip(futures, tasks)), []
         for future in as_completed(futures):
             try:
                 result = future.result()
             except KilledWorker:
-                result = _died(owners[future], "Dask KilledWorker")
+                suspects.append(owners[future])
+                continue
+            yield result
+        for task in suspects:
+            try:
+                result = self.client.submit(run_task, task, pure=False).result()
+            except KilledWorker:
+                result = _died(task, "Dask KilledWorker")
             yield result
 
     def close(self) -> None:

@@ -142,9 +142,10 @@ def training_sum(seed: int) -> float:
     return round(float(make_split(X, y, 0.3, 0, "iris", seed)[0].sum()), 6)
 
 
-def cli(plugins, *argv, **kwargs):
+def cli(plugins, *argv):
+    """The real CLI in a subprocess, in the plugins' folder (so nothing lands in the repository)."""
     return subprocess.run([sys.executable, "-m", "irisbench.cli", "--plugins-dir", str(plugins), *argv],
-                          capture_output=True, text=True, timeout=300, **kwargs)
+                          capture_output=True, text=True, timeout=300, cwd=plugins)
 
 
 def failed(out):
@@ -246,10 +247,25 @@ def test_with_jobs_1_a_crash_ends_the_run_and_each_resume_gets_past_it(plugins, 
     out = tmp_path / "serial"
     codes = [cli(plugins, *grid, "--jobs", "1", "--out", str(out)).returncode]
     while codes[-1] != 1 and len(codes) < 5:
-        codes.append(cli(plugins, "run", "--resume", str(out), "--jobs", "1").returncode)
+        codes.append(cli(plugins, "run", "--resume", str(out), "--jobs", "1", "--no-mlflow").returncode)
     assert codes == [-signal.SIGSEGV, 3, -signal.SIGKILL, 1]
     # the same rows whatever --jobs, failed cells and their messages included
     assert (out / "results.csv").read_bytes() == (killed_in_workers[1] / "results.csv").read_bytes()
+
+
+@pytest.mark.slow
+def test_on_dask_a_task_that_kills_its_worker_fails_alone(plugins):
+    """Dask gives up (KilledWorker) on every task that shared the dying worker; only the culprit may fail."""
+    pytest.importorskip("dask.distributed")
+    trap = f"trap[act=os_exit,target={training_sum(1)}]"
+    out = plugins / "run"
+    result = cli(plugins, "run", "--attack", f"gaussian,{trap}", *TINY, "--backend", "dask", "--jobs", "2",
+                 "--out", str(out))
+    assert result.returncode == 1, result.stderr[-2000:]
+    frame, bad = failed(out)
+    assert len(frame) == 2 * 3 * 2
+    assert bad[["attack", "seed", "level", "error"]].values.tolist() == [
+        [trap, 1, 10.0, f"worker process died (Dask KilledWorker) while running task [iris, seed 1, {trap}]"]]
 
 
 def _group(pgid: int) -> list[int]:
@@ -278,7 +294,7 @@ def test_no_worker_outlives_an_interrupted_or_killed_driver(plugins, tmp_path, s
     process = subprocess.Popen(
         [sys.executable, "-m", "irisbench.cli", "--plugins-dir", str(plugins), "run", "--attack", "trap[act=sleep]",
          "--seeds", "6", "--levels", "0,10", "--no-mlflow", "--jobs", "2", "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 120
         while not (out / CHECKPOINT_NAME).is_file():  # workers are busy sleeping in the trap
