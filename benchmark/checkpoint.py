@@ -65,10 +65,10 @@ class Checkpoint:
         os.write(self._running_fd, (json.dumps(entry) + "\n").encode())  # no fsync: only process deaths matter
 
     def close(self) -> None:
-        for name in ("_fd", "_running_fd"):
-            if getattr(self, name) is not None:
-                os.close(getattr(self, name))
-                setattr(self, name, None)
+        for fd in (self._fd, self._running_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._running_fd = None
 
     def read(self) -> dict[str, list[dict]]:
         """Finished tasks by key; a torn or corrupt line (a kill mid-write) is skipped."""

@@ -180,17 +180,17 @@ def run_command(args) -> int:
 def _interrupted(exc: BaseException, out_dir: Path) -> int:
     """Say what was kept and how to go on; re-raise what is not an interruption.
 
-    A worker process that dies is no interruption: the executor fails that task's cells.
+    A dead worker process is none: the executor fails the cells of the task that killed it.
     """
     from irisbench.checkpoint import Checkpoint
     from irisbench.sinks import terminal
 
-    if not isinstance(exc, KeyboardInterrupt):
-        raise exc
     saved = len(Checkpoint(out_dir).read())
-    terminal.error(f"interrupted; {saved} finished task(s) are saved in {out_dir}; "
-                   f"continue with: irisbench run --resume {out_dir}")
-    return 143 if isinstance(exc, Terminated) else 130
+    hint = f"{saved} finished task(s) are saved in {out_dir}; continue with: irisbench run --resume {out_dir}"
+    if isinstance(exc, KeyboardInterrupt):
+        terminal.error(f"interrupted; {hint}")
+        return 143 if isinstance(exc, Terminated) else 130
+    raise exc
 
 
 def _initial_meta(plan, registry, out_dir: Path, started_at: str, class_names) -> dict:
