@@ -28,7 +28,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from irisbench import Attack, Defense, Model, Param, hookimpl
 
-ACTS = ("none", "error", "exit", "interrupt", "os_exit", "segv", "sigkill", "sleep")
+ACTS = ("none", "error", "exit", "interrupt", "os_exit", "segv", "sigkill", "sleep", "ctrl_c", "swallow_ctrl_c")
 
 
 def act(what, matches):
@@ -49,6 +49,15 @@ def act(what, matches):
         os.kill(os.getpid(), signal.SIGKILL)
     if what == "sleep":
         time.sleep(2)
+    if what == "ctrl_c":  # a real SIGINT, as a Ctrl-C during this call sends
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    if what == "swallow_ctrl_c":
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise ValueError("not my problem")
 
 
 def chosen(X, target):
@@ -153,7 +162,7 @@ def failed(out):
     return frame, frame[frame["status"] != "ok"]
 
 
-def run_in_process(plugins, **options):
+def run_in_process(plugins, checkpoint=None, **options):
     from irisbench.executor import execute
     from irisbench.plan import make_plan
     from irisbench.registry import load_registry
@@ -161,7 +170,20 @@ def run_in_process(plugins, **options):
 
     registry = load_registry(autoload=False, plugin_dirs=[str(plugins)])
     spec = build_spec(registry, seeds=2, levels=["0", "10"], jobs=1, mlflow=False, **options)
-    return execute(make_plan(spec, registry))[0]  # in this process, as --jobs 1 runs
+    return execute(make_plan(spec, registry), checkpoint=checkpoint)[0]  # in this process, as --jobs 1 runs
+
+
+@pytest.mark.parametrize("act", ["ctrl_c", "swallow_ctrl_c"])
+def test_a_real_interrupt_during_a_plugin_call_is_never_recorded_as_a_failed_cell(plugins, tmp_path, act):
+    from irisbench.checkpoint import Checkpoint
+
+    checkpoint = Checkpoint(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_in_process(plugins, checkpoint, attacks=[f"trap[act={act}]"])
+    checkpoint.close()
+    rows = [row for rows in checkpoint.read().values() for row in rows]
+    assert rows and all(row["status"] == "ok" for row in rows)  # the clean tasks before it
+    assert not checkpoint.died()  # the process survived: --resume runs the task here again
 
 
 def test_a_failure_in_wrap_is_blamed_on_the_defense(plugins):
