@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from irisbench.checkpoint import CHECKPOINT_NAME
-from irisbench.cli import main
 
 TRAPS = '''
 import ctypes
@@ -257,7 +256,8 @@ def test_plugins_that_kill_their_worker_fail_only_their_own_task(killed_in_worke
     for trap, (_, seed, cause) in zip(traps, KILLERS):
         row = bad[bad["attack"] == trap]
         assert row[["seed", "level"]].values.tolist() == [[seed, 10.0]]
-        assert row["error"].tolist() == [f"worker process died ({cause}) while running task [iris, seed {seed}, {trap}]"]
+        died = f"worker process died ({cause}) while running task [iris, seed {seed}, {trap}]"
+        assert row["error"].tolist() == [died]
     # a failed row has every column an ok row has, filled where the cell never ran
     assert (bad["n_train"] == frame["n_train"].iloc[0]).all() and (bad["accuracy"] == "").all()
 
