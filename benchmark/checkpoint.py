@@ -3,6 +3,9 @@
 One line per task, written with a single ``write`` on an ``O_APPEND`` descriptor and
 fsynced, so a kill at any moment loses at most the line being written; a torn last line is
 ignored when reading. ``irisbench run --resume DIR`` then computes only the missing tasks.
+
+Tasks run in the driver's own process (``--jobs 1``) are also marked in ``running.jsonl`` while
+they run: if a plugin kills the process, the next attempt knows which task did it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 CHECKPOINT_NAME = "checkpoint.jsonl"
+RUNNING_NAME = "running.jsonl"
 
 
 def _key(dataset: str, seed: int, attack: str) -> str:
@@ -66,7 +70,9 @@ class Checkpoint:
 
     def __init__(self, run_dir: Path, plan=None):
         self.path = Path(run_dir) / CHECKPOINT_NAME
+        self.running_path = Path(run_dir) / RUNNING_NAME
         self._fd: int | None = None
+        self._running_fd: int | None = None
         self._tasks = None if plan is None else {task_key(task): task for task in plan.tasks}
 
     def append(self, key: str, rows: list[dict]) -> None:
@@ -76,10 +82,24 @@ class Checkpoint:
         os.write(self._fd, line.encode())
         os.fsync(self._fd)
 
+    def running(self, key: str) -> None:
+        """Mark a task as running in this process; if the process dies, :meth:`died` names it."""
+        self._mark({"running": key})
+
+    def stopped(self, key: str) -> None:
+        """The running task stopped (an interrupt, an error) without killing the process."""
+        self._mark({"stopped": key})
+
+    def _mark(self, entry: dict) -> None:
+        if self._running_fd is None:
+            self._running_fd = os.open(self.running_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(self._running_fd, (json.dumps(entry) + "\n").encode())  # no fsync: only process deaths matter
+
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for fd in (self._fd, self._running_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._running_fd = None
 
     def read(self) -> dict[str, list[dict]]:
         """Finished tasks by key; a torn or corrupt line (a kill mid-write) is skipped."""
@@ -98,6 +118,22 @@ class Checkpoint:
                 continue
         return done
 
+    def died(self) -> set[str]:
+        """Tasks an earlier attempt was running in its own process when that process died."""
+        running: set[str] = set()
+        if self.running_path.is_file():
+            for line in self.running_path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    if "running" in entry:
+                        running.add(entry["running"])
+                    else:
+                        running.discard(entry["stopped"])
+                except (ValueError, KeyError, TypeError):  # a torn line
+                    continue
+        return running - set(self.read())
+
     def remove(self) -> None:
         self.close()
         self.path.unlink(missing_ok=True)
+        self.running_path.unlink(missing_ok=True)

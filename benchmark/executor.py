@@ -1,19 +1,35 @@
-"""Executor: run a plan's tasks serially, on joblib (loky) workers or on a Dask cluster.
+"""Executor: run a plan's tasks in this process, on loky workers or on a Dask cluster.
 
 Workers return plain rows; the driver checkpoints each finished task and sorts the rows
 into grid order, so results never depend on the backend, ``--jobs`` or completion order.
+
+A plugin that kills its process (``os._exit``, a segfault, the OOM killer) fails its own task's
+cells and nothing else: the tasks a dead worker may have been running are re-run one at a time on
+a single worker, which finds the culprit exactly, and the grid goes on. With ``--jobs 1`` tasks
+run in the driver itself, so such a plugin ends the run; ``--resume`` then runs the task that was
+running (the checkpoint names it) alone in a worker. On an interrupt the workers are killed at
+once, and a worker whose driver was killed exits within a second: no process of ours lingers.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 
 from irisbench.checkpoint import Checkpoint, task_key
 from irisbench.errors import UsageError
 from irisbench.plan import Plan
-from irisbench.worker import run_task, warm_up
+from irisbench.worker import describe_task, failed_task, note_interrupts, noting_interrupts, run_task, warm_up
 
 BACKENDS = ("loky", "dask")
+
+#: seconds an idle loky worker waits for work (joblib's default): warm workers outlast the MLflow start
+IDLE_SECONDS = 300
 
 
 class DaskBackend:
@@ -38,16 +54,63 @@ class DaskBackend:
                              "(e.g. tcp://127.0.0.1:8786) or drop it to start a LocalCluster") from None
 
     def map(self, tasks) -> Iterator:
-        from dask.distributed import as_completed
+        """Results as they complete. Dask gives up on a task (``KilledWorker``) whose workers kept dying,
+        but also on a healthy one that happened to share them: those run again alone, one at a time,
+        and a task that still kills its worker fails its cells."""
+        from dask.distributed import KilledWorker, as_completed
 
         futures = self.client.map(run_task, tasks, pure=False)
+        owners, suspects = dict(zip(futures, tasks)), []
         for future in as_completed(futures):
-            yield future.result()
+            try:
+                result = future.result()
+            except KilledWorker:
+                suspects.append(owners[future])
+                continue
+            yield result
+        for task in suspects:
+            try:
+                result = self.client.submit(run_task, task, pure=False).result()
+            except KilledWorker:
+                result = _died(task, "Dask KilledWorker")
+            yield result
 
     def close(self) -> None:
         for resource in (getattr(self, "client", None), self.cluster):
             if resource is not None:
                 resource.close()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _start_worker() -> None:
+    """In each loky worker: note a real Ctrl-C, and exit when the driver is gone, even SIGKILLed."""
+    note_interrupts(signal.SIGINT)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
+
+
+_pool_in_use = None
+
+
+def _pool(workers: int):
+    """The reusable loky executor, resized to ``workers``: the same processes for warm-up, grid and retries."""
+    global _pool_in_use
+    from joblib.externals.loky import get_reusable_executor
+
+    _pool_in_use = get_reusable_executor(max_workers=workers, timeout=IDLE_SECONDS, initializer=_start_worker)
+    return _pool_in_use
+
+
+def stop_workers() -> None:
+    """Kill the loky workers now (an interrupt, a failed run) instead of leaving them to idle out."""
+    global _pool_in_use
+    if _pool_in_use is not None:
+        _pool_in_use.shutdown(wait=True, kill_workers=True)
+        _pool_in_use = None
 
 
 class WarmUp:
@@ -58,40 +121,104 @@ class WarmUp:
     """
 
     def __init__(self, plan: Plan, jobs: int):
-        self._pending = None
         n_jobs = min(jobs, len(plan.tasks))
-        if n_jobs > 1:
-            from joblib import Parallel, delayed
-
-            # the same n_jobs as _outputs, so joblib reuses these very processes
-            self._pending = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(warm_up)(plan.tasks[0]) for _ in range(n_jobs))
+        self._started = n_jobs > 1
+        self._pending = []
+        if self._started:
+            pool = _pool(n_jobs)  # the same size as the grid's, so these very processes compute it
+            self._pending = [pool.submit(warm_up, plan.tasks[0]) for _ in range(n_jobs)]
 
     def wait(self) -> None:
-        if self._pending is not None:
-            for _ in self._pending:
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        for future in self._pending:
+            try:
+                future.result()
+            except TerminatedWorkerError:  # a model that kills its process: its cells will say so
                 pass
-            self._pending = None
+        self._pending = []
 
     def cancel(self) -> None:
-        if self._pending is not None:
-            import warnings
-
-            with warnings.catch_warnings():  # joblib warns that it cancelled the warm-up: it is meant to
-                warnings.simplefilter("ignore")
-                self._pending.close()
-            self._pending = None
+        if self._started:
+            stop_workers()
+            self._pending = []
 
 
-def _outputs(tasks: list, jobs: int, dask: DaskBackend | None) -> Iterator:
+def _died(task, cause: str):
+    return failed_task(task, f"worker process died ({cause}) while running task {describe_task(task)}")
+
+
+def _cause(exc: BaseException) -> str:
+    """How a loky worker died, from the exit code loky reports: ``SIGSEGV``, ``exit code 3``."""
+    found = re.search(r"exit codes of the workers are \{(\w+)\((-?\d+)\)", str(exc))
+    if found is None:
+        return "unknown cause"
+    name, code = found.groups()
+    return name if int(code) < 0 else f"exit code {code}"
+
+
+def _alone(task):
+    """Run one task on a single worker: if that worker dies, this task killed it."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    try:
+        return _pool(1).submit(run_task, task).result()
+    except TerminatedWorkerError as exc:
+        return _died(task, _cause(exc))
+
+
+def _pooled(tasks: list, jobs: int) -> Iterator:
+    """Tasks on ``jobs`` workers, one in flight per worker, so that a worker death has few suspects."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    queue = deque(tasks)
+    while queue:
+        pool, running = _pool(min(jobs, len(queue))), {}
+        while queue or running:
+            while queue and len(running) < jobs:
+                task = queue.popleft()
+                running[pool.submit(run_task, task)] = task
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            if any(isinstance(future.exception(), TerminatedWorkerError) for future in done):
+                break
+            for future in done:
+                del running[future]
+                yield future.result()
+        for future, task in running.items():  # a worker died: one of these tasks killed it
+            finished = future.done() and future.exception() is None
+            yield future.result() if finished else _alone(task)
+
+
+def _in_process(tasks: list, checkpoint: Checkpoint | None) -> Iterator:
+    """Tasks in this process, each marked in the checkpoint while it runs (a plugin may kill us)."""
+    for task in tasks:
+        if checkpoint is not None:
+            checkpoint.running(task_key(task))
+        try:
+            result = run_task(task)
+        except BaseException:
+            if checkpoint is not None:
+                checkpoint.stopped(task_key(task))
+            raise
+        yield result
+
+
+def _outputs(tasks: list, jobs: int, dask: DaskBackend | None, checkpoint: Checkpoint | None) -> Iterator:
     if dask is not None:
-        return dask.map(tasks)
-    if jobs == 1 or len(tasks) <= 1:
-        return (run_task(task) for task in tasks)
-    from joblib import Parallel, delayed
-
-    return Parallel(n_jobs=min(jobs, len(tasks)), return_as="generator_unordered")(
-        delayed(run_task)(task) for task in tasks)
+        yield from dask.map(tasks)
+        return
+    # a task that killed this process in an earlier attempt runs alone in a worker, never here again
+    died = checkpoint.died() if checkpoint is not None else set()
+    for task in tasks:
+        if task_key(task) in died:
+            yield _alone(task)
+    rest = [task for task in tasks if task_key(task) not in died]
+    if jobs == 1 or len(rest) <= 1:
+        yield from _in_process(rest, checkpoint)
+    else:
+        yield from _pooled(rest, jobs)
 
 
 def execute(plan: Plan, jobs: int = 1, on_task_done: Callable[[int], None] | None = None,
@@ -109,13 +236,19 @@ def execute(plan: Plan, jobs: int = 1, on_task_done: Callable[[int], None] | Non
         on_task_done(len(rows))
     todo = [task for task in plan.tasks if task_key(task) not in done]
     busy = 0.0
-    for result in _outputs(todo, jobs, dask):
-        if checkpoint is not None:
-            checkpoint.append(result.key, result.rows)
-        rows.extend(result.rows)
-        busy += result.seconds
-        if on_task_done is not None:
-            on_task_done(len(result.rows))
+    try:
+        # a real Ctrl-C/SIGTERM is noted, so that the same exception raised by a plugin is told apart
+        with noting_interrupts(signal.SIGINT, signal.SIGTERM):
+            for result in _outputs(todo, jobs, dask, checkpoint):
+                if checkpoint is not None:
+                    checkpoint.append(result.key, result.rows)
+                rows.extend(result.rows)
+                busy += result.seconds
+                if on_task_done is not None:
+                    on_task_done(len(result.rows))
+    except BaseException:
+        stop_workers()
+        raise
     rows.sort(key=plan.order_key)
     return rows, busy
 

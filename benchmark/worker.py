@@ -1,13 +1,15 @@
 """What a worker does for one task. It returns plain rows; it never writes files or logs.
 
 Every failure is caught per cell and recorded with its reason, so one broken plugin
-never stops the rest of the grid.
+never stops the rest of the grid: that includes ``sys.exit()`` and ``KeyboardInterrupt``
+raised by plugin code. Only a real SIGINT/SIGTERM, noted by :func:`noting_interrupts`, stops a task.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import threading
 import time
@@ -21,6 +23,9 @@ from irisbench.errors import UsageError
 from irisbench.plan import Task
 
 _DATA_CACHE: dict[str, tuple] = {}
+
+#: set by the handler of a real SIGINT/SIGTERM in this process, before the handler raises
+_interrupted = False
 
 
 class CellError(Exception):
@@ -49,6 +54,55 @@ def deadline(seconds: float | None, what: str):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _note(previous):
+    def handler(signum, frame):
+        global _interrupted
+        _interrupted = True
+        if callable(previous):
+            previous(signum, frame)
+        else:  # the default action (SIG_IGN is never wrapped): restore it and take it
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+    return handler
+
+
+def note_interrupts(*signums: int) -> dict:
+    """Wrap the handlers of ``signums`` so that a real signal is noted before it is handled.
+
+    Returns the previous handlers. Only the main thread receives signals; elsewhere (Dask's
+    worker threads) nothing is wrapped and every exception from plugin code fails its cell.
+    """
+    global _interrupted
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    _interrupted = False
+    previous = {signum: signal.getsignal(signum) for signum in signums}
+    for signum, handler in previous.items():
+        if handler not in (signal.SIG_IGN, None):
+            signal.signal(signum, _note(handler))
+    return previous
+
+
+@contextmanager
+def noting_interrupts(*signums: int):
+    """:func:`note_interrupts` for the duration of a block (the driver running the grid)."""
+    previous = note_interrupts(*signums)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _failure(stage: str, label: str, exc: BaseException) -> str:
+    """The error text of a cell whose plugin raised ``exc``; a real interrupt is re-raised instead."""
+    if _interrupted:
+        if isinstance(exc, Exception):  # a plugin that swallowed the interrupt still stops the task
+            raise KeyboardInterrupt from exc
+        raise exc
+    return str(exc) if isinstance(exc, CellError) else _describe(stage, label, exc)
 
 
 def load_dataset(label: str, dataset) -> tuple:
@@ -102,7 +156,7 @@ def digest(X: np.ndarray, y: np.ndarray) -> str:
 
 
 def _describe(stage: str, label: str, exc: BaseException) -> str:
-    text = f"{stage} {label}: {type(exc).__name__}: {exc}"
+    text = f"{stage} {label}: {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
     return " ".join(text.split())[:500]
 
 
@@ -176,10 +230,6 @@ def subsample(X_train, y_train, size: int | None, root: int, dataset_label: str,
                     random_state=seeding.random_state(root, "subsample", dataset_label, seed, size))
 
 
-def _error_text(stage: str, label: str, exc: Exception) -> str:
-    return str(exc) if isinstance(exc, CellError) else _describe(stage, label, exc)
-
-
 @dataclass(frozen=True)
 class TaskResult:
     """What a worker sends back: the task's checkpoint key, its rows and its wall time."""
@@ -199,11 +249,11 @@ def warm_up(task: Task) -> None:
 
     for module in ("sklearn.model_selection", "sklearn.utils", "threadpoolctl"):
         importlib.import_module(module)
-    for _, model in task.models:
+    for label, model in task.models:
         try:
             model.build(0)  # imports the estimator's module
-        except Exception:  # noqa: BLE001 - a model that cannot build fails in its cells, not here
-            pass
+        except BaseException as exc:  # noqa: BLE001 - a model that cannot build fails in its cells, not here
+            _failure("model", label, exc)
 
 
 def run_task(task: Task) -> TaskResult:
@@ -218,10 +268,29 @@ def run_task(task: Task) -> TaskResult:
     # oversubscribe the cores, and a fixed thread count keeps floating-point results identical
     # whatever --jobs is.
     with threadpool_limits(limits=1):
-        return _run_task(task)
+        result = _run_task(task)
+    if _interrupted:  # a plugin swallowed a real interrupt: never return (and checkpoint) its cells
+        raise KeyboardInterrupt
+    return result
 
 
-def _run_task(task: Task) -> TaskResult:
+def failed_task(task: Task, error: str) -> TaskResult:
+    """The rows of a task that could not run (its process died): every cell failed with ``error``.
+
+    Runs no plugin code, only the split and subsamples that give each row its ``n_train``.
+    """
+    return _run_task(task, error)
+
+
+def describe_task(task: Task) -> str:
+    """``[iris, seed 3, label_flip]``: which task, for error messages."""
+    from irisbench.plan import CLEAN
+
+    attack = "clean, level 0" if task.attack[0] == CLEAN else task.attack[0]
+    return f"[{task.dataset[0]}, seed {task.seed}, {attack}]"
+
+
+def _run_task(task: Task, failure: str | None = None) -> TaskResult:
     from irisbench.checkpoint import task_key
 
     started = time.perf_counter()
@@ -232,23 +301,25 @@ def _run_task(task: Task) -> TaskResult:
     for size in task.sizes:
         X_sub, y_sub = subsample(X_train, y_train, size, task.root_seed, dataset_label, task.seed)
         for level in task.levels:
-            rows.extend(_run_level(task, level, X_sub, y_sub, X_test, y_test, len(class_names)))
+            rows.extend(_run_level(task, level, X_sub, y_sub, X_test, y_test, len(class_names), failure))
     if task.shared_with:  # the clean task: the same rows under every attack
         rows = [{**row, "attack": label} for label in task.shared_with for row in rows]
     return TaskResult(task_key(task), rows, time.perf_counter() - started)
 
 
-def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_classes: int) -> list[dict]:
-    """All defenses x models on one poisoned training set."""
+def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_classes: int,
+               failure: str | None = None) -> list[dict]:
+    """All defenses x models on one poisoned training set; with ``failure``, every cell failed with it."""
     dataset_label, attack_label, root = task.dataset[0], task.attack[0], task.root_seed
     n_train = len(y_train)
-    poison_error = None
+    poison_error = failure
     X_p, y_p, poisoned = X_train, y_train, np.zeros(n_train, dtype=bool)
-    try:
-        X_p, y_p, poisoned = poison_training_set(X_train, y_train, task.attack[1], attack_label, level, n_classes,
-                                                 root, dataset_label, task.seed, task.cell_timeout)
-    except Exception as exc:
-        poison_error = _error_text("attack", attack_label, exc)
+    if failure is None:
+        try:
+            X_p, y_p, poisoned = poison_training_set(X_train, y_train, task.attack[1], attack_label, level,
+                                                     n_classes, root, dataset_label, task.seed, task.cell_timeout)
+        except BaseException as exc:
+            poison_error = _failure("attack", attack_label, exc)
     shared = {"dataset": dataset_label, "attack": attack_label, "level": level, "n_train": n_train,
               "seed": task.seed, "n_poisoned": int(poisoned.sum()) if poison_error is None else 0,
               "train_digest": digest(X_p, y_p) if poison_error is None else ""}
@@ -265,8 +336,8 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
                     X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
                 flagged = _check_mask(flagged, len(y_p), f"defense {defense_label}")
                 X_s, y_s = _check_training_set(X_s, y_s, X_train.shape[1], n_classes, f"defense {defense_label}")
-            except Exception as exc:
-                error = _error_text("defense", defense_label, exc)
+            except BaseException as exc:
+                error = _failure("defense", defense_label, exc)
         cleaned = {
             "defense": defense_label,
             "n_fit": len(y_s) if error is None else 0,
@@ -279,15 +350,18 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
             row = {**shared, **cleaned, "model": model_label, "status": "failed", "error": error or "",
                    "accuracy": np.nan, "f1_macro": np.nan, "confusion": ""}
             if error is None:
+                stage, label = "model", model_label  # whose code runs: blamed if it raises
                 try:
-                    estimator = defense.wrap(
-                        model.build(seeding.random_state(root, "model", dataset_label, task.seed, model_label)),
-                        seeding.random_state(root, "wrap", dataset_label, task.seed, defense_label))
+                    estimator = model.build(seeding.random_state(root, "model", dataset_label, task.seed, model_label))
+                    stage, label = "defense", defense_label
+                    estimator = defense.wrap(estimator, seeding.random_state(root, "wrap", dataset_label, task.seed,
+                                                                             defense_label))
+                    stage, label = "model", model_label
                     with deadline(task.cell_timeout, f"model {model_label}"):
                         row.update(_fit_and_score(estimator, X_s, y_s, X_test, y_test, n_classes, model_label))
                     row["status"] = "ok"
-                except Exception as exc:
-                    row["error"] = _error_text("model", model_label, exc)
+                except BaseException as exc:
+                    row["error"] = _failure(stage, label, exc)
             rows.append(row)
     return rows
 

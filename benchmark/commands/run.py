@@ -290,9 +290,10 @@ def run_command(args) -> int:
 
 
 def _interrupted(exc: BaseException, out_dir: Path) -> int:
-    """Say what was kept and how to go on; re-raise what is not an interruption or a worker death."""
-    from joblib.externals.loky.process_executor import TerminatedWorkerError
+    """Say what was kept and how to go on; re-raise what is not an interruption.
 
+    A dead worker process is none: the executor fails the cells of the task that killed it.
+    """
     from irisbench.checkpoint import Checkpoint
     from irisbench.sinks import terminal
 
@@ -301,9 +302,6 @@ def _interrupted(exc: BaseException, out_dir: Path) -> int:
     if isinstance(exc, KeyboardInterrupt):
         terminal.error(f"interrupted; {hint}")
         return 143 if isinstance(exc, Terminated) else 130
-    if isinstance(exc, TerminatedWorkerError):
-        terminal.error(f"a worker process died ({' '.join(str(exc).split())[:200]}); {hint}")
-        return 1
     if _disk_full(exc, out_dir):
         return 1
     raise exc
