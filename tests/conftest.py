@@ -1,6 +1,7 @@
 """Shared fixtures. Tests are hermetic: third-party entry points are off unless a test turns them on."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,3 +79,20 @@ def stop_process_group(process) -> None:
             process.wait(timeout=wait)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
+
+
+def install_plugin_packages(packages: list[Path], site: Path, columns: int = 200) -> dict[str, str]:
+    """pip-install real plugin packages into ``site`` (entry points and all) and return an env that
+    sees them, with third-party autoload on. Build from copies outside the repo: no build/ litter."""
+    sources = site.parent / f"{site.name}-src"
+    copies = [shutil.copytree(package, sources / package.name) for package in packages]
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), *map(str, copies)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    env = {k: v for k, v in os.environ.items() if k != DISABLE_AUTOLOAD_ENV}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["COLUMNS"] = str(columns)
+    return env

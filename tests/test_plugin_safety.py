@@ -5,17 +5,15 @@ Fast tests load real plugin files through ``--plugins-dir``; the slow ones pip-i
 """
 
 import ast
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, install_plugin_packages
 from irisbench.cli import main
-from irisbench.registry import DISABLE_AUTOLOAD_ENV, load_registry
+from irisbench.registry import load_registry
 
 HEADER = """
 import sys
@@ -298,22 +296,9 @@ def installed(tmp_path_factory):
 
     ``clash``: two packages with one entry-point name; ``broken``: the packages that misbehave.
     """
-    sources = tmp_path_factory.mktemp("src")  # build outside the repo: no build/ litter
-    shutil.copytree(REPO / "tests" / "bad_plugins", sources, dirs_exist_ok=True)
-    envs = {}
-    for group, packages in {"clash": ["clash_a", "clash_b"], "broken": ["exits", "misdeclared"]}.items():
-        site = tmp_path_factory.mktemp(group)
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-             "--target", str(site), *(str(sources / package) for package in packages)],
-            capture_output=True, text=True, timeout=300,
-        )
-        assert result.returncode == 0, result.stderr
-        env = {k: v for k, v in os.environ.items() if k != DISABLE_AUTOLOAD_ENV}
-        env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        env["COLUMNS"] = "250"
-        envs[group] = env
-    return envs
+    return {group: install_plugin_packages([REPO / "tests" / "bad_plugins" / p for p in packages],
+                                           tmp_path_factory.mktemp(group), columns=250)
+            for group, packages in {"clash": ["clash_a", "clash_b"], "broken": ["exits", "misdeclared"]}.items()}
 
 
 def list_plugins(env, cwd) -> tuple[dict[str, str], list[str]]:

@@ -1,14 +1,12 @@
 """Real third-party packages, pip-installed, found through their ``irisbench`` entry points."""
 
-import os
-import shutil
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import REPO, install_plugin_packages
 from irisbench.registry import DISABLE_AUTOLOAD_ENV
 
 pytestmark = pytest.mark.slow  # subprocess runs, real servers or pip installs; make test-all runs them
@@ -22,20 +20,7 @@ PACKAGES = ["tests/tiny_plugin", "examples/irisbench-example-plugin"]
 @pytest.fixture(scope="module")
 def plugin_env(tmp_path_factory):
     """Install tests/tiny_plugin into its own target folder and return an env that sees it."""
-    site = tmp_path_factory.mktemp("site")
-    sources = tmp_path_factory.mktemp("src")  # build outside the repo: no build/ litter
-    for package in PACKAGES:
-        shutil.copytree(REPO / package, sources / package)
-    installed = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), *(str(sources / package) for package in PACKAGES)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert installed.returncode == 0, installed.stderr
-    env = {k: v for k, v in os.environ.items() if k != DISABLE_AUTOLOAD_ENV}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["COLUMNS"] = "200"
-    return env
+    return install_plugin_packages([REPO / package for package in PACKAGES], tmp_path_factory.mktemp("site"))
 
 
 def irisbench(env, *args, cwd):
