@@ -96,3 +96,11 @@ def install_plugin_packages(packages: list[Path], site: Path, columns: int = 200
     env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["COLUMNS"] = str(columns)
     return env
+
+
+def one_line_error(capsys) -> str:
+    """The CLI's answer to bad input: exactly one line on stderr, ``irisbench: error: ...``, no traceback."""
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1 and err.startswith("irisbench: error: "), err
+    return err

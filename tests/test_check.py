@@ -25,6 +25,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from conftest import one_line_error
 from irisbench import cli
 from irisbench.errors import UsageError
 
@@ -96,14 +97,6 @@ def check_json(capsys, argv):
 
 def statuses(report):
     return {(c["defense"], c["level"]): c["status"] for c in report["cells"]}
-
-
-def one_line_error(capsys) -> str:
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("irisbench: error: "), captured.err
-    assert "Traceback" not in captured.err
-    return lines[0]
 
 
 # --- the baseline file ---------------------------------------------------------------------------

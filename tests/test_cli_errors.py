@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from conftest import one_line_error
 from irisbench.cli import main
 
 BAD_RUNS = [
@@ -38,45 +39,37 @@ BAD_RUNS = [
 ]
 
 
-def _one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("irisbench: error: ")
-    return err
-
-
 def test_unknown_names_list_every_valid_one(in_tmp, capsys, registry):
     for kind in ("attack", "defense", "model", "dataset"):
         assert main(["run", f"--{kind}", "nope"]) == 2
-        err = _one_line_error(capsys)
+        err = one_line_error(capsys)
         assert err.endswith(", ".join(sorted(registry.plugins[kind])))
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD_RUNS)
 def test_bad_run_options_exit_2_with_one_line(in_tmp, capsys, argv, message):
     assert main(["run", "--seeds", "2", *argv] if "--seeds" not in argv else ["run", *argv]) == 2
-    assert message in _one_line_error(capsys)
+    assert message in one_line_error(capsys)
     assert not (in_tmp / "results").exists(), "a rejected run writes nothing"
 
 
 def test_out_folder_that_cannot_be_written(in_tmp, capsys):
     (in_tmp / "a_file").write_text("x")
     assert main(["run", "--no-mlflow", "--out", str(in_tmp / "a_file" / "run")]) == 2
-    assert "cannot write to output folder" in _one_line_error(capsys)
+    assert "cannot write to output folder" in one_line_error(capsys)
 
 
 def test_out_folder_that_is_a_file(in_tmp, capsys):
     (in_tmp / "a_file").write_text("x")
     assert main(["run", "--no-mlflow", "--out", str(in_tmp / "a_file")]) == 2
-    assert "is a file" in _one_line_error(capsys)
+    assert "is a file" in one_line_error(capsys)
 
 
 def test_existing_run_is_never_overwritten(in_tmp, capsys):
     (in_tmp / "old").mkdir()
     (in_tmp / "old" / "results.csv").write_text("precious")
     assert main(["run", "--no-mlflow", "--out", str(in_tmp / "old")]) == 2
-    assert "never overwritten" in _one_line_error(capsys)
+    assert "never overwritten" in one_line_error(capsys)
     assert (in_tmp / "old" / "results.csv").read_text() == "precious"
 
 
@@ -91,7 +84,7 @@ def test_unreachable_tracking_server_fails_fast_before_computing(in_tmp, capsys)
     code = main(["run", "--tracking-uri", f"http://127.0.0.1:{_closed_port()}", "--out", str(in_tmp / "run")])
     elapsed = time.perf_counter() - started
     assert code == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert "127.0.0.1" in err
     assert elapsed < 15, f"took {elapsed:.1f}s to notice a dead server"
     assert not (in_tmp / "run").exists()

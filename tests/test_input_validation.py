@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from conftest import one_line_error
 from irisbench.cli import main
 from irisbench.spec import build_spec
 
@@ -37,19 +38,11 @@ EMPTY_RUN_OPTIONS = [
 ]
 
 
-def _one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("irisbench: error: ")
-    return err
-
-
 @pytest.mark.parametrize(("argv", "message"), EMPTY_RUN_OPTIONS)
 def test_an_option_given_empty_is_an_error_not_the_default(in_tmp, capsys, argv, message):
     code = main(["run", "--no-mlflow", "--jobs", "1", "--seeds", "1", *argv])
     assert code == 2
-    assert message in _one_line_error(capsys)
+    assert message in one_line_error(capsys)
     assert not (in_tmp / "results").exists(), "a rejected run writes nothing"
 
 
@@ -70,7 +63,7 @@ def test_an_option_given_empty_is_an_error_not_the_default(in_tmp, capsys, argv,
 def test_a_config_key_with_an_empty_value_is_an_error(in_tmp, capsys, toml, key):
     (in_tmp / "grid.toml").write_text(f"seeds = 1\njobs = 1\nmlflow = false\n{toml}\n")
     assert main(["run", "--config", "grid.toml"]) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert key in err and "empty" in err
     assert not (in_tmp / "results").exists()
 
@@ -94,7 +87,7 @@ def test_empty_options_of_other_commands_are_errors(in_tmp, capsys):
                  ["compare", "nowhere", "--rows", ""], ["ui", "--tracking-uri", ""],
                  ["log", "nowhere", "--tracking-uri", ""], ["--plugins-dir", "", "plugins"]):
         assert main(argv) == 2, argv
-        assert "empty" in _one_line_error(capsys), argv
+        assert "empty" in one_line_error(capsys), argv
 
 
 @pytest.mark.slow
@@ -103,7 +96,7 @@ def test_compare_axes_given_as_only_commas_are_an_error(in_tmp, capsys):
     capsys.readouterr()
     for option in ("--rows", "--cols"):
         assert main(["compare", "r", option, ","]) == 2
-        assert f"{option} is empty" in _one_line_error(capsys)
+        assert f"{option} is empty" in one_line_error(capsys)
 
 
 def test_seeds_have_a_documented_maximum(in_tmp, capsys):
@@ -111,7 +104,7 @@ def test_seeds_have_a_documented_maximum(in_tmp, capsys):
         main(["run", "--help"])
     assert f"at most {MAX_SEEDS}" in " ".join(capsys.readouterr().out.split())
     assert main(["run", "--no-mlflow", "--seeds", str(MAX_SEEDS + 1)]) == 2
-    assert f"--seeds must be <= {MAX_SEEDS}" in _one_line_error(capsys)
+    assert f"--seeds must be <= {MAX_SEEDS}" in one_line_error(capsys)
 
 
 def _cli(tmp_path, *argv):
@@ -146,7 +139,7 @@ def test_a_huge_seed_count_fails_fast_in_a_real_process(tmp_path):
                                   "label_flip,gaussian[sigma=2,sigma=2.0]"])
 def test_a_parameter_given_twice_is_an_error(in_tmp, capsys, text):
     assert main(["run", "--no-mlflow", "--seeds", "1", "--attack", text]) == 2
-    assert "'sigma' twice" in _one_line_error(capsys)
+    assert "'sigma' twice" in one_line_error(capsys)
 
 
 def test_empty_brackets_still_mean_no_parameters(registry):

@@ -14,6 +14,7 @@ import sys
 import pandas as pd
 import pytest
 
+from conftest import one_line_error
 from irisbench.cli import main
 
 GRID = ["--no-mlflow", "--attack", "label_flip", "--seeds", "2", "--levels", "0,10"]
@@ -40,13 +41,6 @@ def private(tmp_path):
     path = tmp_path / "private.txt"
     path.write_text(PRIVATE)
     return path
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("irisbench: error: ") and len(err.strip().splitlines()) == 1, err
-    assert "Traceback" not in err
-    return err
 
 
 # ------------------------------------------------------------ symbolic links
