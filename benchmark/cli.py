@@ -140,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--heatmap-level", metavar="PCT", help="level for the defense x attack heatmap "
                         "(default: the highest level)")
     report.add_argument("--log", action="store_true", help="also upload the run to MLflow")
-    report.add_argument("--tracking-uri", metavar="URI", help="with --log: MLflow tracking URI "
-                        "(default: results/mlflow.db; the run's own URI only when given here)")
+    report.add_argument("--tracking-uri", metavar="URI", help="with --log: MLflow tracking URI (default: "
+                        "results/mlflow.db; the URI saved in the run folder is used only if you give it here)")
     report.add_argument("--experiment", metavar="NAME", help="with --log: experiment (default: the run's)")
 
     log = commands.add_parser(
@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "exactly as 'irisbench run' would have.")
     log.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'irisbench run'")
     log.add_argument("--tracking-uri", metavar="URI",
-                     help="MLflow tracking URI (default: results/mlflow.db; the run's own URI only when given here)")
+                     help="MLflow tracking URI (default: results/mlflow.db; the URI saved in the run folder "
+                          "is used only if you give it here)")
     log.add_argument("--experiment", metavar="NAME", help="experiment (default: the run's)")
 
     from irisbench.commands.check import add_parsers as add_check_parsers
