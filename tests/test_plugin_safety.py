@@ -48,20 +48,24 @@ def load(tmp_path, **files):
     return load_registry(autoload=False, plugin_dirs=[folder])
 
 
+#: a hook that returns one class instead of a list, beside a correct one
+ONE_CLASS_NOT_A_LIST = """
+    @hookimpl
+    def irisbench_register_attacks():
+        return Good
+
+    @hookimpl
+    def irisbench_register_models():
+        return [GoodModel]
+"""
+
+
 def warnings_about(registry, text):
     return [w for w in registry.warnings if text in w]
 
 
 def test_hook_returning_one_class_is_skipped_with_one_warning_and_the_rest_loads(tmp_path):
-    registry = load(tmp_path, single="""
-        @hookimpl
-        def irisbench_register_attacks():
-            return Good
-
-        @hookimpl
-        def irisbench_register_models():
-            return [GoodModel]
-    """)
+    registry = load(tmp_path, single=ONE_CLASS_NOT_A_LIST)
     assert len(registry.warnings) == 1, registry.warnings
     warning = registry.warnings[0]
     assert "single.py" in warning and "irisbench_register_attacks" in warning and "not a list" in warning
@@ -89,15 +93,7 @@ def test_params_without_trailing_comma_skips_that_class_only(tmp_path):
 
 def test_cli_lists_the_good_plugins_and_prints_one_warning_per_bad_one(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
-    load(tmp_path, bad="""
-        @hookimpl
-        def irisbench_register_attacks():
-            return Good
-
-        @hookimpl
-        def irisbench_register_models():
-            return [GoodModel]
-    """)
+    load(tmp_path, bad=ONE_CLASS_NOT_A_LIST)
     assert main(["--plugins-dir", str(tmp_path / "plugins"), "plugins"]) == 0
     out, err = capsys.readouterr()
     assert "Traceback" not in err
