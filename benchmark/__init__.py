@@ -2,14 +2,14 @@
 
 Plugin authors need only this module (and ``irisbench.testing`` in their tests)::
 
-    from irisbench import hookimpl, Attack, Defense, Model, Dataset, Param, LoadedData, UsageError, poison_count
+    from irisbench import hookimpl, Attack, Defense, Model, Dataset, Sink, Param, LoadedData, UsageError, poison_count
 """
 
 import pluggy
 
-from irisbench.api import Attack, Dataset, Defense, LoadedData, Model, Param, Plugin, poison_count
+from irisbench.api import Attack, Dataset, Defense, LoadedData, Model, Param, Plugin, Sink, poison_count
 from irisbench.errors import UsageError
-from irisbench.spec import TEST_SIZE
+from irisbench.schema import TEST_SIZE
 
 __version__ = "0.1.0"
 
@@ -24,6 +24,7 @@ __all__ = [
     "Model",
     "Param",
     "Plugin",
+    "Sink",
     "UsageError",
     "__version__",
     "hookimpl",

@@ -153,6 +153,8 @@ class Defense(Plugin):
 
     kind = "defense"
     flags: ClassVar[bool] = False
+    #: What the defense does, for the report's mitigation section: one of :data:`DEFENSE_FAMILIES`.
+    family: ClassVar[str] = "other"
 
     def sanitize(self, X, y, rng):
         """Return ``(X_clean, y_clean, flagged_mask)``; ``flagged_mask`` is over the input rows."""
@@ -172,6 +174,31 @@ class Model(Plugin):
 
     def build(self, random_state: int):
         raise NotImplementedError
+
+
+class Sink(Plugin):
+    """Writes a finished run somewhere: files, a report, a tracking server.
+
+    ``write`` receives the run in memory: ``record.results`` (a DataFrame with the rows of
+    results.csv), ``record.summary`` (one row per cell: mean, std and 95 % CI of every
+    metric), ``record.spec`` and ``record.meta``. A sink that raises fails alone: the run
+    warns in one line and the other sinks still write.
+    """
+
+    kind = "sink"
+    #: Written by ``run`` and ``report`` unless the user turns it off. A sink that uploads
+    #: somewhere (like MLflow) may say False and be switched on by a flag instead.
+    default: ClassVar[bool] = True
+
+    def start(self, spec, out_dir) -> None:
+        """Called before the grid computes, so that a sink that talks to a server fails in seconds."""
+
+    def write(self, record, out_dir) -> list:
+        """Write ``record`` under ``out_dir`` (a ``pathlib.Path``); return the paths written."""
+        raise NotImplementedError
+
+    def abort(self, status: str) -> None:
+        """Called instead of ``write`` when the run stops early (``status`` is "KILLED" or "FAILED")."""
 
 
 class LoadedData(NamedTuple):
@@ -202,10 +229,14 @@ KINDS: dict[str, type[Plugin]] = {
     "defense": Defense,
     "model": Model,
     "dataset": Dataset,
+    "sink": Sink,
 }
 
+#: The values of :attr:`Defense.family`, in the order the report discusses them.
+DEFENSE_FAMILIES = ("none", "filter", "relabel", "ensemble", "augment", "other")
+
 #: The method each kind must implement (Defense has working defaults for both of its methods).
-REQUIRED_METHOD = {"attack": "poison", "model": "build", "dataset": "load"}
+REQUIRED_METHOD = {"attack": "poison", "model": "build", "dataset": "load", "sink": "write"}
 
 
 def did_you_mean(name: str, valid) -> str:
@@ -233,6 +264,8 @@ def contract_problem(cls: Any, base: type[Plugin]) -> str | None:
         return f"{base.kind} {name!r} does not implement {base.__name__}.{method}()"
     if not isinstance(cls.description, str):
         return f"{base.kind} {name!r}: description must be a str, got {cls.description!r}"
+    if base is Defense and cls.family not in DEFENSE_FAMILIES:
+        return f"defense {name!r}: family must be one of {', '.join(DEFENSE_FAMILIES)}, got {cls.family!r}"
     params = cls.params
     if not isinstance(params, tuple) or not all(isinstance(p, Param) for p in params):
         return (f"{base.kind} {name!r}: params must be a tuple of irisbench.Param, got {params!r} "

@@ -38,6 +38,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from irisbench import schema
 from irisbench.errors import UsageError
 
 FORMAT = "irisbench-baseline"
@@ -52,9 +53,8 @@ SPEC_KEYS = ("datasets", "attacks", "defenses", "models", "levels", "sizes", "se
 COMPARABLE_SPEC = {"seed": "root seed", "seeds": "seeds", "test_size": "test size"}
 
 #: metric -> True when higher is better.
-METRICS = {"accuracy": True, "f1_macro": True, "detection_precision": True, "detection_recall": True,
-           "detection_f1": True, "removed_fraction": False}
-DEFAULT_METRICS = ("accuracy", "f1_macro", "detection_precision", "detection_recall", "detection_f1")
+METRICS = {m.name: m.higher_is_better for m in schema.METRICS}
+DEFAULT_METRICS = tuple(schema.CHECKED_METRICS)
 
 WORSENED, MISSING, NOT_COMPARABLE, NEW, IMPROVED, UNCHANGED = (
     "worsened", "missing", "not comparable", "new", "improved", "unchanged")
@@ -369,7 +369,7 @@ class CheckResult:
 
 
 def _first_error(record, key: tuple) -> str:
-    frame = record.results.frame
+    frame = record.results
     mask = frame["status"] != "ok"
     for column, value in zip(KEY, key):
         if column == "level":
@@ -599,7 +599,7 @@ def table(result: CheckResult, show_all: bool = False):
     import pandas as pd
 
     from irisbench.compare import Table
-    from irisbench.results import level_text
+    from irisbench.schema import level_text
 
     data = rows(result, show_all)
     varying = [k for k in KEY if len({str(r[k]) for r in data}) > 1 or k == "level"]

@@ -37,7 +37,7 @@ def _plain(value):
 
 def _rows_fit(task, rows) -> bool:
     """Are these exactly the rows ``task`` produces? (A hand-edited or foreign checkpoint may hold anything.)"""
-    from irisbench.results import COLUMNS, TEXT_COLUMNS
+    from irisbench.schema import COLUMNS, TEXT_COLUMNS
 
     if not isinstance(rows, list) or len(rows) != task.n_cells:
         return False

@@ -13,12 +13,11 @@ import pandas as pd
 
 from irisbench.errors import UsageError
 from irisbench.record import RunRecord
-from irisbench.results import level_text
-from irisbench.stats import holm, paired_comparison, t_interval
+from irisbench.schema import METRIC_NAMES, level_text, mean_pm
+from irisbench.stats import holm, paired_comparison, significance, t_interval
 
 AXES = ["dataset", "attack", "defense", "model", "n_train", "level"]
-METRICS = ["accuracy", "f1_macro", "detection_precision", "detection_recall", "detection_f1",
-           "removed_fraction", "n_poisoned", "n_fit", "n_flagged"]
+METRICS = [*METRIC_NAMES, "n_poisoned", "n_fit", "n_flagged"]
 
 
 @dataclass
@@ -46,7 +45,7 @@ def load_runs(run_dirs: list[str]) -> tuple[pd.DataFrame, list[RunRecord]]:
     names = [Path(d).resolve().name for d in run_dirs]
     if len(set(names)) < len(names):
         names = [str(Path(d)) for d in run_dirs]
-    frames = [r.results.frame.assign(run=name) for r, name in zip(records, names)]
+    frames = [r.results.assign(run=name) for r, name in zip(records, names)]
     return pd.concat(frames, ignore_index=True), records
 
 
@@ -113,14 +112,6 @@ def _value(value, axis: str) -> str:
     return level_text(value) if axis == "level" else str(value)
 
 
-def _cell(mean: float, low: float, high: float) -> str:
-    if not np.isfinite(mean):
-        return "n/a"
-    if not np.isfinite(low):
-        return f"{mean:.3f}"
-    return f"{mean:.3f} ± {(high - low) / 2:.3f}"
-
-
 def pivot(frame: pd.DataFrame, metric: str = "accuracy", rows: str | None = None, cols: str | None = None) -> Table:
     """Mean ± 95 % CI half-width of ``metric`` per cell, rows x cols.
 
@@ -159,7 +150,7 @@ def pivot(frame: pd.DataFrame, metric: str = "accuracy", rows: str | None = None
         cells = []
         for col_key in col_keys:
             r = lookup.get(row_key + col_key)
-            cells.append(_cell(r["mean"], r["ci_low"], r["ci_high"]) if r else "")
+            cells.append(mean_pm(r["mean"], r["ci_low"], r["ci_high"]) if r else "")
         body.append([_value(v, a) for v, a in zip(row_key, row_axes)] + cells)
     n_seeds = sorted(data["n"].unique())
     title = f"{metric}: mean ± 95 % CI half-width (Student-t over {', '.join(map(str, n_seeds))} seeds)"
@@ -212,7 +203,7 @@ def compare_two(frame: pd.DataFrame, records: list[RunRecord], metric: str = "ac
     for r in data.to_dict("records"):
         p = r["p_holm"]
         body.append([_value(r[a], a) for a in cell_axes] + [
-            _cell(r["a_mean"], r["a_low"], r["a_high"]), _cell(r["b_mean"], r["b_low"], r["b_high"]),
+            mean_pm(r["a_mean"], r["a_low"], r["a_high"]), mean_pm(r["b_mean"], r["b_low"], r["b_high"]),
             f"{r['delta']:+.3f}" if np.isfinite(r["delta"]) else "n/a",
             f"[{r['delta_low']:+.3f}, {r['delta_high']:+.3f}]" if np.isfinite(r["delta_low"]) else "n/a",
             ("< 0.001" if p < 0.001 else f"{p:.3g}") if np.isfinite(p) else "n/a",
@@ -237,8 +228,6 @@ _SHORT = {"no significant difference": "n.s."}
 def _verdict(row: dict) -> str:
     if not np.isfinite(row.get("delta", np.nan)):
         return row.get("status", "not comparable")
-    significant = (np.isfinite(row["p_holm"]) and row["p_holm"] < 0.05
-                   and (row["delta_low"] > 0 or row["delta_high"] < 0))
-    if not significant:
+    if not significance(row["delta_low"], row["delta_high"], row["p_holm"]):
         return "no significant difference"
     return "B higher" if row["delta"] > 0 else "B lower"

@@ -23,3 +23,8 @@ def irisbench_register_models():
 @hookspec
 def irisbench_register_datasets():
     """Return a list of :class:`irisbench.Dataset` subclasses."""
+
+
+@hookspec
+def irisbench_register_sinks():
+    """Return a list of :class:`irisbench.Sink` subclasses (output formats)."""

@@ -1,4 +1,4 @@
-"""RunRecord: everything a finished run hands to the sinks."""
+"""RunRecord: everything a finished run hands to the sinks, in memory."""
 
 from __future__ import annotations
 
@@ -18,16 +18,24 @@ from irisbench.spec import RunSpec
 class RunRecord:
     """The results of one invocation plus what is needed to describe them.
 
-    ``meta`` becomes ``run.json``: spec, versions, timings and, once logged, the MLflow
-    run id and tracking URI.
+    What a sink reads: ``results`` (the rows of results.csv as a DataFrame, one per cell x
+    seed), ``summary`` (one row per cell: mean, std and CI of every metric in
+    :data:`irisbench.schema.METRICS`), ``spec`` and ``meta``. ``meta`` becomes ``run.json``:
+    spec, versions, timings and, once logged, the MLflow run id and tracking URI.
+    ``out_dir`` is None for a run that writes no files (``irisbench.run(out=None)``).
     """
 
     spec: RunSpec
-    results: ResultSet
+    result_set: ResultSet
     summary: pd.DataFrame
-    out_dir: Path
+    out_dir: Path | None
     class_names: dict[str, list[str]] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """One row per cell x seed, the columns of results.csv (:data:`irisbench.schema.COLUMNS`)."""
+        return self.result_set.frame
 
     @classmethod
     def load(cls, run_dir: str | Path) -> RunRecord:
@@ -50,7 +58,7 @@ class RunRecord:
 
     @property
     def multi_config(self) -> bool:
-        return len(self.results.configs()) > 1
+        return len(self.result_set.configs()) > 1
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")

@@ -40,6 +40,7 @@ HOOKS = {
     "defense": "irisbench_register_defenses",
     "model": "irisbench_register_models",
     "dataset": "irisbench_register_datasets",
+    "sink": "irisbench_register_sinks",
 }
 
 

@@ -10,20 +10,12 @@ import pandas as pd
 
 from irisbench.errors import UsageError
 from irisbench.render import printable
-from irisbench.stats import CONFIDENCE, t_interval  # noqa: F401 - t_interval re-exported for the sinks
-
-#: A configuration is everything but the level and the seed.
-CONFIG_COLUMNS = ["dataset", "attack", "defense", "model", "n_train"]
-CELL_COLUMNS = CONFIG_COLUMNS + ["level"]
-METRICS = ["accuracy", "f1_macro"]
-DETECTION_METRICS = ["detection_precision", "detection_recall", "detection_f1", "removed_fraction"]
-COLUMNS = CONFIG_COLUMNS[:4] + ["level", "n_train", "seed", "status", "error", *METRICS, "n_poisoned",
-                                 "n_fit", "n_flagged", *DETECTION_METRICS, "train_digest", "confusion"]
-TEXT_COLUMNS = ["dataset", "attack", "defense", "model", "status", "error", "train_digest", "confusion"]
-
+from irisbench.schema import CELL_COLUMNS, COLUMNS, CONFIDENCE, CONFIG_COLUMNS, METRIC_NAMES, TEXT_COLUMNS
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -86,18 +78,6 @@ def _frame_problem(frame: pd.DataFrame) -> str | None:
                 or (matrix < 0).any():
             return f"the confusion cell on line {line} is not a square matrix of counts"
     return None
-
-
-def config_label(config: dict | tuple) -> str:
-    """``iris / gaussian / none / decision_tree`` (n_train is shown separately)."""
-    if not isinstance(config, dict):
-        config = dict(zip(CONFIG_COLUMNS, config))
-    return " / ".join(str(config[c]) for c in CONFIG_COLUMNS[:4])
-
-
-def level_text(level: float) -> str:
-    """``5`` for 5.0, ``2.5`` for 2.5: used in file names and tables."""
-    return f"{float(level):g}"
 
 
 @dataclass
@@ -178,7 +158,7 @@ class ResultSet:
         cells = frame[CELL_COLUMNS].drop_duplicates()  # grid order
         index = pd.MultiIndex.from_frame(cells)
         ok = frame[frame["status"] == "ok"]
-        metrics = METRICS + DETECTION_METRICS
+        metrics = METRIC_NAMES
         grouped = ok.groupby(CELL_COLUMNS, sort=False)
         # column by column: a multi-column aggregation sums in an order that depends on the
         # frame's memory layout, so a re-read results.csv would differ in the last bit

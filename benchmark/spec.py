@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from irisbench.errors import UsageError
+from irisbench.schema import TEST_SIZE, parse_level
 from irisbench.sizes import parse_sizes
 
 DEFAULT_LEVELS = (0.0, 5.0, 10.0, 50.0)
@@ -15,7 +16,6 @@ DEFAULT_SEEDS = 10
 #: Upper bounds that turn a typo (``--seeds 1000000000``) into an error instead of hours of silence.
 MAX_SEEDS = 10_000
 MAX_CELLS = 10_000_000
-TEST_SIZE = 0.3
 
 _REF = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(?:\[(.*)\])?\s*$", re.S)
 
@@ -161,19 +161,7 @@ def parse_levels(values) -> tuple[float, ...]:
     """Poisoning levels in percent of the training samples, sorted and de-duplicated."""
     if values is None:
         return DEFAULT_LEVELS
-    levels = set()
-    items = given_items("--levels", values, "0,5,10,50")
-    for item in items:
-        try:
-            level = float(item.rstrip("%"))
-        except ValueError:
-            raise UsageError(f"level {item!r} is not a number; levels are percentages in 0-100, "
-                             "e.g. --levels 0,5,10,50") from None
-        if not math.isfinite(level) or not 0 <= level <= 100:
-            raise UsageError(f"level {item!r} is outside 0-100; levels are percentages of the "
-                             "training samples, e.g. --levels 0,5,10,50")
-        levels.add(level)
-    return tuple(sorted(levels))
+    return tuple(sorted({parse_level(item) for item in given_items("--levels", values, "0,5,10,50")}))
 
 
 def parse_positive_int(name: str, value, minimum: int, maximum: int | None = None) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CONFIDENCE = 0.95
+from irisbench.schema import ALPHA, CONFIDENCE
 
 
 @dataclass(frozen=True)
@@ -166,3 +166,17 @@ def clean_equivalent(sizes, clean_means, accuracy: float) -> CleanEquivalent:
             x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
             return CleanEquivalent(float(x0 + (accuracy - y0) * (x1 - x0) / (y1 - y0)), "ok")
     return CleanEquivalent(np.nan, "above")
+
+
+def significance(low: float, high: float, p_adjusted: float, alpha: float = ALPHA) -> int | None:
+    """+1 / -1 when the adjusted p is below alpha AND the CI excludes 0 on that side; 0 otherwise.
+
+    ``None`` when the comparison cannot be tested (fewer than 2 paired seeds).
+    """
+    if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(p_adjusted)):
+        return None
+    if p_adjusted < alpha and low > 0:
+        return 1
+    if p_adjusted < alpha and high < 0:
+        return -1
+    return 0

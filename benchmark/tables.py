@@ -26,18 +26,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from irisbench.results import CELL_COLUMNS, CONFIG_COLUMNS, ResultSet
+from irisbench.results import ResultSet
+from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS
 from irisbench.stats import (
     breakdown_level,
     clean_equivalent,
     holm,
     paired_comparison,
+    significance,
     recovery,
     t_interval,
 )
 
 BASELINE_DEFENSE = "none"
-ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 #: The recovery interval is given only when at least this share of the bootstrap resamples
@@ -64,20 +65,6 @@ def seed_values(frame: pd.DataFrame, metric: str = "accuracy") -> dict[tuple, pd
     seeds, values = ok["seed"].to_numpy(), ok[metric].to_numpy(dtype=float)
     return {tuple(key): pd.Series(values[index], index=pd.Index(seeds[index], name="seed"), name=metric)
             for key, index in ok.groupby(CELL_COLUMNS, sort=False).indices.items()}
-
-
-def significance(low: float, high: float, p_adjusted: float, alpha: float = ALPHA) -> int | None:
-    """+1 / -1 when the adjusted p is below alpha AND the CI excludes 0 on that side; 0 otherwise.
-
-    ``None`` when the comparison cannot be tested (fewer than 2 paired seeds).
-    """
-    if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(p_adjusted)):
-        return None
-    if p_adjusted < alpha and low > 0:
-        return 1
-    if p_adjusted < alpha and high < 0:
-        return -1
-    return 0
 
 
 def verdict_text(sign: int | None, words: dict[int, str]) -> str:

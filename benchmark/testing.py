@@ -24,7 +24,7 @@ import numpy as np
 
 from irisbench import api
 from irisbench.errors import UsageError
-from irisbench.spec import TEST_SIZE
+from irisbench.schema import TEST_SIZE
 # The engine's own output checks, so that a plugin passing here passes in a run.
 from irisbench.worker import (_DATA_CACHE, CellError, _check_mask, _check_training_set, _fit_and_score,
                               load_dataset, make_split)

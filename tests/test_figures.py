@@ -22,7 +22,8 @@ from irisbench.executor import execute
 from irisbench.plan import make_plan
 from irisbench.record import RunRecord
 from irisbench.registry import load_registry
-from irisbench.results import COLUMNS, CONFIG_COLUMNS, ResultSet
+from irisbench.schema import COLUMNS, CONFIG_COLUMNS
+from irisbench.results import ResultSet
 from irisbench.sinks import plots
 from irisbench.spec import build_spec
 
@@ -140,7 +141,7 @@ def test_figures_that_do_not_apply_are_not_written(tmp_path):
 
 
 def test_a_failed_save_leaves_no_temporary_file(full, tmp_path, monkeypatch, pyplot):
-    record = record_from(full.results.frame, tmp_path)
+    record = record_from(full.results, tmp_path)
 
     def boom(self, *args, **kwargs):
         raise OSError("disk full")
@@ -207,7 +208,7 @@ def test_learning_curve_data_is_the_summary(full):
 
 def test_learning_curves_draw_one_curve_per_level_per_panel(full, pyplot):
     data = plots.learning_curve_data(full)
-    frame = full.results.frame
+    frame = full.results
     fig = plots.learning_curves_figure(full)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 12
@@ -252,7 +253,7 @@ def test_heatmap_data_defaults_to_the_highest_level_and_matches_a_t_interval(ful
     data = plots.heatmap_data(full)
     assert set(data["level"]) == {50.0}
     assert len(data) == 2 * 3 * 2 * 3  # attack x defense x model x size
-    frame = full.results.frame
+    frame = full.results
     for row in data.itertuples(index=False):
         seeds = frame[(frame["attack"] == row.attack) & (frame["defense"] == row.defense)
                       & (frame["model"] == row.model) & (frame["n_train"] == row.n_train)
@@ -299,7 +300,7 @@ def test_detection_data_covers_flagging_defenses_at_poisoned_levels(full):
     assert set(data["level"]) == {5.0, 10.0, 50.0} and set(data["n_train"]) == {105}
     assert not data["model"].astype(bool).any()  # the same for both models: shown once
     assert len(data) == 2 * 2 * 3 * 2  # attack x defense x level x metric
-    frame = full.results.frame
+    frame = full.results
     for row in data.itertuples(index=False):
         seeds = frame[(frame["attack"] == row.attack) & (frame["defense"] == row.defense) & (frame["model"] == "knn")
                       & (frame["n_train"] == 105) & (frame["level"] == row.level)][f"detection_{row.metric}"]

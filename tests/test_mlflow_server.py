@@ -79,7 +79,7 @@ def tags_of(run: dict) -> dict:
 
 def test_runs_read_back_over_rest(logged, server):
     sink, record, runs = logged["sink"], logged["record"], logged["runs"]
-    assert len(runs) == 1 + len(record.results.configs())
+    assert len(runs) == 1 + len(record.result_set.configs())
     parent = runs[sink.run_id]
     assert parent["info"]["status"] == "FINISHED"
     params = {p["key"]: p["value"] for p in parent["data"]["params"]}

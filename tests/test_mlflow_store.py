@@ -17,7 +17,8 @@ from irisbench.executor import execute
 from irisbench.plan import make_plan
 from irisbench.record import RunRecord, config_dir_name
 from irisbench.registry import load_registry
-from irisbench.results import ResultSet, config_label
+from irisbench.schema import config_label
+from irisbench.results import ResultSet
 from irisbench.sinks.files import write_results, write_run_json, write_summary
 from irisbench.sinks.mlflow_sink import (
     MlflowLoggingError,
@@ -92,7 +93,7 @@ def test_importing_the_sink_does_not_import_mlflow():
 def test_one_parent_and_one_child_per_config(logged):
     client, sink, record = logged["client"], logged["sink"], logged["record"]
     runs = client.search_runs([sink.experiment_id])
-    configs = record.results.configs()
+    configs = record.result_set.configs()
     assert len(runs) == 1 + len(configs)
     parent = client.get_run(sink.run_id)
     assert parent.info.status == "FINISHED"
@@ -114,7 +115,7 @@ def test_child_accuracy_is_logged_against_level(logged):
     client, sink, record = logged["client"], logged["sink"], logged["record"]
     summary = record.summary
     for key, child in children_of(client, sink).items():
-        config = next(c for c in record.results.configs() if config_dir_name(c) == key)
+        config = next(c for c in record.result_set.configs() if config_dir_name(c) == key)
         cells = summary[(summary[["dataset", "attack", "defense", "model", "n_train"]] == list(config)).all(axis=1)]
         history = sorted(client.get_metric_history(child.info.run_id, "accuracy"), key=lambda m: m.step)
         assert [m.step for m in history] == LEVELS
@@ -140,7 +141,7 @@ def test_parent_params_tags_and_summary_metrics(logged):
     key = "iris/label_flip/none/dummy/n105/level_50/accuracy_mean"
     assert parent.data.metrics[key] == pytest.approx(row["accuracy_mean"])
     assert "iris/gaussian_sigma_2.0/none/decision_tree/n105/level_0/f1_macro_mean" in parent.data.metrics
-    assert parent.data.metrics["n_rows"] == len(record.results.frame)
+    assert parent.data.metrics["n_rows"] == len(record.results)
     assert "accuracy" not in parent.data.metrics  # plain keys only for single-config runs
 
 
@@ -151,7 +152,7 @@ def test_artifacts_files_table_and_confusion(logged):
     run_json = json.loads(Path(client.download_artifacts(sink.run_id, "run.json", str(root))).read_text())
     assert run_json["mlflow"]["run_id"] == sink.run_id
     table = json.loads(Path(client.download_artifacts(sink.run_id, "results_table.json", str(root))).read_text())
-    assert len(table["data"]) == len(logged["record"].results.frame)  # logged once, not appended
+    assert len(table["data"]) == len(logged["record"].results)  # logged once, not appended
 
     child = children_of(client, sink)["iris__label_flip__none__decision_tree__n105"]
     assert {a.path for a in client.list_artifacts(child.info.run_id, "confusion")} == {
@@ -182,7 +183,7 @@ def test_dataset_inputs_with_digests(logged, registry):
     child = children_of(client, sink)["iris__gaussian_sigma=2.0__none__dummy__n105"]
     inputs = {i.dataset.name: i for i in client.get_run(child.info.run_id).inputs.dataset_inputs}
     assert set(inputs) == {"iris"} | {f"iris/gaussian[sigma=2.0]@{level}%" for level in LEVELS}
-    frame = record.results.frame
+    frame = record.results
     cell = frame[(frame["attack"] == "gaussian[sigma=2.0]") & (frame["model"] == "dummy") & (frame["level"] == 50)]
     expected = hashlib.sha256("\n".join(sorted(cell["train_digest"])).encode()).hexdigest()[:32]
     poisoned = inputs["iris/gaussian[sigma=2.0]@50%"]

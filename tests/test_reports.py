@@ -19,7 +19,8 @@ from irisbench.executor import execute
 from irisbench.plan import make_plan
 from irisbench.record import RunRecord, config_dir_name
 from irisbench.registry import load_registry
-from irisbench.results import COLUMNS, CONFIG_COLUMNS, ResultSet
+from irisbench.schema import COLUMNS, CONFIG_COLUMNS
+from irisbench.results import ResultSet
 from irisbench.sinks.analysis import write_analysis
 from irisbench.sinks.plots import plot_accuracy_vs_level
 from irisbench.sinks.reports import write_reports
@@ -100,7 +101,7 @@ def test_single_config_reports_go_into_the_run_folder(single):
 
 def test_multi_config_reports_get_one_folder_per_config(multi):
     paths = write_reports(multi)
-    configs = multi.results.configs()
+    configs = multi.result_set.configs()
     assert len(configs) == 4
     for config in configs:
         folder = multi.out_dir / config_dir_name(config)
@@ -111,11 +112,11 @@ def test_multi_config_reports_get_one_folder_per_config(multi):
 
 def test_report_pooled_accuracy_and_header_match_the_data(single):
     write_reports(single)
-    config = single.results.configs()[0]
+    config = single.result_set.configs()[0]
     summary = single.summary.set_index("level")
-    for level in single.results.levels():
+    for level in single.result_set.levels():
         text = (single.out_dir / f"report_{level:03.0f}.txt").read_text()
-        cm = single.results.pooled_confusion(config, level)
+        cm = single.result_set.pooled_confusion(config, level)
         pooled = np.trace(cm) / cm.sum()
         accuracy_line = re.search(r"^\s+accuracy\s+(\d\.\d{3})\s+(\d+)$", text, re.M)
         assert accuracy_line and accuracy_line.group(1) == f3(pooled)
@@ -197,7 +198,7 @@ def test_without_level_0_the_drop_is_not_computed(tmp_path):
 
 
 def test_failed_cells_are_reported(single, tmp_path):
-    frame = single.results.frame.copy()
+    frame = single.results.copy()
     errors = {0: "attack gaussian: ValueError: boom", 1: "attack gaussian: ValueError: boom",
               2: "attack gaussian: RuntimeError: bust"}
     all_failed = frame["level"] == 50
@@ -214,7 +215,7 @@ def test_failed_cells_are_reported(single, tmp_path):
     assert report.count("ValueError: boom") == 1 and report.count("RuntimeError: bust") == 1
     partial = (tmp_path / "report_010.txt").read_text()
     assert "seeds:           2 ok, 1 failed" in partial and "MemoryError: out" in partial
-    cm = record.results.pooled_confusion(record.results.configs()[0], 10.0)
+    cm = record.result_set.pooled_confusion(record.result_set.configs()[0], 10.0)
     assert cm.sum() == 2 * 45 and re.search(rf"accuracy\s+{f3(np.trace(cm) / cm.sum())}\s+90", partial)
 
     text = assert_numbers_traceable(record)
@@ -224,4 +225,4 @@ def test_failed_cells_are_reported(single, tmp_path):
         assert f"- {message}" in failed
     assert verdict(text, "## Degradation per level", "iris / gaussian / none / decision_tree", "50") == \
         "not testable (fewer than 2 paired seeds)"
-    assert json.loads(single.results.frame["confusion"].iloc[0])  # the shared fixture was not modified
+    assert json.loads(single.results["confusion"].iloc[0])  # the shared fixture was not modified

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from irisbench.cli import main
-from irisbench.results import COLUMNS
+from irisbench.schema import COLUMNS
 
 FILES = ["results.csv", "summary.csv", "run.json", "analysis_report.md", "poison_accuracy_plot.png",
          "report_000.txt", "report_005.txt", "report_010.txt", "report_050.txt"]

@@ -21,7 +21,8 @@ from irisbench.executor import execute
 from irisbench.plan import make_plan
 from irisbench.record import RunRecord
 from irisbench.registry import load_registry
-from irisbench.results import CELL_COLUMNS, COLUMNS, CONFIG_COLUMNS, ResultSet, level_text
+from irisbench.schema import CELL_COLUMNS, COLUMNS, CONFIG_COLUMNS, level_text
+from irisbench.results import ResultSet
 from irisbench.sinks.analysis import MAX_TABLE_ROWS, write_analysis
 from irisbench.spec import build_spec
 
@@ -93,7 +94,7 @@ def run_record(out_dir: Path, **options) -> RunRecord:
 
 def independent_numbers(record: RunRecord) -> set[str]:
     """Numbers derived here from the results frame alone (scipy, the Holm above), as the report formats them."""
-    frame = record.results.frame
+    frame = record.results
     ok = frame[frame["status"] == "ok"]
     allowed = set(CONSTANTS)
     by_cell = {}
@@ -193,7 +194,7 @@ def quoted_numbers(record: RunRecord, text: str) -> list[str]:
     text = re.sub(r"`[^`]*`", "", text)
     labels = set()
     for column in ("dataset", "attack", "defense", "model"):
-        labels |= set(record.results.frame[column].astype(str))
+        labels |= set(record.results[column].astype(str))
     for name in sorted(labels, key=len, reverse=True):
         text = text.replace(name, "")
     return TOKEN.findall(text)
@@ -452,11 +453,11 @@ def test_real_run_report_numbers_are_traceable(real):
         assert (real.out_dir / name).is_file()
     # the CSVs hold exactly the tables
     table = pd.read_csv(real.out_dir / "defense_comparison.csv")
-    expected = tb.defense_table(real.results)
+    expected = tb.defense_table(real.result_set)
     assert len(table) == len(expected) == 2 * 2 * 2  # 2 models x 2 sizes x 2 levels
     assert table["p_holm"].to_numpy() == pytest.approx(expected["p_holm"].to_numpy(), nan_ok=True)
     # summary.csv and the clean table agree
-    clean = tb.clean_table(real.results).merge(real.summary[real.summary["level"] == 0], on=CONFIG_COLUMNS)
+    clean = tb.clean_table(real.result_set).merge(real.summary[real.summary["level"] == 0], on=CONFIG_COLUMNS)
     assert clean["accuracy_mean_x"].to_numpy() == pytest.approx(clean["accuracy_mean_y"].to_numpy())
     assert clean["accuracy_ci_low_x"].to_numpy() == pytest.approx(clean["accuracy_ci_low_y"].to_numpy())
 
@@ -465,7 +466,7 @@ def test_real_run_with_sizes_on_synthetic_data(tmp_path):
     record = run_record(tmp_path, datasets="synthetic[n_samples=600,n_features=5]", attacks="label_flip",
                         models="decision_tree", levels="0,20", sizes="50,150,400", seeds=3)
     text = assert_numbers_traceable(record)
-    table = tb.clean_equivalent_table(record.results)
+    table = tb.clean_equivalent_table(record.result_set)
     assert len(table) == 3 and set(table["status"]) <= {"ok", "below", "above"}
     ok = table[table["status"] == "ok"]
     assert (ok["n_clean_equivalent"] >= 50).all() and (ok["n_clean_equivalent"] <= 400).all()

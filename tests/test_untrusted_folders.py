@@ -233,9 +233,9 @@ def test_csv_cells_round_trip_through_irisbench_readers(run):
 
     record = RunRecord.load(run)
     labels = ["=cmd|' /C calc'!A0", "'=already quoted", "-0.5", "\t@SUM(1)"]  # one per row
-    record.results.frame["error"] = labels
+    record.results["error"] = labels
     write_results(record)
     text = (run / "results.csv").read_text()
     assert "'=cmd|" in text and "''=already" in text and ",-0.5," in text and "'\t@SUM" in text
-    again = RunRecord.load(run).results.frame
-    assert again["error"].tolist() == record.results.frame["error"].tolist()
+    again = RunRecord.load(run).results
+    assert again["error"].tolist() == record.results["error"].tolist()

@@ -78,7 +78,7 @@ def _saved(path, data: dict, replaced: str = "") -> None:
 def _warn_failures(record) -> None:
     from irisbench.sinks.terminal import warn
 
-    failed = record.results.n_failed
+    failed = record.result_set.n_failed
     if failed:
         warn(f"{failed} seed(s) of {record.out_dir} failed; the baseline records them, and their cells "
              "are 'not comparable' until the baseline is recreated from a run without failures")

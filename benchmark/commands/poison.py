@@ -36,7 +36,8 @@ def poison_command(args) -> int:
     from irisbench.registry import load_registry
     from irisbench.sinks.files import atomic_write_text
     from irisbench.sinks.terminal import error, stderr, stdout, warn
-    from irisbench.spec import TEST_SIZE, parse_levels, parse_positive_int, parse_ref
+    from irisbench.schema import TEST_SIZE
+    from irisbench.spec import parse_levels, parse_positive_int, parse_ref
     from irisbench.worker import CellError, check_datasets, load_dataset, make_split, poison_training_set
 
     registry = load_registry(plugin_dirs=args.plugins_dir)

@@ -7,7 +7,6 @@ tracking server was down during ``irisbench run``. MLflow is imported only by ``
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from irisbench.errors import UsageError
 from irisbench.render import printable
@@ -64,8 +63,8 @@ def report_command(args) -> int:
     level = None
     if args.heatmap_level is not None:
         (level,) = parse_levels([args.heatmap_level])
-        if level not in set(record.results.levels()):
-            valid = ", ".join(f"{v:g}" for v in record.results.levels())
+        if level not in set(record.result_set.levels()):
+            valid = ", ".join(f"{v:g}" for v in record.result_set.levels())
             raise UsageError(f"--heatmap-level {args.heatmap_level} is not a level of this run; levels: {valid}")
     write_outputs(record, heatmap_level=level)
     print_summary(record)

@@ -394,7 +394,7 @@ def _write(record, sink, started: float) -> int:
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
     files.write_run_json(record)
 
-    exit_code = 1 if record.results.n_failed else 0
+    exit_code = 1 if record.result_set.n_failed else 0
     if sink is not None:
         from irisbench.sinks.mlflow_sink import MlflowLoggingError
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.render import printable_lines
-from irisbench.results import CONFIG_COLUMNS, config_label, csv_text, level_text
+from irisbench.results import csv_text
+from irisbench.schema import ALPHA, CONFIG_COLUMNS, config_label, fmt, level_text
 from irisbench.sinks.files import atomic_write_text
-from irisbench.sinks.reports import cell_errors, fmt
+from irisbench.sinks.reports import cell_errors
 
 REPORT_NAME = "analysis_report.md"
 BASELINE_DEFENSE = tb.BASELINE_DEFENSE
@@ -101,13 +102,13 @@ def run_command(record: RunRecord, defenses: list[str] | None = None, sizes: str
 
 
 def ran_defenses(record: RunRecord) -> list[str]:
-    return list(dict.fromkeys(record.results.frame["defense"].astype(str)))
+    return list(dict.fromkeys(record.results["defense"].astype(str)))
 
 
 # ---------------------------------------------------------------- sections
 
 def how_to_read(record: RunRecord, t: tb.Tables) -> str:
-    ok = record.results.ok
+    ok = record.result_set.ok
     seeds = int(ok.groupby(tb.CELL_COLUMNS)["seed"].nunique().max()) if len(ok) else 0
     lines = [
         "## How to read this", "",
@@ -120,7 +121,7 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
         "family: the degradation table, the defense comparisons at poisoned levels, and the defense "
         "comparisons at level 0 are three separate families (the adjusted p covers every row of the family, "
         "also rows a long table leaves out).",
-        f"- A difference is called significant only when its Holm-adjusted p is below {tb.ALPHA} and its 95 % "
+        f"- A difference is called significant only when its Holm-adjusted p is below {ALPHA} and its 95 % "
         "interval excludes 0 on the same side; otherwise the verdict is \"no significant effect\" (or "
         "\"no significant change\").",
         "- Recovery = (defended mean - attacked mean) / (clean mean - attacked mean): the share of the accuracy "
@@ -138,7 +139,7 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
                     ("defense comparisons at poisoned levels",
                      int((t.defenses["family"] == tb.POISONED_FAMILY).sum()))]
         for name, m in families:
-            if m and m * p_min >= tb.ALPHA:
+            if m and m * p_min >= ALPHA:
                 line += (f" With {m} {name}, Holm multiplies it by up to {m}, so none of them can reach "
                          f"significance in this run; that needs at least {tb.seeds_needed(m)} seeds.")
         lines.append(line)
@@ -150,7 +151,7 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
 
 
 def setup_section(record: RunRecord, t: tb.Tables) -> str:
-    frame = record.results.frame
+    frame = record.results
     names = {c: list(dict.fromkeys(frame[c].astype(str))) for c in CONFIG_COLUMNS[:4]}
     resolved = "; ".join(
         f"{d}: {', '.join(str(n) for n in sorted(frame.loc[frame['dataset'] == d, 'n_train'].unique()))}"
@@ -164,7 +165,7 @@ def setup_section(record: RunRecord, t: tb.Tables) -> str:
         f"- Attacks: {', '.join(names['attack'])}",
         f"- Defenses: {', '.join(names['defense'])}",
         f"- Models: {', '.join(names['model'])}",
-        f"- Levels (%): {levels_text(record.results.levels())}. The level is the percentage of the training "
+        f"- Levels (%): {levels_text(record.result_set.levels())}. The level is the percentage of the training "
         "samples the model sees that are poisoned; the count is round(level / 100 x n_train). "
         "Level 0 is the clean training set.",
         f"- Training-set sizes: --sizes {given}; n_train per dataset: {resolved}. Each size is a stratified "
@@ -172,7 +173,7 @@ def setup_section(record: RunRecord, t: tb.Tables) -> str:
         f"- Seeds: {len(seeds)} (seed indices {', '.join(str(s) for s in seeds)}), root seed {record.spec.seed}. "
         f"Each seed draws a new stratified train/test split with {test_pct} % of the samples in the test split; "
         "the test split is never poisoned.",
-        f"- Runs: {len(frame)} cell x seed runs, {record.results.n_failed} failed.",
+        f"- Runs: {len(frame)} cell x seed runs, {record.result_set.n_failed} failed.",
     ]
     if len(t.chance):
         lines.append("- Chance (majority-class rate of the test split, from the pooled confusion matrices: what the "
@@ -183,7 +184,7 @@ def setup_section(record: RunRecord, t: tb.Tables) -> str:
 
 def clean_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
     head = ["## Clean accuracy (level 0)", ""]
-    if 0.0 not in record.results.levels():
+    if 0.0 not in record.result_set.levels():
         return "\n".join(head + ["This run has no level 0, so clean accuracy and the drop against it "
                                  "cannot be computed."])
     table = t.clean
@@ -202,7 +203,7 @@ def clean_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
 
 def degradation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
     head = ["## Degradation per level", ""]
-    if 0.0 not in record.results.levels():
+    if 0.0 not in record.result_set.levels():
         return "\n".join(head + ["This run has no level 0, so the drop against clean training cannot be computed."])
     table = t.degradation
     if table.empty:
@@ -291,9 +292,9 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
     if not poisoned.empty:
         n_pairs = int(poisoned["n_pairs"].max())
         floor = len(poisoned) * tb.smallest_wilcoxon_p(n_pairs) if n_pairs >= 1 else math.nan
-        if math.isfinite(floor) and floor >= tb.ALPHA:
+        if math.isfinite(floor) and floor >= ALPHA:
             parts += [f"With {n_pairs} paired seeds and {plural(len(poisoned), 'comparison')}, no comparison below "
-                      f"can reach a Holm-adjusted p under {tb.ALPHA} (the smallest possible is "
+                      f"can reach a Holm-adjusted p under {ALPHA} (the smallest possible is "
                       f"{fmt_p(min(1.0, floor))}), so every verdict here is \"no significant effect\" whatever "
                       f"the differences: run at least {tb.seeds_needed(len(poisoned))} seeds to test them.", ""]
         parts += ["Per defense, at the poisoned levels:", ""]
@@ -377,13 +378,13 @@ def status_text(r: dict) -> str:
 def quantity_section(record: RunRecord, t: tb.Tables) -> str:
     parts = ["## Quality vs quantity", ""]
     table = t.clean_equivalent
-    sizes_per_dataset = record.results.frame.groupby("dataset")["n_train"].nunique()
+    sizes_per_dataset = record.results.groupby("dataset")["n_train"].nunique()
     if table.empty:
         if int(sizes_per_dataset.max()) < 2:
             parts.append("This section needs several training-set sizes (--sizes): this run used one size per "
                          "dataset, so there is no clean learning curve to compare against. Run e.g. "
                          f"`{run_command(record, sizes='0.25,0.5,all')}`.")
-        elif 0.0 not in record.results.levels() or len(record.results.levels()) < 2:
+        elif 0.0 not in record.result_set.levels() or len(record.result_set.levels()) < 2:
             parts.append("This section needs level 0 (the clean learning curve) and at least one level above 0.")
         else:
             parts.append("No configuration has a clean learning curve with at least two sizes.")
@@ -499,7 +500,7 @@ def mitigation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> 
     parts += model_choice(record, t, several_sizes)
 
     parts += ["", "### Data provenance", ""]
-    ok = record.results.ok
+    ok = record.result_set.ok
     digests = {d for d in ok["train_digest"].astype(str) if d}
     parts.append(f"- Recorded, not measured as a defense: results.csv holds a content digest of the exact training "
                  f"set behind every cell x seed (column train_digest; {len(digests)} distinct digests over "
@@ -521,7 +522,7 @@ def mitigation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> 
 
 def model_choice(record: RunRecord, t: tb.Tables, several_sizes: bool) -> list[str]:
     """Robust model choice: the models' drops at the highest level under no defense (means, not a test)."""
-    all_models = list(dict.fromkeys(record.results.frame["model"].astype(str)))
+    all_models = list(dict.fromkeys(record.results["model"].astype(str)))
     models = [m for m in all_models if base_name(m) != "dummy"]
     if len(models) < 2:
         which = f"one model ran ({', '.join(models)})" if models else "no model other than dummy ran"
@@ -552,9 +553,9 @@ def model_choice(record: RunRecord, t: tb.Tables, several_sizes: bool) -> list[s
 
 
 def failed_section(record: RunRecord, several_sizes: bool) -> str:
-    frame = record.results.frame
+    frame = record.results
     head = ["## Failed cells", ""]
-    n_failed, n_total = record.results.n_failed, len(frame)
+    n_failed, n_total = record.result_set.n_failed, len(frame)
     if n_failed == 0:
         return "\n".join(head + [f"None: all {n_total} cell x seed runs succeeded."])
     failed = frame[frame["status"] != "ok"]
@@ -562,7 +563,7 @@ def failed_section(record: RunRecord, several_sizes: bool) -> str:
     for key, group in failed.groupby(CONFIG_COLUMNS + ["level"], sort=False):
         config, level = tuple(key[:5]), key[5]
         body.append([config_label(config) + (f" (n_train {config[4]})" if several_sizes else ""), level_text(level),
-                     len(group), "; ".join(cell_errors(record.results, config, level))])
+                     len(group), "; ".join(cell_errors(record.result_set, config, level))])
     errors = list(dict.fromkeys(str(e) for e in failed["error"]))
     return "\n".join(head + [
         f"{n_failed} of {n_total} cell x seed runs failed; failed seeds are left out of every mean, "
@@ -574,8 +575,8 @@ def failed_section(record: RunRecord, several_sizes: bool) -> str:
 # ---------------------------------------------------------------- the report
 
 def analysis_text(record: RunRecord, t: tb.Tables | None = None) -> str:
-    t = t if t is not None else tb.all_tables(record.results)
-    several_sizes = len({c[4] for c in record.results.configs()}) > 1
+    t = t if t is not None else tb.all_tables(record.result_set)
+    several_sizes = len({c[4] for c in record.result_set.configs()}) > 1
     return "\n\n".join([
         "# Poisoning robustness analysis",
         "Generated from the measured numbers of this run (results.csv, summary.csv and the CSV tables beside "
@@ -606,7 +607,7 @@ def write_analysis(record: RunRecord) -> Path:
     """Write ``analysis_report.md`` and the analysis tables (CSV) in the run folder; return the report's path."""
     path = Path(record.out_dir) / REPORT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    t = tb.all_tables(record.results)
+    t = tb.all_tables(record.result_set)
     write_tables(record, t)
     atomic_write_text(path, printable_lines(analysis_text(record, t)))  # labels may hold ESC
     return path

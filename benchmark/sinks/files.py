@@ -82,7 +82,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_results(record: RunRecord) -> None:
     """results.csv: the raw matrix, one row per cell x seed (written once, by ``irisbench run``)."""
-    atomic_write_text(record.out_dir / "results.csv", csv_text(record.results.frame))
+    atomic_write_text(record.out_dir / "results.csv", csv_text(record.results))
 
 
 def write_summary(record: RunRecord) -> None:

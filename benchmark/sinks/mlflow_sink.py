@@ -30,7 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from irisbench.errors import UsageError
 from irisbench.record import RunRecord, config_dir_name, safe_name
-from irisbench.results import CONFIG_COLUMNS, config_label, level_text, neutralise_cell
+from irisbench.schema import CONFIG_COLUMNS, config_label, level_text
+from irisbench.results import neutralise_cell
 from irisbench.sinks.files import write_run_json
 
 #: Seconds the /health preflight waits for an HTTP tracking server.
@@ -415,7 +416,7 @@ class MlflowSink:
 
     def _log_children(self, record: RunRecord) -> None:
         now = int(time.time() * 1000)
-        configs = record.results.configs()
+        configs = record.result_set.configs()
         several_sizes = len({c[4] for c in configs}) > 1
         for config in configs:
             self.child_run_ids[config_dir_name(config)] = self._log_child(record, config, several_sizes, now)
@@ -479,7 +480,7 @@ class MlflowSink:
 
         client = self._client
         now = int(time.time() * 1000)
-        results, summary = record.results, record.summary
+        results, summary = record.result_set, record.summary
         configs = results.configs()
         metrics = []
         for row in summary.to_dict("records"):
@@ -508,7 +509,7 @@ class MlflowSink:
 
         client = self._client
         dataset, attack, defense, model, n_train = config
-        frame = record.results.frame
+        frame = record.results
         rows = frame[(frame[CONFIG_COLUMNS] == list(config)).all(axis=1)]
         cells = record.summary[(record.summary[CONFIG_COLUMNS] == list(config)).all(axis=1)]
 
@@ -540,7 +541,7 @@ class MlflowSink:
         names = record.class_names.get(dataset)
         with tempfile.TemporaryDirectory(prefix="irisbench-confusion-") as folder:
             for level in sorted(rows["level"].unique()):
-                matrix = record.results.pooled_confusion(config, level)
+                matrix = record.result_set.pooled_confusion(config, level)
                 if matrix is None:
                     continue
                 labels = names if names and len(names) == len(matrix) else [str(i) for i in range(len(matrix))]
@@ -592,7 +593,7 @@ class MlflowSink:
             from irisbench.worker import digest, load_dataset
 
             registry = None
-            labels = set(record.results.frame["dataset"].unique())
+            labels = set(record.results["dataset"].unique())
             for ref in record.spec.datasets:
                 if ref.label not in labels:
                     continue
@@ -641,7 +642,7 @@ def run_files(record: RunRecord) -> list[Path]:
 
     root = Path(record.out_dir)
     names = {"results.csv", "summary.csv", "run.json", REPORT_NAME, *Tables.FILES.values()}
-    folders = [Path(".")] + ([Path(config_dir_name(c)) for c in record.results.configs()]
+    folders = [Path(".")] + ([Path(config_dir_name(c)) for c in record.result_set.configs()]
                              if record.multi_config else [])
     found = []
     for folder in folders:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from irisbench.errors import UsageError
 from irisbench.record import RunRecord
-from irisbench.results import CONFIG_COLUMNS, level_text
+from irisbench.schema import CONFIG_COLUMNS, level_text
 from irisbench.sinks.files import atomic_open
 
 PLOT_NAME = "poison_accuracy_plot.png"
@@ -101,13 +101,13 @@ def _ci_note(record: RunRecord, what: str) -> str:
 
 
 def _seeds(record: RunRecord) -> str:
-    n = record.results.frame["seed"].nunique()
+    n = record.results["seed"].nunique()
     return f"{n} seed{'s' if n != 1 else ''}"
 
 
 def _ordered(frame: pd.DataFrame, record: RunRecord, columns: list[str], then: list[str]) -> pd.DataFrame:
     """Rows sorted by ``columns`` (each value ranked by its first appearance in the grid), then ``then``."""
-    grid = record.results.frame
+    grid = record.results
     keys = []
     for column in columns:
         rank = {v: i for i, v in enumerate(dict.fromkeys(grid[column]))} if column in grid else {}
@@ -392,7 +392,7 @@ HEATMAP_PANEL = ["dataset", "model", "n_train"]
 
 def resolve_heatmap_level(record: RunRecord, level: float | None = None) -> float:
     """The level the heatmap shows: ``level`` if the run has it (else UsageError), default the highest."""
-    levels = [float(v) for v in record.results.levels()]
+    levels = [float(v) for v in record.result_set.levels()]
     if level is None:
         return max(levels)
     matches = [v for v in levels if np.isclose(v, float(level))]
@@ -534,7 +534,7 @@ def flagging_defenses(record: RunRecord) -> list[str]:
 
 def _model_dependent(record: RunRecord, defenses: list[str]) -> set[str]:
     """Defenses whose per-seed detection numbers differ between models (all others flag before the model)."""
-    frame = record.results.frame
+    frame = record.results
     frame = frame[(frame["status"] == "ok") & frame["defense"].isin(defenses) & (frame["level"] > 0)]
     keys = [c for c in CONFIG_COLUMNS if c != "model"] + ["level", "seed"]
     found = set()

@@ -7,22 +7,13 @@ and the plots use.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from irisbench.record import RunRecord, config_dir_name
-from irisbench.results import CELL_COLUMNS, config_label, level_text
+from irisbench.schema import CELL_COLUMNS, config_label, fmt, level_text
 from irisbench.sinks.files import atomic_write_text
-
-
-def fmt(value, digits: int = 3) -> str:
-    """Fixed decimals everywhere (no '-0.000'); 'n/a' for undefined values such as a 1-seed CI."""
-    if value is None or not math.isfinite(float(value)):
-        return "n/a"
-    text = f"{float(value):.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def summary_rows(summary) -> dict[tuple, dict]:
@@ -72,7 +63,7 @@ def report_text(record: RunRecord, config: tuple, level: float, row: dict) -> st
         f"poisoning level: {level_text(level)} % of the training samples",
         f"seeds:           {n_ok} ok, {n_failed} failed",
     ]
-    errors = cell_errors(record.results, config, level)
+    errors = cell_errors(record.result_set, config, level)
     if n_ok == 0:
         lines += ["", f"All {n_failed} seeds of this cell failed; there are no predictions to report.",
                   "Errors:", *(f"  - {e}" for e in errors)]
@@ -83,7 +74,7 @@ def report_text(record: RunRecord, config: tuple, level: float, row: dict) -> st
                      "(Student-t over seeds)")
     if errors:
         lines += ["errors of the failed seeds:", *(f"  - {e}" for e in errors)]
-    confusion = record.results.pooled_confusion(config, level)
+    confusion = record.result_set.pooled_confusion(config, level)
     if confusion is None:
         lines += ["", "No confusion matrices were recorded for this cell, so no pooled report."]
         return "\n".join(lines) + "\n"
@@ -123,13 +114,13 @@ def write_reports(record: RunRecord) -> list[Path]:
     so that file names stay the same whatever the grid.
     """
     rows = summary_rows(record.summary)
-    configs = record.results.configs()
+    configs = record.result_set.configs()
     written = []
-    names = report_names(record.results.levels())
+    names = report_names(record.result_set.levels())
     for config in configs:
         folder = Path(record.out_dir) / config_dir_name(config) if record.multi_config else Path(record.out_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        for level in record.results.levels():
+        for level in record.result_set.levels():
             row = rows.get((*config, level))
             if row is None:
                 continue

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from irisbench.render import printable
+from irisbench.schema import mean_pm
 
 if TYPE_CHECKING:  # keep pandas (via record/results) out of `irisbench plugins` startup
     from irisbench.record import RunRecord
@@ -129,22 +130,18 @@ def fit_table(title: str, headers: list[str], rows: list[list[str]], keys: int, 
 
 
 def _cell(mean: float, low: float, high: float) -> str:
-    if mean != mean:  # NaN: every seed failed
-        return "[red]failed[/red]"
-    if low != low:
-        return f"{mean:.3f}"
-    return f"{mean:.3f} ± {(high - low) / 2:.3f}"
+    return "[red]failed[/red]" if mean != mean else mean_pm(mean, low, high)  # NaN: every seed failed
 
 
 def summary_table(record: RunRecord, metric: str = "accuracy", width: int | None = None) -> list:
     """Configuration x level table of mean ± CI half-width, fitted to ``width`` (default: stdout's)."""
-    from irisbench.results import config_label, level_text
+    from irisbench.schema import config_label, level_text
 
-    levels = record.results.levels()
+    levels = record.result_set.levels()
     headers = ["configuration", "n_train"] + [f"{level_text(level)} %" for level in levels]
     summary = record.summary
     rows = []
-    for config in record.results.configs():
+    for config in record.result_set.configs():
         row = [escape(printable(config_label(config))), str(config[4])]
         for level in levels:
             match = summary[(summary["level"] == level)
@@ -163,9 +160,9 @@ def summary_table(record: RunRecord, metric: str = "accuracy", width: int | None
 def print_summary(record: RunRecord) -> None:
     for renderable in summary_table(record):
         stdout.print(renderable)
-    failed = record.results.n_failed
+    failed = record.result_set.n_failed
     if failed:
-        errors = record.results.frame.loc[record.results.frame["status"] != "ok", "error"].unique()
+        errors = record.results.loc[record.results["status"] != "ok", "error"].unique()
         stderr.print(f"[red]{failed} cell(s) failed[/red]; first error: {escape(printable(errors[0]))}")
     stdout.print(f"results in [bold]{escape(printable(record.out_dir))}[/bold]")
 

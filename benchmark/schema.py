@@ -1,0 +1,164 @@
+"""The results schema, declared once: the cell key, the metrics, the poisoning level, number formats.
+
+Every table, sink, check and compare reads from here. Adding a metric is one :class:`Metric`
+in :data:`METRICS` plus the code in the worker that computes it; results.csv, summary.csv,
+``compare``, ``check``, the reports and MLflow pick it up from this list.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from irisbench.errors import UsageError
+
+#: Share of each dataset held out, stratified, as the clean test split.
+TEST_SIZE = 0.3
+#: Confidence of every interval irisbench reports.
+CONFIDENCE = 0.95
+#: Significance level of every test (after Holm's correction).
+ALPHA = 0.05
+
+# Column lists are lists, not tuples: pandas reads ``frame[("a", "b")]`` as one key.
+#: A configuration is everything but the level and the seed.
+CONFIG_COLUMNS = ["dataset", "attack", "defense", "model", "n_train"]
+#: A configuration without its training-set size.
+GROUP_COLUMNS = CONFIG_COLUMNS[:4]
+#: A cell of the grid: a configuration at one poisoning level.
+CELL_COLUMNS = [*CONFIG_COLUMNS, "level"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One per-seed score: how to name it, which way is better, and where it is defined."""
+
+    name: str
+    label: str
+    higher_is_better: bool = True
+    #: Defined only for defenses that flag rows (detection against the true poisoned mask).
+    detection: bool = False
+    #: Compared by ``irisbench check`` unless the user picks metrics.
+    checked: bool = True
+
+    def column(self, stat: str) -> str:
+        """The summary column of ``stat`` (``mean``, ``std``, ``ci_low``, ``ci_high``)."""
+        return f"{self.name}_{stat}"
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("accuracy", "accuracy"),
+    Metric("f1_macro", "macro F1"),
+    Metric("detection_precision", "detection precision", detection=True),
+    Metric("detection_recall", "detection recall", detection=True),
+    Metric("detection_f1", "detection F1", detection=True),
+    Metric("removed_fraction", "share of training rows removed", higher_is_better=False, detection=True,
+           checked=False),
+)
+#: The summary statistics of every metric, per cell, over the seeds that finished.
+SUMMARY_STATS = ("mean", "std", "ci_low", "ci_high")
+
+METRIC_NAMES = [m.name for m in METRICS]
+SCORE_METRICS = [m.name for m in METRICS if not m.detection]
+DETECTION_METRICS = [m.name for m in METRICS if m.detection]
+CHECKED_METRICS = [m.name for m in METRICS if m.checked]
+
+#: results.csv, one row per cell x seed, in this column order.
+COLUMNS = [*GROUP_COLUMNS, "level", "n_train", "seed", "status", "error", *SCORE_METRICS, "n_poisoned",
+           "n_fit", "n_flagged", *DETECTION_METRICS, "train_digest", "confusion"]
+TEXT_COLUMNS = ["dataset", "attack", "defense", "model", "status", "error", "train_digest", "confusion"]
+
+
+def metric(name: str) -> Metric:
+    """The metric called ``name``; a UsageError listing the valid names otherwise."""
+    for candidate in METRICS:
+        if candidate.name == name:
+            return candidate
+    from irisbench.api import did_you_mean
+
+    raise UsageError(f"{name!r} is not a metric; {did_you_mean(name, METRIC_NAMES)}"
+                     f"valid metrics: {', '.join(METRIC_NAMES)}")
+
+
+def summary_columns(names=METRIC_NAMES) -> list[str]:
+    """``accuracy_mean``, ``accuracy_std``, ... for each metric in ``names``."""
+    return [metric(n).column(stat) for n in names for stat in SUMMARY_STATS]
+
+
+# -- the poisoning level -------------------------------------------------------------------------
+# A level is a float percentage in [0, 100]. It is rounded to LEVEL_DECIMALS when parsed, so that
+# levels read back from a CSV compare equal with ``==`` everywhere else.
+LEVEL_DECIMALS = 6
+
+
+def level_value(value) -> float:
+    """A level as irisbench stores it: a float rounded to LEVEL_DECIMALS (``"5%"`` -> 5.0)."""
+    return round(float(str(value).strip().rstrip("%")), LEVEL_DECIMALS)
+
+
+def parse_level(item: str) -> float:
+    """One user-typed level in percent; a UsageError that says what a level is otherwise."""
+    try:
+        level = level_value(item)
+    except ValueError:
+        raise UsageError(f"level {item!r} is not a number; levels are percentages in 0-100, "
+                         "e.g. --levels 0,5,10,50") from None
+    if not math.isfinite(level) or not 0 <= level <= 100:
+        raise UsageError(f"level {item!r} is outside 0-100; levels are percentages of the "
+                         "training samples, e.g. --levels 0,5,10,50")
+    return level
+
+
+def find_level(levels, given) -> float:
+    """The level of ``levels`` that ``given`` names; a UsageError listing the levels otherwise."""
+    wanted = parse_level(str(given))
+    for level in levels:
+        if level_value(level) == wanted:
+            return level
+    raise UsageError(f"level {level_text(wanted)} is not a level of this run; levels: "
+                     f"{', '.join(level_text(v) for v in levels)}")
+
+
+def level_text(level: float) -> str:
+    """``5`` for 5.0, ``2.5`` for 2.5: used in file names, tables and labels."""
+    return f"{float(level):g}"
+
+
+def level_step(level: float) -> int:
+    """An integer step for logging against the level: hundredths of a percent (2.5 % -> 250).
+
+    Distinct for levels that differ by 0.01 or more, and proportional, so a chart over steps
+    reads as the level (x 100).
+    """
+    return int(round(float(level) * 100))
+
+
+# -- numbers as text ----------------------------------------------------------------------------
+def fmt(value, digits: int = 3) -> str:
+    """Fixed decimals everywhere (no '-0.000'); 'n/a' for undefined values such as a 1-seed CI."""
+    if value is None or not math.isfinite(float(value)):
+        return "n/a"
+    text = f"{float(value):.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def mean_pm(mean, low, high, digits: int = 3) -> str:
+    """``0.953 ± 0.012``: a mean and the half-width of its CI (``0.953`` when the CI is undefined)."""
+    if mean is None or not math.isfinite(float(mean)):
+        return "n/a"
+    if low is None or high is None or not (math.isfinite(float(low)) and math.isfinite(float(high))):
+        return fmt(mean, digits)
+    return f"{fmt(mean, digits)} ± {fmt((float(high) - float(low)) / 2, digits)}"
+
+
+def mean_ci(mean, low, high, digits: int = 3) -> str:
+    """``0.953 [0.941, 0.965]``: a mean and its CI (no brackets when the CI is undefined)."""
+    if low is None or high is None or not (math.isfinite(float(low)) and math.isfinite(float(high))):
+        return fmt(mean, digits)
+    return f"{fmt(mean, digits)} [{fmt(low, digits)}, {fmt(high, digits)}]"
+
+
+def config_label(config) -> str:
+    """``iris / gaussian / none / decision_tree`` (n_train is shown separately)."""
+    if not isinstance(config, dict):
+        config = dict(zip(CONFIG_COLUMNS, config))
+    return " / ".join(str(config[c]) for c in GROUP_COLUMNS)
