@@ -1,5 +1,6 @@
 """irisbench: how much does poisoned training data hurt a model, and which defenses help?
 
+Notebooks and scripts run a grid with ``irisbench.run(attack="gaussian", seeds=5)``.
 Plugin authors need only this module (and ``irisbench.testing`` in their tests)::
 
     from irisbench import hookimpl, Attack, Defense, Model, Dataset, Sink, Param, LoadedData, UsageError, poison_count
@@ -9,6 +10,7 @@ import pluggy
 
 from irisbench.api import Attack, Dataset, Defense, LoadedData, Model, Param, Plugin, Sink, poison_count
 from irisbench.errors import UsageError
+from irisbench.runner import run
 from irisbench.schema import TEST_SIZE
 
 __version__ = "0.1.0"
@@ -29,4 +31,5 @@ __all__ = [
     "__version__",
     "hookimpl",
     "poison_count",
+    "run",
 ]

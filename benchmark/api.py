@@ -186,9 +186,13 @@ class Sink(Plugin):
     """
 
     kind = "sink"
-    #: Written by ``run`` and ``report`` unless the user turns it off. A sink that uploads
-    #: somewhere (like MLflow) may say False and be switched on by a flag instead.
-    default: ClassVar[bool] = True
+    #: False for a sink that sends the run elsewhere (a tracking server): it still runs when
+    #: ``irisbench.run(out=None)`` writes no files.
+    writes_files: ClassVar[bool] = True
+
+    def enabled(self, spec) -> bool:
+        """Whether this run wants the sink (MLflow's says ``spec.mlflow``); True by default."""
+        return True
 
     def start(self, spec, out_dir) -> None:
         """Called before the grid computes, so that a sink that talks to a server fails in seconds."""

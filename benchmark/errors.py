@@ -7,3 +7,10 @@ class UsageError(ValueError):
     A ``ValueError``, so that plugin code and callers of the Python API can treat a bad value
     the way Python does everywhere else.
     """
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line for a plugin's exception (``sys.exit`` included)."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    return " ".join(f"{type(exc).__name__}: {exc}".split())

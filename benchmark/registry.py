@@ -15,7 +15,7 @@ import pluggy
 
 from irisbench import hookspecs
 from irisbench.api import KINDS, Plugin, contract_problem, did_you_mean
-from irisbench.errors import UsageError
+from irisbench.errors import UsageError, describe_exception
 
 ENTRY_POINT_GROUP = "irisbench"
 #: Set to 1 to skip third-party entry points (hermetic tests, debugging).
@@ -33,6 +33,7 @@ BUILTIN_MODULES = (
     "irisbench.plugins.ensembles",
     "irisbench.plugins.adversarial",
     "irisbench.plugins.models",
+    "irisbench.sinks.builtin",
 )
 
 HOOKS = {
@@ -81,7 +82,7 @@ class Registry:
         try:
             problem = contract_problem(cls, KINDS[kind])
         except Exception as exc:  # noqa: BLE001 - a class so odd that inspecting it raises
-            problem = f"{cls!r} cannot be inspected: {_describe(exc)}"
+            problem = f"{cls!r} cannot be inspected: {describe_exception(exc)}"
         if problem:
             self.warnings.append(f"{package}: {HOOKS[kind]}: {problem}; skipped")
             return
@@ -92,13 +93,6 @@ class Registry:
             )
             return
         self.plugins[kind][cls.name] = PluginInfo(kind, cls.name, cls, package)
-
-
-def _describe(exc: BaseException) -> str:
-    """One line for a plugin's exception (``sys.exit`` included)."""
-    if isinstance(exc, SystemExit):
-        return f"called sys.exit({exc.code!r})"
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def _import_file(path: Path):
@@ -138,7 +132,7 @@ def load_folder_plugins(folder: str | Path) -> tuple[list[tuple[str, object]], l
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit included: a plugin never ends the command
-            warnings.append(f"plugin file {path} failed to load: {_describe(exc)}; skipped")
+            warnings.append(f"plugin file {path} failed to load: {describe_exception(exc)}; skipped")
     return modules, warnings
 
 
@@ -149,7 +143,7 @@ def _register(pm: pluggy.PluginManager, plugin, name: str, package: str, warning
     try:
         pm.register(plugin, name=name)
     except Exception as exc:  # pluggy's PluginValidationError, or a module pluggy cannot inspect
-        warnings.append(f"{package}: {_describe(exc)}; skipped")
+        warnings.append(f"{package}: {describe_exception(exc)}; skipped")
         return False
     for attr in dir(plugin):
         if attr.startswith("irisbench_") and inspect.isfunction(getattr(plugin, attr, None)) \
@@ -191,7 +185,7 @@ def _load_entry_point(ep, pm: pluggy.PluginManager, packages: dict, warnings: li
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - a broken plugin, even one calling sys.exit, must not break the others
-        warnings.append(f"plugin {ep.name!r} from {dist or ep.value} failed to load: {_describe(exc)}")
+        warnings.append(f"plugin {ep.name!r} from {dist or ep.value} failed to load: {describe_exception(exc)}")
         return
     if _register(pm, plugin, name, dist or ep.value, warnings):
         packages[plugin] = dist or ep.value
@@ -244,7 +238,7 @@ def load_registry(autoload: bool | None = None, plugin_dirs=()) -> Registry:
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001 - SystemExit included
-                registry.warnings.append(f"{package}: {hook_name} raised {_describe(exc)}; skipped")
+                registry.warnings.append(f"{package}: {hook_name} raised {describe_exception(exc)}; skipped")
                 continue
             if classes is None:
                 continue

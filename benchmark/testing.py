@@ -41,7 +41,8 @@ def check_plugin(cls, params: dict | None = None) -> None:
     """
     base = api.KINDS.get(getattr(cls, "kind", None)) if isinstance(cls, type) else None
     if base is None or not issubclass(cls, base):
-        raise AssertionError(f"check_plugin: {cls!r} is not an irisbench Attack, Defense, Model or Dataset subclass")
+        raise AssertionError(f"check_plugin: {cls!r} is not an irisbench Attack, Defense, Model, Dataset or Sink "
+                             "subclass")
     who = f"{base.kind} {getattr(cls, 'name', '')!r}"
     with _check(who, "contract"):
         problem = api.contract_problem(cls, base)
@@ -50,7 +51,7 @@ def check_plugin(cls, params: dict | None = None) -> None:
     with _check(who, "instantiate with defaults"):
         plugin = cls(**(params or {}))
     {"attack": _check_attack, "defense": _check_defense, "model": _check_model,
-     "dataset": _check_dataset}[base.kind](plugin, who)
+     "dataset": _check_dataset, "sink": _check_sink}[base.kind](plugin, who)
 
 
 @contextmanager
@@ -206,3 +207,26 @@ def _check_dataset(dataset, who: str) -> None:
         second = load()
         _same(first[:2], second[:2], who)
         assert list(first[2]) == list(second[2]) and first[3] == second[3], f"{who} returned different names"
+
+
+def _check_sink(sink, who: str) -> None:
+    """A sink that writes files writes them inside the folder it is given and says which."""
+    import tempfile
+    from dataclasses import replace
+    from pathlib import Path
+
+    from irisbench.runner import run
+
+    if not sink.writes_files:  # it sends the run elsewhere: only its contract can be checked here
+        return
+    record = run(defense=["none", "isolation"], levels=[0, 10], seeds=2, jobs=1)
+    with tempfile.TemporaryDirectory() as folder:
+        out_dir = Path(folder).resolve()
+        with _check(who, "write"):
+            written = sink.write(replace(record, out_dir=out_dir), out_dir)
+        with _check(who, "write returns the paths it wrote"):
+            assert isinstance(written, (list, tuple)), f"write returned {written!r}, not a list of paths"
+            for path in written:
+                path = Path(path).resolve()
+                assert path.is_relative_to(out_dir), f"{path} is outside the run folder {out_dir}"
+                assert path.exists(), f"{path} was returned but not written"

@@ -201,6 +201,25 @@ def _remove_stale_temp_files(run_dir: Path) -> None:
 
 
 def run_command(args) -> int:
+    """The CLI's ``run``: the grid, its files under ``--out`` (or results/run-<time>), a summary table."""
+    from irisbench.sinks import terminal
+
+    exit_code, record = execute_run(args, write_files=True)
+    if record is not None:
+        terminal.print_summary(record)
+        mlflow = record.meta.get("mlflow") or {}
+        if mlflow.get("run_id") and record.spec.mlflow:
+            terminal.stdout.print(f"MLflow run {mlflow['run_id']} in {mlflow['tracking_uri']}")
+    return exit_code
+
+
+def execute_run(args, *, write_files: bool) -> tuple[int, object]:
+    """Validate, plan, compute and hand the record to every sink; return (exit code, record).
+
+    The one path behind ``irisbench run`` and :func:`irisbench.run`. ``write_files=False``
+    keeps everything in memory: no run folder, no checkpoint, only sinks that send the run
+    elsewhere (MLflow, when asked for). The record is None when ``--resume`` finds the run complete.
+    """
     from irisbench.executor import DaskBackend, WarmUp
     from irisbench.plan import make_plan
     from irisbench.registry import load_registry
@@ -215,7 +234,7 @@ def run_command(args) -> int:
     spec, resume_dir, saved = _spec_from_args(args, registry)
     if spec is None:  # scripts resume blindly: a finished run is not an error
         print(f"{printable(resume_dir)} is already complete; nothing to resume")
-        return 0
+        return 0, None
     class_names = check_datasets(spec.datasets, registry)
     digests = data_digests(spec, registry)
     if resume_dir is not None:
@@ -223,6 +242,7 @@ def run_command(args) -> int:
         _remove_stale_temp_files(resume_dir)
     plan = make_plan(spec, registry)  # the last validation: sizes against each dataset
 
+    outputs = None
     sink = None
     if spec.mlflow:
         # Before any computation: an unreachable server fails in seconds, not after the grid.
@@ -230,9 +250,15 @@ def run_command(args) -> int:
 
         sink = MlflowSink(spec.tracking_uri or default_tracking_uri(RESULTS_ROOT), spec.experiment,
                           artifact_root=RESULTS_ROOT / "mlartifacts")
-    out_dir, created = (resume_dir, False) if resume_dir else prepare_out_dir(spec.out)
+    if not write_files:
+        out_dir, created = None, False
+    else:
+        out_dir, created = (resume_dir, False) if resume_dir else prepare_out_dir(spec.out)
     dask = warm = None
     try:
+        from irisbench.outputs import open_outputs
+
+        outputs = open_outputs(registry, spec, out_dir)
         if spec.backend == "dask":
             dask = DaskBackend(spec.jobs, spec.scheduler)
         else:  # local workers start (and import) while this process opens the MLflow run
@@ -252,7 +278,7 @@ def run_command(args) -> int:
             dask.close()
         if warm is not None:
             warm.cancel()
-        if resume_dir is None:
+        if resume_dir is None and out_dir is not None:
             release_out_dir(out_dir, created)
         raise
 
@@ -269,21 +295,29 @@ def run_command(args) -> int:
         signal.signal(signal.SIGTERM, previous)
         if warm is not None:
             warm.cancel()
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         if sink is not None:
-            sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        return _interrupted(exc, out_dir)
+            sink.abort(status)
+        outputs.abort(status)
+        if out_dir is None:
+            raise
+        return _interrupted(exc, out_dir), None
     finally:
         if dask is not None:
             dask.close()
     try:
-        return _write(record, sink, started)
+        return _write(record, sink, outputs, started), record
     except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        outputs.abort(status)
         if sink is not None:  # Ctrl-C or a crash while writing: no run left RUNNING, no helper left
-            sink.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            sink.abort(status)
+        if out_dir is None:
+            raise
         if isinstance(exc, KeyboardInterrupt):  # the checkpoint is kept: --resume writes the outputs
-            return _interrupted(exc, out_dir)
+            return _interrupted(exc, out_dir), None
         if _disk_full(exc, record.out_dir):
-            return 1
+            return 1, None
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -343,7 +377,7 @@ def _initial_meta(plan, registry, out_dir: Path, started_at: str, class_names) -
         "n_tasks": len(plan.tasks),
         "host": {"cpus": os.cpu_count(), "jobs": spec.jobs, "backend": spec.backend,
                  "platform": platform.platform()},
-        "out_dir": str(out_dir),
+        "out_dir": str(out_dir) if out_dir is not None else None,
     }
 
 
@@ -358,8 +392,10 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
 
     spec = plan.spec
     meta = {**_initial_meta(plan, registry, out_dir, started_at, class_names), **known}
-    files.atomic_write_text(out_dir / "run.json", json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
-    checkpoint = Checkpoint(out_dir, plan)  # checkpointed tasks with missing or odd rows are recomputed
+    checkpoint = None
+    if out_dir is not None:
+        files.atomic_write_text(out_dir / "run.json", json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+        checkpoint = Checkpoint(out_dir, plan)  # checkpointed tasks with missing or odd rows are recomputed
     compute_start = time.perf_counter()
     try:
         with terminal.progress_bar(plan.n_cells) as advance:
@@ -367,7 +403,8 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
                 warm.wait()  # workers still starting up count as compute time
             rows, busy = execute(plan, spec.jobs, advance, checkpoint=checkpoint, dask=dask)
     finally:
-        checkpoint.close()
+        if checkpoint is not None:
+            checkpoint.close()
     compute_seconds = time.perf_counter() - compute_start
     results = ResultSet.from_rows(rows)
     meta.update(status="writing", n_failed=results.n_failed,
@@ -375,26 +412,31 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
     return RunRecord(spec, results, results.summary(), out_dir, class_names, meta)
 
 
-def _write(record, sink, started: float) -> int:
+def _write(record, sink, outputs, started: float) -> int:
+    """results.csv, then every sink, then run.json "complete"; 1 when a cell or an output failed."""
     from irisbench.checkpoint import Checkpoint
-    from irisbench.commands.report import write_outputs
     from irisbench.sinks import files, terminal
 
     timings = record.meta["timings"]
     write_start = time.perf_counter()
-    files.write_results(record)
+    out_dir = record.out_dir
+    if out_dir is not None:
+        files.write_results(record)
     mlflow_seconds = 0.0
     if sink is not None:
         # the helper process logs children, metrics and table while this one writes the outputs
         launch = time.perf_counter()
         sink.log_in_background(record)
         mlflow_seconds = time.perf_counter() - launch
-    write_outputs(record)
+    outputs.write(record, out_dir)
+    for warning in outputs.warnings(out_dir):
+        terminal.warn(warning)
     timings["files_seconds"] = round(time.perf_counter() - write_start - mlflow_seconds, 3)
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
-    files.write_run_json(record)
+    if out_dir is not None:
+        files.write_run_json(record)
 
-    exit_code = 1 if record.result_set.n_failed else 0
+    exit_code = 1 if record.result_set.n_failed or outputs.failures else 0
     if sink is not None:
         from irisbench.sinks.mlflow_sink import MlflowLoggingError
 
@@ -402,7 +444,8 @@ def _write(record, sink, started: float) -> int:
         try:
             sink.finish(record)
         except MlflowLoggingError as exc:
-            terminal.error(f"MLflow logging failed, the files in {record.out_dir} are complete: {exc}")
+            where = f", the files in {record.out_dir} are complete" if out_dir is not None else ""
+            terminal.error(f"MLflow logging failed{where}: {exc}")
             sink.abort("FAILED")
             exit_code = 1
         # time this process waited for MLflow after computing; the helper's own time is apart
@@ -411,9 +454,7 @@ def _write(record, sink, started: float) -> int:
     # last: a run is complete only once run.json says so; until then --resume finishes the outputs
     record.meta["status"] = "complete"
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
-    files.write_run_json(record)
-    Checkpoint(record.out_dir).remove()
-    terminal.print_summary(record)
-    if sink is not None and sink.run_id:
-        terminal.stdout.print(f"MLflow run {sink.run_id} in {sink.tracking_uri}")
+    if out_dir is not None:
+        files.write_run_json(record)
+        Checkpoint(out_dir).remove()
     return exit_code

@@ -85,9 +85,11 @@ def write_results(record: RunRecord) -> None:
     atomic_write_text(record.out_dir / "results.csv", csv_text(record.results))
 
 
-def write_summary(record: RunRecord) -> None:
+def write_summary(record: RunRecord) -> Path:
     """summary.csv: derived from results.csv, so ``irisbench report`` may rewrite it."""
-    atomic_write_text(record.out_dir / "summary.csv", csv_text(record.summary))
+    path = record.out_dir / "summary.csv"
+    atomic_write_text(path, csv_text(record.summary))
+    return path
 
 
 def write_run_json(record: RunRecord) -> None:

@@ -1,0 +1,75 @@
+"""Hand a finished run to every registered sink; a sink that fails, fails alone.
+
+The order is fixed: sinks that write files first, in registration order (built-ins, then
+third-party), then those that send the run elsewhere, so that an MLflow sink can attach the
+files the others wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from irisbench.errors import describe_exception
+from irisbench.render import printable
+
+
+@dataclass
+class SinkFailure:
+    name: str
+    error: str
+
+
+@dataclass
+class Outputs:
+    """The sinks of one run, started before it computes."""
+
+    sinks: list = field(default_factory=list)
+    failures: list[SinkFailure] = field(default_factory=list)
+
+    def write(self, record, out_dir: Path | None) -> list[Path]:
+        """Every sink writes ``record``; one that raises is reported as a failure and skipped."""
+        written: list[Path] = []
+        for sink in self.sinks:
+            if out_dir is None and sink.writes_files:
+                continue
+            try:
+                written += list(sink.write(record, out_dir) or [])
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a sink is plugin code: it fails alone, sys.exit too
+                self.failures.append(SinkFailure(sink.name, describe_exception(exc)))
+        return written
+
+    def abort(self, status: str) -> None:
+        """The run stopped before writing: each sink may close what it opened (a parent MLflow run)."""
+        for sink in self.sinks:
+            try:
+                sink.abort(status)
+            except Exception:  # noqa: BLE001, S110 - already failing; the first error is what matters
+                pass
+
+    def warnings(self, out_dir: Path | None) -> list[str]:
+        again = f"; write it again with: irisbench report {printable(out_dir)}" if out_dir else ""
+        return [f"output {printable(f.name)!r} failed: {printable(f.error)}{again}" for f in self.failures]
+
+
+def open_outputs(registry, spec, out_dir: Path | None, params: dict[str, dict] | None = None) -> Outputs:
+    """Create the sinks this run wants and start them (a server that cannot be reached fails here)."""
+    params = params or {}
+    sinks = []
+    for info in registry.plugins["sink"].values():
+        sink = registry.create("sink", info.name, params.get(info.name))
+        if sink.enabled(spec) and not (out_dir is None and sink.writes_files):
+            sinks.append(sink)
+    sinks.sort(key=lambda sink: not sink.writes_files)  # stable: registration order within each group
+    outputs = Outputs(sinks)
+    started = []
+    try:
+        for sink in sinks:
+            sink.start(spec, out_dir)
+            started.append(sink)
+    except BaseException:
+        Outputs(started).abort("FAILED")
+        raise
+    return outputs
