@@ -12,14 +12,20 @@ from irisbench.errors import UsageError
 from irisbench.render import printable
 
 
-def write_outputs(record, heatmap_level: float | None = None) -> None:
-    """Everything derived from results.csv (shared by run and report)."""
-    from irisbench.sinks import analysis, files, plots, reports
+def write_outputs(record, registry, heatmap_level: float | None = None) -> int:
+    """Every registered sink that writes files writes ``record`` again; 1 when one of them failed."""
+    from dataclasses import replace
 
-    files.write_summary(record)
-    reports.write_reports(record)
-    plots.write_figures(record, heatmap_level=heatmap_level)
-    analysis.write_analysis(record)
+    from irisbench.outputs import open_outputs
+    from irisbench.sinks.terminal import warn
+
+    spec = replace(record.spec, mlflow=False)  # MLflow only with --log, through log_record
+    params = {"figures": {"heatmap_level": heatmap_level}} if heatmap_level is not None else {}
+    outputs = open_outputs(registry, spec, record.out_dir, params)
+    outputs.write(record, record.out_dir)
+    for warning in outputs.warnings(None):
+        warn(warning)
+    return 1 if outputs.failures else 0
 
 
 def _load(run_dir: str):
@@ -56,21 +62,25 @@ def confirmed_tracking_uri(given: str | None, saved: str | None) -> str:
 
 
 def report_command(args) -> int:
-    from irisbench.sinks.terminal import print_summary
-    from irisbench.spec import parse_levels
+    from irisbench.registry import load_registry
+    from irisbench.schema import find_level
+    from irisbench.sinks.terminal import print_summary, warn
 
     record = _load(args.run_dir)
     level = None
     if args.heatmap_level is not None:
-        (level,) = parse_levels([args.heatmap_level])
-        if level not in set(record.result_set.levels()):
-            valid = ", ".join(f"{v:g}" for v in record.result_set.levels())
-            raise UsageError(f"--heatmap-level {args.heatmap_level} is not a level of this run; levels: {valid}")
-    write_outputs(record, heatmap_level=level)
+        try:
+            level = find_level(record.result_set.levels(), args.heatmap_level)
+        except UsageError as exc:
+            raise UsageError(f"--heatmap-level: {exc}") from None
+    registry = load_registry(plugin_dirs=args.plugins_dir)
+    for warning in registry.warnings:
+        warn(warning)
+    exit_code = write_outputs(record, registry, heatmap_level=level)
     print_summary(record)
     if args.log:
-        return log_record(record, args.tracking_uri, args.experiment)
-    return 0
+        return log_record(record, args.tracking_uri, args.experiment) or exit_code
+    return exit_code
 
 
 def log_command(args) -> int:
