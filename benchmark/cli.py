@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list the installed attacks, defenses, models and datasets",
                                   description="List every plugin with its kind, name, description, "
                                               "parameters and the package it came from.")
-    plugins.add_argument("--kind", choices=["attack", "defense", "model", "dataset"], help="only this kind")
+    plugins.add_argument("--kind", choices=["attack", "defense", "model", "dataset", "sink"], help="only this kind")
     plugins.add_argument("--verbose", "-v", action="store_true",
                          help="show each parameter's type, valid range and meaning")
     return parser

@@ -87,6 +87,21 @@ def test_guide_example_package_runs_through_the_cli(plugin_env, tmp_path):
     assert caught["detection_recall_mean"].iloc[0] > 0.5  # a 5-unit shift is far out on iris
 
 
+def test_an_installed_sink_is_called_by_run_and_report(plugin_env, tmp_path):
+    listed = irisbench(plugin_env, "plugins", "--kind", "sink", cwd=tmp_path)
+    assert any("latex" in line and "irisbench-example-plugin" in line for line in listed.stdout.splitlines())
+    out = tmp_path / "run"
+    result = irisbench(plugin_env, "run", "--defense", "none,zscore", "--levels", "0,10", "--seeds", "2",
+                       "--no-mlflow", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = (out / "accuracy.tex").read_text()
+    assert table.count("iris / gaussian / ") == 2 and "zscore" in table
+    (out / "accuracy.tex").unlink()
+    result = irisbench(plugin_env, "report", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (out / "accuracy.tex").read_text() == table
+
+
 def test_guide_example_package_own_tests_pass(plugin_env):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                              str(REPO / "examples" / "irisbench-example-plugin" / "tests")],

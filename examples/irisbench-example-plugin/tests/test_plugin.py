@@ -6,12 +6,12 @@ from sklearn.datasets import load_iris
 
 from irisbench import poison_count
 from irisbench.testing import check_plugin
-from irisbench_example.plugin import Shift, ZScoreFilter
+from irisbench_example.plugin import LatexTable, Shift, ZScoreFilter
 
 X, y = load_iris(return_X_y=True)
 
 
-@pytest.mark.parametrize("plugin", [Shift, ZScoreFilter])
+@pytest.mark.parametrize("plugin", [Shift, ZScoreFilter, LatexTable])
 def test_irisbench_conformance(plugin):
     """Shapes, masks, label range, determinism, untouched inputs and parameter validation."""
     check_plugin(plugin)
@@ -39,3 +39,13 @@ def test_zscore_removes_far_rows_and_flags_them():
     assert flagged.shape == (len(yp),)
     assert np.all(flagged[mask])  # every shifted row is caught
     assert len(yc) == len(yp) - flagged.sum()
+
+
+def test_latex_table_has_one_row_per_configuration_and_a_column_per_level(tmp_path):
+    import irisbench
+
+    record = irisbench.run(defense=["none", "isolation"], levels=[0, 10], seeds=2, jobs=1)
+    (path,) = LatexTable(digits=2).write(record, tmp_path)
+    rows = [line for line in path.read_text().splitlines() if line.startswith("iris")]
+    assert len(rows) == 2 and all(row.count("&") == 2 for row in rows)
+    assert "isolation" in rows[1] and "decision\\_tree" in rows[1]
