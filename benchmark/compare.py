@@ -13,7 +13,7 @@ import pandas as pd
 
 from irisbench.errors import UsageError
 from irisbench.record import RunRecord
-from irisbench.schema import METRIC_NAMES, level_text, mean_pm
+from irisbench.schema import METRIC_NAMES, level_text, level_value, mean_pm
 from irisbench.stats import holm, paired_comparison, significance, t_interval
 
 AXES = ["dataset", "attack", "defense", "model", "n_train", "level"]
@@ -59,7 +59,7 @@ def parse_where(frame: pd.DataFrame, where: list[str]) -> pd.DataFrame:
         column = frame[axis]
         if axis in ("level", "n_train"):
             try:
-                match = np.isclose(column.astype(float), float(value.rstrip("%")))
+                match = column.astype(float) == level_value(value)  # levels are stored as level_value gives them
             except ValueError:
                 raise UsageError(f"--where {clause!r}: {axis} must be a number") from None
         else:

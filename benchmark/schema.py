@@ -119,8 +119,13 @@ def find_level(levels, given) -> float:
 
 
 def level_text(level: float) -> str:
-    """``5`` for 5.0, ``2.5`` for 2.5: used in file names, tables and labels."""
-    return f"{float(level):g}"
+    """``5`` for 5.0, ``2.5`` for 2.5: used in file names, tables and labels.
+
+    Every stored decimal is shown (``:g`` would print 33.333333 as 33.3333 and give two
+    levels one file name), so the text parses back to the same level.
+    """
+    text = f"{float(level):.{LEVEL_DECIMALS}f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def level_step(level: float) -> int:
