@@ -101,6 +101,9 @@ class ResultSet:
                                 na_values={c: [""] for c in COLUMNS if c not in TEXT_COLUMNS})
         except Exception as exc:
             raise UsageError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+        for name in METRIC_NAMES:  # a metric added since the run was written: not measured then
+            if name not in frame.columns:
+                frame[name] = np.nan
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             raise UsageError(f"{path} is not an irisbench results file (missing columns: {', '.join(missing)})")

@@ -61,3 +61,19 @@ def test_unknown_metric_lists_the_valid_ones():
                                             "0.950"), ((float("nan"), 0, 1), "n/a"), ((-0.0001, -0.1, 0.1), "0.000 ± 0.100")])
 def test_mean_and_ci_text(args, text):
     assert schema.mean_pm(*args) == text
+
+
+def test_a_run_written_before_a_metric_existed_still_reads(tmp_path):
+    """A metric added later is NaN in older run folders, not a corrupt file."""
+    import pandas as pd
+
+    from irisbench.cli import main
+
+    out = tmp_path / "run"
+    assert main(["run", "--no-mlflow", "--levels", "0,10", "--seeds", "2", "--jobs", "1", "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "results.csv").drop(columns=["f1_macro"])
+    frame.to_csv(out / "results.csv", index=False)
+    results = ResultSet.read(out)
+    assert results.frame["f1_macro"].isna().all() and results.frame["accuracy"].notna().all()
+    assert main(["report", str(out)]) == 0
+    assert pd.read_csv(out / "summary.csv")["f1_macro_mean"].isna().all()
