@@ -1,15 +1,18 @@
 """The results schema, declared once: the cell key, the metrics, the poisoning level, number formats.
 
-Every table, sink, check and compare reads from here. Adding a metric is one :class:`Metric`
-in :data:`METRICS` plus the code in the worker that computes it; results.csv, summary.csv,
-``compare``, ``check``, the reports and MLflow pick it up from this list.
+Every table, sink, check and compare reads from here. Adding a test-set metric is one
+:class:`Metric` in :data:`METRICS` plus its function of the confusion matrix in
+:mod:`irisbench.metrics`; the worker, results.csv, summary.csv, ``compare``, ``check``, the
+reports and MLflow pick it up from this list.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from irisbench import metrics
 from irisbench.errors import UsageError
 
 #: Share of each dataset held out, stratified, as the clean test split.
@@ -39,6 +42,9 @@ class Metric:
     detection: bool = False
     #: Compared by ``irisbench check`` unless the user picks metrics.
     checked: bool = True
+    #: The test-set score from the pooled confusion matrix (None for detection metrics, which the
+    #: worker scores from the flagged and poisoned masks).
+    score: Callable | None = None
 
     def column(self, stat: str) -> str:
         """The summary column of ``stat`` (``mean``, ``std``, ``ci_low``, ``ci_high``)."""
@@ -46,8 +52,8 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("accuracy", "accuracy"),
-    Metric("f1_macro", "macro F1"),
+    Metric("accuracy", "accuracy", score=metrics.accuracy),
+    Metric("f1_macro", "macro F1", score=metrics.f1_macro),
     Metric("detection_precision", "detection precision", detection=True),
     Metric("detection_recall", "detection recall", detection=True),
     Metric("detection_f1", "detection F1", detection=True),
