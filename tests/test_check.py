@@ -16,7 +16,6 @@ simulate a baseline recorded with another seed or plugin version), or a copy of 
 (to make a cell's seeds fail).
 """
 
-import argparse
 import dataclasses
 import json
 import re
@@ -27,32 +26,15 @@ import pytest
 
 from conftest import one_line_error
 from irisbench import cli
-from irisbench.errors import UsageError
 
 GRID = ["--no-mlflow", "--jobs", "1", "--seeds", "3", "--levels", "0,10,50", "--attack", "label_flip",
         "--defense", "none,label_sanitization"]
 SAN = "label_sanitization"
 
 
-def _wired() -> bool:
-    parser = cli.build_parser()
-    return any(isinstance(a, argparse._SubParsersAction) and "check" in a.choices for a in parser._actions)
-
-
 def irisbench(argv: list[str]) -> int:
-    """``irisbench ARGV``: the real CLI once it has the check commands, else the same glue on its own parser."""
-    if _wired():
-        return cli.main(argv)
-    from irisbench.commands.check import add_parsers, baseline_command, check_command
-
-    parser = cli._Parser(prog="irisbench")
-    add_parsers(parser.add_subparsers(dest="command", parser_class=cli._Parser))
-    try:
-        args = parser.parse_args(argv)
-        return check_command(args) if args.command == "check" else baseline_command(args)
-    except UsageError as exc:
-        print(f"irisbench: error: {exc}", file=__import__("sys").stderr)
-        return cli.EXIT_USAGE
+    """``irisbench ARGV`` through the real CLI, in this process."""
+    return cli.main(argv)
 
 
 @pytest.fixture(scope="module")
