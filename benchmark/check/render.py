@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 
 from irisbench.check.baseline import KEY
-from irisbench.check.result import FAILING, IMPROVED, MISSING, NEW, NOT_COMPARABLE, STATUSES, UNCHANGED, CheckResult
-from irisbench.schema import CONFIDENCE, fmt, level_text, mean_pm
+from irisbench.check.result import (
+    CI_TEXT, FAILING, IMPROVED, MISSING, NEW, NOT_COMPARABLE, STATUSES, UNCHANGED, CheckResult)
+from irisbench.schema import fmt, level_text, mean_pm
 
 DIGITS = 4
 #: Shown where a column does not apply (the baseline of a new cell, the delta of a missing one).
 NONE = "—"
-CI_TEXT = f"{CONFIDENCE * 100:g} % CI"
 #: The columns after the status and the cell axes that vary; ``note`` is free text that may wrap.
 VALUE_HEADERS = ["metric", "baseline ± CI", "current", "delta", "tolerance", "note"]
 

@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING
 from irisbench import schema
 from irisbench.check.baseline import FORMAT_VERSION, KEY, round_value
 
-if TYPE_CHECKING:  # the rules build these; the type is only named here
-    from irisbench.check.rules import Tolerance
+if TYPE_CHECKING:  # only named here
+    from irisbench.check.options import Tolerance
 
 WORSENED, MISSING, NOT_COMPARABLE, NEW, IMPROVED, UNCHANGED = (
     "worsened", "missing", "not comparable", "new", "improved", "unchanged")
 STATUSES = (WORSENED, MISSING, NOT_COMPARABLE, NEW, IMPROVED, UNCHANGED)  # worst first
 #: The statuses that fail the check (exit code 1).
 FAILING = (WORSENED, MISSING)
+#: "95 % CI", from the confidence of every interval irisbench reports.
+CI_TEXT = f"{schema.CONFIDENCE * 100:g} % CI"
 
 
 @dataclass

@@ -95,12 +95,12 @@ def baseline_command(args) -> int:
 
 
 def check_command(args) -> int:
-    from irisbench.check import render, rules
+    from irisbench.check import options, render, rules
     from irisbench.check.baseline import BaselineCorrupt, BaselineMissing, load_baseline, write_baseline
     from irisbench.record import RunRecord
 
-    metrics = rules.parse_metrics(args.metric)
-    tolerances = rules.parse_tolerances(args.tolerance, metrics)
+    metrics = options.parse_metrics(args.metric)
+    tolerances = options.parse_tolerances(args.tolerance, metrics)
     record = RunRecord.load(args.run_dir)
     try:
         baseline = load_baseline(args.baseline, args.run_dir)
