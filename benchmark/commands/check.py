@@ -127,8 +127,8 @@ def check_command(args) -> int:
     return result.exit_code
 
 
-def print_result(result, show_all: bool = False, width: int | None = None) -> None:
-    """The verdict in the terminal: headline, counts, settings, then the table fitted to ``width``."""
+def print_result(result, show_all: bool = False) -> None:
+    """The verdict in the terminal: headline, counts, settings, then the table fitted to its width."""
     from rich.markup import escape as markup_escape
 
     from irisbench.check import render
@@ -149,7 +149,7 @@ def print_result(result, show_all: bool = False, width: int | None = None) -> No
     if tab.rows:
         rows = [[f"[{styles[row[0]]}]{escape(row[0])}[/]"] + [escape(cell) for cell in row[1:]] for row in tab.rows]
         for renderable in fit_table(escape(tab.title), [escape(h) for h in tab.headers], rows, tab.keys,
-                                    width or stdout.width, {escape(h) for h in tab.wrap}):
+                                    stdout.width, {escape(h) for h in tab.wrap}):
             stdout.print(renderable)
     hidden = render.hidden_line(result, show_all)
     if hidden:
