@@ -16,43 +16,28 @@ simulate a baseline recorded with another seed or plugin version), or a copy of 
 (to make a cell's seeds fail).
 """
 
-import argparse
 import dataclasses
 import json
+import os
 import re
 import shutil
+import subprocess
 
 import pandas as pd
 import pytest
 
-from conftest import one_line_error
+from conftest import BIN, one_line_error
 from irisbench import cli
-from irisbench.errors import UsageError
+from irisbench.schema import fmt
 
 GRID = ["--no-mlflow", "--jobs", "1", "--seeds", "3", "--levels", "0,10,50", "--attack", "label_flip",
         "--defense", "none,label_sanitization"]
 SAN = "label_sanitization"
 
 
-def _wired() -> bool:
-    parser = cli.build_parser()
-    return any(isinstance(a, argparse._SubParsersAction) and "check" in a.choices for a in parser._actions)
-
-
 def irisbench(argv: list[str]) -> int:
-    """``irisbench ARGV``: the real CLI once it has the check commands, else the same glue on its own parser."""
-    if _wired():
-        return cli.main(argv)
-    from irisbench.commands.check import add_parsers, baseline_command, check_command
-
-    parser = cli._Parser(prog="irisbench")
-    add_parsers(parser.add_subparsers(dest="command", parser_class=cli._Parser))
-    try:
-        args = parser.parse_args(argv)
-        return check_command(args) if args.command == "check" else baseline_command(args)
-    except UsageError as exc:
-        print(f"irisbench: error: {exc}", file=__import__("sys").stderr)
-        return cli.EXIT_USAGE
+    """``irisbench ARGV`` through the real CLI, in this process."""
+    return cli.main(argv)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +87,7 @@ def statuses(report):
 # --- the baseline file ---------------------------------------------------------------------------
 
 def test_baseline_is_sorted_stable_round_tripping_json(runs, baseline, tmp_path):
-    from irisbench.check import load_baseline
+    from irisbench.check.baseline import load_baseline
 
     text = baseline.read_text(encoding="utf-8")
     data = json.loads(text)
@@ -337,13 +322,43 @@ def test_markdown_for_a_ci_job_summary(runs, baseline, capsys):
     lines = out.splitlines()
     assert lines[0].startswith("### ❌ ") and "worsened" in lines[0]
     assert "| worsened | missing | not comparable | new | improved | unchanged |" in out
-    assert "| status | level % | metric | baseline | baseline 95 % CI | current | delta | tolerance | note |" in out
-    assert any(line.startswith("| worsened | 50 | accuracy | 0.6815 |") for line in lines)
+    assert "| status | level % | metric | baseline ± CI | current | delta | tolerance | note |" in out
+    assert "± is the half-width of the baseline's 95 % CI" in out
+    assert any(re.match(r"\| worsened \| 50 \| accuracy \| 0\.6815 ± 0\.\d{4} \|", line) for line in lines), out
     assert "3 unchanged cells are not listed" in out
     assert irisbench(["check", str(runs / "same"), "--baseline", str(baseline), "--format", "markdown"]) == 0
     assert capsys.readouterr().out.startswith("### ✅ no regressions")
     assert irisbench(["check", str(runs / "same"), "--baseline", str(baseline), "--format", "markdown", "--all"]) == 0
     assert "| unchanged |" in capsys.readouterr().out.split("**")[-1]
+
+
+@pytest.mark.parametrize("case", ["weakened", "other plugin version, --all"])
+def test_the_table_fits_80_columns_without_cutting_a_name(runs, baseline, tmp_path, case):
+    """In an 80-column terminal every line fits and every name and number is shown whole."""
+    from rich.cells import cell_len
+
+    argv = [str(runs / "weak"), "--baseline", str(baseline)]
+    if case != "weakened":
+        def change(data):
+            data["plugins"][SAN]["version"] = "0.0.1"
+        argv = [str(runs / "weak"), "--baseline", str(edited(runs, tmp_path, change)), "--all"]
+    env = {**os.environ, "COLUMNS": "80"}
+    result = subprocess.run([str(BIN / "irisbench"), "check", *argv], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == (1 if case == "weakened" else 0), result.stderr
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80, result.stdout
+    words = {word for line in lines for word in line.replace("│", " ").split()}
+    report = json.loads(subprocess.run([str(BIN / "irisbench"), "check", *argv, "--format", "json"],
+                                       capture_output=True, text=True, env=env, timeout=120).stdout)
+    shown = [c for c in report["cells"] if c["status"] != "unchanged" or case != "weakened"]
+    assert shown
+    for cell in shown:
+        assert any(cell["status"] in line for line in lines)  # "worsened", not "worsen" + "ed"
+        for metric, values in cell["metrics"].items():
+            if values["status"] != "unchanged" or case != "weakened":
+                assert metric in words and fmt(values["current"], 4) in words, (metric, result.stdout)
+    assert SAN in result.stdout  # in the title or the reasons, never broken across lines
 
 
 def test_json_lists_every_cell(runs, baseline, capsys):
@@ -406,7 +421,7 @@ def test_a_corrupt_baseline_is_one_line_saying_how_to_recreate_it(runs, tmp_path
     (["--tolerance", "accuracy=nan%"], "must be a finite number >= 0"),
     (["--tolerance", "accuracy=1", "--tolerance", "accuracy=2"], "given twice"),
     (["--tolerance", "removed_fraction=0.1"], "removed_fraction is not checked; add --metric removed_fraction"),
-    (["--metric", "acuracy"], "--metric 'acuracy' is not a metric; valid metrics: accuracy"),
+    (["--metric", "acuracy"], "--metric 'acuracy' is not a metric; did you mean 'accuracy'? valid metrics: accuracy"),
     (["--format", "html"], "invalid choice: 'html'"),
 ])
 def test_bad_options_are_one_line_usage_errors(runs, baseline, capsys, argv, message):

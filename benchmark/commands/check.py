@@ -22,9 +22,9 @@ CHECK_EPILOG = (
 
 def add_parsers(commands) -> None:
     """Add the ``check`` and ``baseline`` subcommands to an argparse subparsers object."""
-    from irisbench.check import DEFAULT_METRICS, METRICS
+    from irisbench.schema import CHECKED_METRICS, METRIC_NAMES, METRICS
 
-    lower = [m for m, higher in METRICS.items() if not higher]
+    lower = [m.name for m in METRICS if not m.higher_is_better]
     check = commands.add_parser(
         "check", help="compare a run with a saved baseline; exit 1 on a regression (for CI)",
         description=CHECK_DESCRIPTION, epilog=CHECK_EPILOG)
@@ -35,8 +35,8 @@ def add_parsers(commands) -> None:
                        help="accept this run: write it to the --baseline FILE (replacing it) and exit 0; "
                             "the comparison with the previous baseline, if there is one, is still shown")
     check.add_argument("--metric", action="append", metavar="NAMES",
-                       help=f"metrics to check, repeatable or comma-separated; one of {', '.join(METRICS)} "
-                            f"(default: {', '.join(DEFAULT_METRICS)}). Higher is better except for "
+                       help=f"metrics to check, repeatable or comma-separated; one of {', '.join(METRIC_NAMES)} "
+                            f"(default: {', '.join(CHECKED_METRICS)}). Higher is better except for "
                             f"{', '.join(lower)}. A metric is checked in the cells where the baseline has a value "
                             "(detection metrics need a defense that flags rows and a level > 0)")
     check.add_argument("--tolerance", action="append", metavar="[METRIC=]VALUE",
@@ -85,7 +85,7 @@ def _warn_failures(record) -> None:
 
 
 def baseline_command(args) -> int:
-    from irisbench.check import write_baseline
+    from irisbench.check.baseline import write_baseline
     from irisbench.record import RunRecord
 
     record = RunRecord.load(args.run_dir)
@@ -95,32 +95,64 @@ def baseline_command(args) -> int:
 
 
 def check_command(args) -> int:
-    from irisbench import check
+    from irisbench.check import options, render, rules
+    from irisbench.check.baseline import BaselineCorrupt, BaselineMissing, load_baseline, write_baseline
     from irisbench.record import RunRecord
 
-    metrics = check.parse_metrics(args.metric)
-    tolerances = check.parse_tolerances(args.tolerance, metrics)
+    metrics = options.parse_metrics(args.metric)
+    tolerances = options.parse_tolerances(args.tolerance, metrics)
     record = RunRecord.load(args.run_dir)
     try:
-        baseline = check.load_baseline(args.baseline, args.run_dir)
-    except (check.BaselineMissing, check.BaselineCorrupt) as exc:
+        baseline = load_baseline(args.baseline, args.run_dir)
+    except (BaselineMissing, BaselineCorrupt) as exc:
         if not args.save:
             raise
-        baseline, previous = None, "created" if isinstance(exc, check.BaselineMissing) else "replaced (was corrupt)"
+        baseline, previous = None, "created" if isinstance(exc, BaselineMissing) else "replaced (was corrupt)"
     result = None
     if baseline is not None:
-        result = check.run_check(record, baseline, run_dir=args.run_dir, baseline_path=args.baseline,
+        result = rules.run_check(record, baseline, run_dir=args.run_dir, baseline_path=args.baseline,
                                  metrics=metrics, tolerances=tolerances, strict=args.strict,
                                  ignore_versions=args.ignore_versions, explicit=bool(args.metric))
         if args.format == "json":
-            sys.stdout.write(check.to_json(result))
+            sys.stdout.write(render.to_json(result))
         elif args.format == "markdown":
-            sys.stdout.write(check.to_markdown(result, args.show_all))
+            sys.stdout.write(render.to_markdown(result, args.show_all))
         else:
-            check.print_rich(result, args.show_all)
+            print_result(result, args.show_all)
     if args.save:
         _warn_failures(record)
-        data = check.write_baseline(record, args.baseline)
+        data = write_baseline(record, args.baseline)
         _saved(args.baseline, data, " replaced" if result is not None else f" {previous}")
         return 0
     return result.exit_code
+
+
+def print_result(result, show_all: bool = False) -> None:
+    """The verdict in the terminal: headline, counts, settings, then the table fitted to its width."""
+    from rich.markup import escape as markup_escape
+
+    from irisbench.check import render
+    from irisbench.check.result import IMPROVED, MISSING, NEW, NOT_COMPARABLE, UNCHANGED, WORSENED
+    from irisbench.render import printable
+    from irisbench.sinks.terminal import fit_table, stdout
+
+    styles = {WORSENED: "bold red", MISSING: "bold red", NOT_COMPARABLE: "yellow", NEW: "cyan", IMPROVED: "green",
+              UNCHANGED: "dim"}
+
+    def escape(text) -> str:  # labels are neither rich markup nor terminal control sequences
+        return markup_escape(printable(text))
+
+    stdout.print(f"[{'bold green' if result.passed else 'bold red'}]{escape(render.headline(result))}[/]")
+    stdout.print(escape(render.counts_line(result)))
+    stdout.print(escape(render.settings_line(result)), style="dim")
+    tab = render.table(result, show_all)
+    if tab.rows:
+        rows = [[f"[{styles[row[0]]}]{escape(row[0])}[/]"] + [escape(cell) for cell in row[1:]] for row in tab.rows]
+        for renderable in fit_table(escape(tab.title), [escape(h) for h in tab.headers], rows, tab.keys,
+                                    stdout.width, {escape(h) for h in tab.wrap}):
+            stdout.print(renderable)
+    hidden = render.hidden_line(result, show_all)
+    if hidden:
+        stdout.print(hidden, style="dim")
+    for note in result.notes:
+        stdout.print(f"note: {escape(note)}", style="yellow")
