@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from irisbench.atomic import DISK_FULL_ERRNOS
 from irisbench.errors import describe_exception
 from irisbench.render import printable
 
@@ -37,6 +38,10 @@ class Outputs:
                 written += list(sink.write(record, out_dir) or [])
             except KeyboardInterrupt:
                 raise
+            except OSError as exc:
+                if exc.errno in DISK_FULL_ERRNOS:  # not the sink's fault: the run stops, --resume writes again
+                    raise
+                self.failures.append(SinkFailure(sink.name, describe_exception(exc)))
             except BaseException as exc:  # noqa: BLE001 - a sink is plugin code: it fails alone, sys.exit too
                 self.failures.append(SinkFailure(sink.name, describe_exception(exc)))
         return written
