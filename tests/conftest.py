@@ -104,3 +104,26 @@ def one_line_error(capsys) -> str:
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1 and err.startswith("irisbench: error: "), err
     return err
+
+
+# -- records built from hand-made result rows (figures, reports, tables) -----------------------
+
+#: Class names of the hand-made records: the per-level reports need them.
+CLASS_NAMES = {"iris": ["setosa", "versicolor", "virginica"]}
+
+
+def record_from(frame, out_dir: Path, **spec_options):
+    """A RunRecord of the result rows ``frame``, writing to ``out_dir``, with no training.
+
+    The spec defaults to the built-in grid with as many seeds as ``frame`` has and MLflow off;
+    ``spec_options`` (``build_spec`` keywords) replace any of it.
+    """
+    from irisbench.record import RunRecord
+    from irisbench.registry import load_registry
+    from irisbench.results import ResultSet
+    from irisbench.spec import build_spec
+
+    results = ResultSet(frame.reset_index(drop=True))
+    options = {"seeds": int(frame["seed"].nunique()), "mlflow": False, **spec_options}
+    spec = build_spec(load_registry(autoload=False), **options)
+    return RunRecord(spec, results, results.summary(), out_dir, CLASS_NAMES, {})

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import CLASS_NAMES, record_from
 from irisbench.executor import execute
 from irisbench.plan import make_plan
 from irisbench.record import RunRecord, config_dir_name
@@ -22,12 +23,11 @@ from irisbench.registry import load_registry
 from irisbench.schema import COLUMNS, CONFIG_COLUMNS
 from irisbench.results import ResultSet
 from irisbench.sinks.analysis import write_analysis
-from irisbench.sinks.plots import plot_accuracy_vs_level
+from irisbench.sinks.figures.accuracy_vs_level import plot_accuracy_vs_level
 from irisbench.sinks.reports import write_reports
 from irisbench.spec import build_spec
 from test_tables import assert_numbers_traceable  # the independent number check, shared
 
-CLASS_NAMES = {"iris": ["setosa", "versicolor", "virginica"]}
 
 
 def run_record(out_dir: Path, **options) -> RunRecord:
@@ -36,12 +36,6 @@ def run_record(out_dir: Path, **options) -> RunRecord:
     rows, _ = execute(make_plan(spec, registry))
     results = ResultSet.from_rows(rows)
     return RunRecord(spec, results, results.summary(), out_dir, CLASS_NAMES, {})
-
-
-def record_from(frame: pd.DataFrame, out_dir: Path) -> RunRecord:
-    results = ResultSet(frame.reset_index(drop=True))
-    return RunRecord(build_spec(load_registry(autoload=False), seeds=3), results, results.summary(), out_dir,
-                     CLASS_NAMES, {})
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +134,7 @@ def test_plot_is_a_real_png(multi):
 
 
 def test_importing_the_plot_sink_does_not_import_matplotlib():
-    code = "import sys, irisbench.sinks.plots; print('matplotlib' in sys.modules)"
+    code = "import sys, irisbench.sinks.figures; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

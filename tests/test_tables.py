@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from conftest import CLASS_NAMES, record_from
 from irisbench import tables as tb
 from irisbench.executor import execute
 from irisbench.plan import make_plan
@@ -26,7 +27,6 @@ from irisbench.results import ResultSet
 from irisbench.sinks.analysis import MAX_TABLE_ROWS, write_analysis
 from irisbench.spec import build_spec
 
-CLASS_NAMES = {"iris": ["setosa", "versicolor", "virginica"]}
 TREE = ("iris", "label_flip", "none", "decision_tree", 105)
 CONSTANTS = {"0.05", "0.001"}  # the significance level and the "< 0.001" floor of the p-value format
 TOKEN = re.compile(r"-?\d+\.\d+")
@@ -76,12 +76,6 @@ def hand_rows(cells: dict[tuple, list[float]], row_sums=(15, 15, 15), **extra) -
                              accuracy=accuracy, f1_macro=accuracy, n_poisoned=0, n_fit=config[4], n_flagged=0,
                              removed_fraction=0.0, train_digest=f"d{seed}", confusion=confusion(row_sums), **extra))
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def record_from(frame: pd.DataFrame, out_dir: Path, **spec_options) -> RunRecord:
-    results = ResultSet(frame.reset_index(drop=True))
-    spec = build_spec(load_registry(autoload=False), seeds=int(frame["seed"].nunique()), mlflow=False, **spec_options)
-    return RunRecord(spec, results, results.summary(), out_dir, CLASS_NAMES, {})
 
 
 def run_record(out_dir: Path, **options) -> RunRecord:
