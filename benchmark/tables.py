@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from irisbench.results import ResultSet
-from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS
+from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS, GROUP_COLUMNS
 from irisbench.stats import (
     breakdown_level,
     clean_equivalent,
@@ -53,8 +53,6 @@ POISONED_FAMILY = "poisoned"  # defense vs none at levels > 0: did the defense h
 NOT_TESTABLE = "not testable (fewer than 2 paired seeds)"
 DEFENSE_WORDS = {1: "helped significantly", -1: "hurt significantly", 0: "no significant effect"}
 DROP_WORDS = {1: "significant drop", -1: "significant gain", 0: "no significant change"}
-
-GROUP_COLUMNS = ["dataset", "attack", "defense", "model"]  # a configuration without its size
 
 
 # ---------------------------------------------------------------- helpers

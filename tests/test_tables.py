@@ -514,3 +514,28 @@ def test_floating_point_noise_is_no_harm():
                        ("iris", "label_flip", "bagging", "decision_tree", 105, 0): clean,
                        ("iris", "label_flip", "bagging", "decision_tree", 105, 30): [0.9, 0.9, 0.9]})
     assert math.isnan(tb.defense_table(ResultSet(frame)).query("level == 30")["recovery"].iloc[0])
+
+
+def test_detecting_defenses_are_those_measured_at_a_poisoned_level(tmp_path):
+    """One definition for the detection table, its report section and detection.png."""
+    from irisbench.sinks.figures.detection import detection_data
+
+    isolation = (*TREE[:2], "isolation", *TREE[3:])
+    frame = hand_rows({(*TREE, 0): CLEAN[:3], (*TREE, 30): ATTACKED[:3],
+                       (*isolation, 0): CLEAN[:3], (*isolation, 30): ATTACKED[:3]})
+    flagged_clean = (frame["defense"] == "isolation") & (frame["level"] == 0)
+    frame.loc[flagged_clean, "detection_precision"] = 0.0  # it flagged clean rows at level 0 only
+    record = record_from(frame, tmp_path)
+    assert tb.detecting_defenses(frame) == []
+    assert tb.detection_table(record.result_set).empty and detection_data(record.summary, frame) is None
+    assert "No defense in this run flags training rows at a poisoned level" in write_analysis(record).read_text()
+
+    poisoned = (frame["defense"] == "isolation") & (frame["level"] == 30)
+    frame.loc[poisoned & (frame["seed"] == 1), "detection_recall"] = 0.5
+    frame.loc[poisoned & (frame["seed"] == 1), "status"] = "failed"  # a failed run's numbers do not count
+    assert tb.detecting_defenses(frame) == []
+    frame.loc[poisoned, "status"] = "ok"
+    record = record_from(frame, tmp_path)
+    assert tb.detecting_defenses(frame) == ["isolation"]
+    assert tb.detection_table(record.result_set)["defense"].tolist() == ["isolation"]
+    assert detection_data(record.summary, frame)["series"].unique().tolist() == ["isolation"]
