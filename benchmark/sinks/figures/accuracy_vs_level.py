@@ -35,31 +35,33 @@ def hue_column(frame: pd.DataFrame) -> str:
     return "defense"
 
 
-def accuracy_vs_level_figure(record: RunRecord):
-    """Up to four configurations: one line each on one axis. More: one panel per group, one line per defense."""
-    plt = style.pyplot()
-    data = accuracy_level_data(record.summary)
-    levels = [float(v) for v in sorted(data["level"].unique())]
+def accuracy_panels(data: pd.DataFrame, grid: pd.DataFrame) -> tuple[pd.DataFrame, frames.Panels, str | None]:
+    """Up to four configurations: one panel, one line each. More: one panel per group, one line per value
+    of the hue column (:func:`hue_column`), in ``grid`` order.
+
+    Returns the data in panel order, the panels and the hue column (None with one panel).
+    """
     configs = frames.keys(data, CONFIG_COLUMNS)
-    facet = len(configs) > 4
-    if facet:
-        hue = hue_column(data)
-        panel_columns = [c for c in ("dataset", "attack", "model", "defense") if c != hue]
-        panel_columns = [c for c in panel_columns if data[c].nunique() > 1] or panel_columns[:1]
-        data = frames.ordered(data, record.summary, panel_columns + [hue], ["level"])
-        all_keys = frames.keys(data, panel_columns)
-        ncols = frames.columns_for(all_keys, 3)
-        panel_keys, n_left = frames.capped(all_keys, style.MAX_PANELS, ncols)
-        nrows, ncols = frames.grid(len(panel_keys), ncols)
-        hue_values = list(dict.fromkeys(data[hue]))
-        series = {(v,): str(v) for v in hue_values}
-        line_columns = [hue]
-        size = (max(8.5, 4.0 * ncols + 1.0), 3.1 * nrows + 1.6)
-    else:
-        panel_columns, panel_keys, n_left, nrows, ncols = [], [()], 0, 1, 1
+    if len(configs) <= 4:
         series = dict(zip(configs, frames.plot_labels([(*c[:4], 0) for c in configs])))
-        line_columns = CONFIG_COLUMNS
-        size = (8.5, 5.2)
+        return data, frames.Panels([], [()], 1, 1, 1, CONFIG_COLUMNS, series), None
+    hue = hue_column(data)
+    columns = [c for c in ("dataset", "attack", "model", "defense") if c != hue]
+    columns = [c for c in columns if data[c].nunique() > 1] or columns[:1]
+    data = frames.ordered(data, grid, columns + [hue], ["level"])
+    series = {(v,): str(v) for v in dict.fromkeys(data[hue])}
+    return data, frames.panels(data, columns, style.MAX_PANELS, 3, line_columns=[hue], series=series), hue
+
+
+def accuracy_vs_level_figure(record: RunRecord):
+    """Mean accuracy against level, one line per configuration (or per hue value in each panel)."""
+    plt = style.pyplot()
+    data, layout, hue = accuracy_panels(accuracy_level_data(record.summary), record.summary)
+    levels = [float(v) for v in sorted(data["level"].unique())]
+    facet = hue is not None
+    panel_columns, panel_keys, n_left = layout.columns, layout.keys, layout.n_left
+    nrows, ncols, series, line_columns = layout.nrows, layout.ncols, layout.series, layout.line_columns
+    size = (max(8.5, 4.0 * ncols + 1.0), 3.1 * nrows + 1.6) if facet else (8.5, 5.2)
     colors = style.colors(len(series))
     looks = {k: (colors[i % len(colors)], style.MARKERS[i % len(style.MARKERS)]) for i, k in enumerate(series)}
     alpha = 0.15 if len(series) <= 3 else 0.08
@@ -98,7 +100,7 @@ def accuracy_vs_level_figure(record: RunRecord):
         fixed = [c for c in ("attack", "defense", "model") if c not in panel_columns and c != hue]
         context = ", ".join(f"{c} {data[c].iloc[0]}" for c in fixed)
         panels = "panels: " + " · ".join(panel_columns) + (f" ({context})" if context else "")
-        style.suptitle(fig, f"{title}\n{notes}\n{panels}{style.left_out(n_left, len(all_keys), 'panels')}")
+        style.suptitle(fig, f"{title}\n{notes}\n{panels}{style.left_out(n_left, layout.n_total, 'panels')}")
         handles, names = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles, names, title=hue, loc="outside lower center", ncols=min(len(names), 6), fontsize=9,
                    title_fontsize=9, frameon=False)

@@ -5,6 +5,8 @@ No matplotlib here: everything takes and returns DataFrames, tuples and numbers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -90,3 +92,33 @@ def capped(panel_keys: list[tuple], limit: int, ncols: int) -> tuple[list[tuple]
         return panel_keys, 0
     keep = max(ncols, limit // ncols * ncols)
     return panel_keys[:keep], len(panel_keys) - keep
+
+
+@dataclass
+class Panels:
+    """Which panels a figure draws and how they are laid out."""
+
+    #: The columns whose values pick a panel ([] for a single panel).
+    columns: list[str]
+    #: The panels drawn, in order: one value of ``columns`` each.
+    keys: list[tuple]
+    #: How many panels there would be without the cap.
+    n_total: int
+    nrows: int
+    ncols: int
+    #: For figures with one line per value of ``line_columns``: each line key's legend label.
+    line_columns: list[str] = field(default_factory=list)
+    series: dict[tuple, str] = field(default_factory=dict)
+
+    @property
+    def n_left(self) -> int:
+        return self.n_total - len(self.keys)
+
+
+def panels(data: pd.DataFrame, columns: list[str], limit: int, default_columns: int, **lines) -> Panels:
+    """One panel per value of ``columns`` in ``data`` (in order), at most ``limit`` of them."""
+    all_keys = keys(data, columns)
+    ncols = columns_for(all_keys, default_columns)
+    kept, _ = capped(all_keys, limit, ncols)
+    nrows, ncols = grid(len(kept), ncols)
+    return Panels(columns, kept, len(all_keys), nrows, ncols, **lines)

@@ -32,18 +32,20 @@ def learning_curve_data(summary: pd.DataFrame) -> pd.DataFrame | None:
     return frames.ordered(rows, summary, PANEL_COLUMNS, ["level", "n_train"])
 
 
+def learning_panels(data: pd.DataFrame) -> frames.Panels:
+    """One panel per value of the panel columns that vary (the defense when none does)."""
+    varying = [c for c in PANEL_COLUMNS if data[c].nunique() > 1]
+    return frames.panels(data, varying or PANEL_COLUMNS[-1:], style.MAX_PANELS, 4)
+
+
 def learning_curves_figure(record: RunRecord):
     """One panel per (dataset, attack, model, defense), one curve per level; None with one size."""
     data = learning_curve_data(record.summary)
     if data is None:
         return None
     plt = style.pyplot()
-    varying = [c for c in PANEL_COLUMNS if data[c].nunique() > 1]
-    panel_columns = varying or PANEL_COLUMNS[-1:]
-    all_keys = frames.keys(data, panel_columns)
-    ncols = frames.columns_for(all_keys, 4)
-    panel_keys, n_left = frames.capped(all_keys, style.MAX_PANELS, ncols)
-    nrows, ncols = frames.grid(len(panel_keys), ncols)
+    layout = learning_panels(data)
+    panel_columns, panel_keys, nrows, ncols = layout.columns, layout.keys, layout.nrows, layout.ncols
     levels = [float(v) for v in sorted(data["level"].unique())]
     colors = style.level_colors(levels)
 
@@ -78,7 +80,7 @@ def learning_curves_figure(record: RunRecord):
                         f"{f' ({context})' if context else ''}\n"
                         f"one curve per poisoning level; mean over {style.seeds_text(record.results)}, "
                         f"{style.ci_note(record.summary, 'shaded')}\n"
-                        f"panels: {' · '.join(panel_columns)}{style.left_out(n_left, len(all_keys), 'panels')}")
+                        f"panels: {' · '.join(panel_columns)}{style.left_out(layout.n_left, layout.n_total, 'panels')}")
     handles, names = [], []
     for ax in axes.flat[:len(panel_keys)]:
         for handle, name in zip(*ax.get_legend_handles_labels()):
