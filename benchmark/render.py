@@ -44,13 +44,17 @@ def escape_warnings() -> None:
     warnings.formatwarning = formatwarning
 
 
-def to_markdown(table: Table) -> str:
-    """A GitHub-flavoured pipe table you can paste into a README, with its title and notes."""
+def markdown_table(headers, rows) -> str:
+    """A GitHub-flavoured pipe table: the one Markdown table of irisbench (compare, analysis report)."""
     def line(cells):
         return "| " + " | ".join(printable(c).replace("|", "\\|") for c in cells) + " |"
 
-    lines = [f"**{printable(table.title)}**", "", line(table.headers), line(["---"] * len(table.headers))]
-    lines += [line(row) for row in table.rows]
+    return "\n".join([line(headers), line(["---"] * len(headers)), *(line(row) for row in rows)])
+
+
+def to_markdown(table: Table) -> str:
+    """A GitHub-flavoured pipe table you can paste into a README, with its title and notes."""
+    lines = [f"**{printable(table.title)}**", "", markdown_table(table.headers, table.rows)]
     lines += [""] + [f"_{printable(note)}_" for note in table.notes] if table.notes else []
     return "\n".join(lines) + "\n"
 

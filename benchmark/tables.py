@@ -10,7 +10,7 @@ written as a CSV beside the report), so a reader can trace every sentence back t
 - :func:`chance_table`          the majority-class rate of each dataset's test split;
 - :func:`breakdown_table`       breakdown level per configuration;
 - :func:`clean_equivalent_table` clean-equivalent sample size per poisoned cell;
-- :func:`detection_table`       detection precision / recall of the flagging defenses.
+- :func:`detection_table`       detection precision / recall of the :func:`detecting_defenses`.
 
 Statistics come from :mod:`irisbench.stats` (Student-t intervals, Wilcoxon signed-rank, Holm,
 recovery, breakdown level, clean-equivalent inversion); nothing here re-implements them.
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from irisbench.results import ResultSet
-from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS
+from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS, GROUP_COLUMNS
 from irisbench.stats import (
     breakdown_level,
     clean_equivalent,
@@ -53,8 +53,6 @@ POISONED_FAMILY = "poisoned"  # defense vs none at levels > 0: did the defense h
 NOT_TESTABLE = "not testable (fewer than 2 paired seeds)"
 DEFENSE_WORDS = {1: "helped significantly", -1: "hurt significantly", 0: "no significant effect"}
 DROP_WORDS = {1: "significant drop", -1: "significant gain", 0: "no significant change"}
-
-GROUP_COLUMNS = ["dataset", "attack", "defense", "model"]  # a configuration without its size
 
 
 # ---------------------------------------------------------------- helpers
@@ -357,17 +355,20 @@ DETECTION_COLUMNS = [*CONFIG_COLUMNS, "level", "n_seeds", "precision_mean", "pre
                      "recall_mean", "recall_ci_low", "recall_ci_high", "f1_mean", "removed_fraction_mean"]
 
 
-def flagging_defenses(frame: pd.DataFrame) -> list[str]:
-    """Defenses that flag rows: only they produce detection scores."""
-    scored = frame[["detection_precision", "detection_recall"]].notna().any(axis=1)
-    return list(dict.fromkeys(frame.loc[scored, "defense"]))
+def detecting_defenses(frame: pd.DataFrame) -> list[str]:
+    """Defenses whose detection of the poisoned rows was measured, in grid order: a detection
+    precision or recall in some successful run at a level above 0. Only defenses that flag rows
+    have one; the detection table, its report section and ``detection.png`` all use this list."""
+    poisoned = frame[(frame["status"] == "ok") & (frame["level"] > 0)]
+    scored = poisoned[["detection_precision", "detection_recall"]].notna().any(axis=1)
+    return list(dict.fromkeys(poisoned.loc[scored, "defense"]))
 
 
 def detection_table(results: ResultSet) -> pd.DataFrame:
     """Detection precision and recall (mean, 95 % t-interval over seeds) of the flagging defenses,
     per configuration and level > 0, against the truly poisoned rows."""
     frame = results.frame
-    flaggers = set(flagging_defenses(frame))
+    flaggers = set(detecting_defenses(frame))
     ok = frame[(frame["status"] == "ok") & frame["defense"].isin(flaggers) & (frame["level"] > 0)]
     rows = []
     for key, group in ok.groupby(CELL_COLUMNS, sort=False):

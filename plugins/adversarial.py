@@ -77,6 +77,7 @@ class AdversarialTraining(Defense):
     """
 
     name = "adversarial_training"
+    family = "augment"
     description = "Retrain on the training set plus perturbed copies of every row (labels kept)"
     params = (
         Param("copies", int, 1, "perturbed copies per training row", min=1),

@@ -7,6 +7,7 @@ class NoDefense(Defense):
     """The baseline: train on whatever data arrives."""
 
     name = "none"
+    family = "none"
     description = "No defense: train on the (possibly poisoned) training set as is"
 
 

@@ -165,6 +165,7 @@ class Bagging(Defense):
     """
 
     name = "bagging"
+    family = "ensemble"
     description = "Wrap the model in a bagging ensemble (bootstrap samples, majority of members)"
     params = (
         Param("n_estimators", int, 25, "number of bagged members", min=1),
@@ -201,6 +202,7 @@ class PartitionEnsemble(Defense):
     """
 
     name = "partition_ensemble"
+    family = "ensemble"
     description = "Deep partition aggregation: one model per hash partition of the rows, majority vote"
     params = (Param("k", int, 10, "number of disjoint partitions (members)", min=1),)
 

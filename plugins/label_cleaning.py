@@ -74,6 +74,7 @@ class LabelSanitization(Defense):
     """
 
     name = "label_sanitization"
+    family = "relabel"
     description = "Relabel each row to its k nearest neighbours' majority label when that majority is >= eta"
     flags = True
     params = (
@@ -283,6 +284,7 @@ class ConfidentLearning(Defense):
     """
 
     name = "confident_learning"
+    family = "filter"
     description = "Remove rows that confident learning (cross-validated probabilities) finds mislabeled"
     flags = True
     params = (

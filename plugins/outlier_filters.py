@@ -129,6 +129,7 @@ class IsolationFilter(_OutlierFilter):
     """
 
     name = "isolation"
+    family = "filter"
     description = "Remove training rows that pyod's Isolation Forest flags as outliers"
     params = (
         _contamination(),
@@ -152,6 +153,7 @@ class LOFFilter(_OutlierFilter):
     """
 
     name = "lof"
+    family = "filter"
     description = "Remove training rows with the highest Local Outlier Factor (pyod LOF)"
     params = (
         _contamination(),
@@ -176,6 +178,7 @@ class ECODFilter(_OutlierFilter):
     """
 
     name = "ecod"
+    family = "filter"
     description = "Remove training rows in the tails of the per-feature empirical CDFs (pyod ECOD)"
     params = (_contamination(),)
 
@@ -196,6 +199,7 @@ class KNNOutlierFilter(_OutlierFilter):
     """
 
     name = "knn_outlier"
+    family = "filter"
     description = "Remove training rows farthest from their k nearest neighbours (pyod KNN)"
     params = (
         _contamination(),

@@ -104,3 +104,30 @@ def one_line_error(capsys) -> str:
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1 and err.startswith("irisbench: error: "), err
     return err
+
+
+# -- records built from hand-made result rows (figures, reports, tables) -----------------------
+
+#: Class names of the hand-made records: the per-level reports need them.
+CLASS_NAMES = {"iris": ["setosa", "versicolor", "virginica"]}
+
+
+def record_from(frame, out_dir: Path, **spec_options):
+    """A RunRecord of the result rows ``frame``, writing to ``out_dir``, with no training.
+
+    The spec defaults to the built-in grid with as many seeds as ``frame`` has and MLflow off;
+    ``spec_options`` (``build_spec`` keywords) replace any of it. ``meta`` holds the built-in
+    defenses' families, as ``irisbench run`` records them in run.json.
+    """
+    from irisbench.record import RunRecord
+    from irisbench.registry import load_registry
+    from irisbench.results import ResultSet
+    from irisbench.spec import build_spec
+
+    registry = load_registry(autoload=False)
+    results = ResultSet(frame.reset_index(drop=True))
+    options = {"seeds": int(frame["seed"].nunique()), "mlflow": False, **spec_options}
+    spec = build_spec(registry, **options)
+    built_in = registry.plugins["defense"]
+    families = {d: built_in[d].cls.family for d in frame["defense"].unique() if d in built_in}  # as run.json has
+    return RunRecord(spec, results, results.summary(), out_dir, CLASS_NAMES, {"defense_families": families})

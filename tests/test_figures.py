@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from conftest import CLASS_NAMES, record_from
 from irisbench.errors import UsageError
 from irisbench.executor import execute
 from irisbench.plan import make_plan
@@ -24,10 +25,12 @@ from irisbench.record import RunRecord
 from irisbench.registry import load_registry
 from irisbench.schema import COLUMNS, CONFIG_COLUMNS
 from irisbench.results import ResultSet
-from irisbench.sinks import plots
+from irisbench.sinks.figures import style, write_figures
+from irisbench.sinks.figures.accuracy_vs_level import accuracy_level_data, accuracy_vs_level_figure
+from irisbench.sinks.figures.defense_heatmap import defense_heatmap_figure, heatmap_data, plot_defense_heatmap
+from irisbench.sinks.figures.detection import detection_data, detection_figure, plot_detection
+from irisbench.sinks.figures.learning_curves import learning_curve_data, learning_curves_figure, plot_learning_curves
 from irisbench.spec import build_spec
-
-CLASS_NAMES = {"iris": ["setosa", "versicolor", "virginica"]}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURE_NAMES = ["poison_accuracy_plot.png", "quality_vs_quantity.png", "defense_heatmap.png", "detection.png"]
 FLAGGING = {"isolation", "label_sanitization", "model_aware"}
@@ -72,12 +75,6 @@ def grid_frame(*, datasets=("iris",), attacks=("gaussian", "label_flip"),
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def record_from(frame: pd.DataFrame, out_dir) -> RunRecord:
-    results = ResultSet(frame.reset_index(drop=True))
-    return RunRecord(build_spec(load_registry(autoload=False), seeds=3), results, results.summary(), out_dir,
-                     CLASS_NAMES, {})
-
-
 @pytest.fixture(scope="module")
 def full(tmp_path_factory):
     """The issue's grid: 2 attacks x 3 defenses x 2 models x 4 levels x 3 sizes, 3 seeds."""
@@ -86,7 +83,7 @@ def full(tmp_path_factory):
 
 @pytest.fixture
 def pyplot():
-    plt = plots._pyplot()
+    plt = style.pyplot()
     yield plt
     plt.close("all")
 
@@ -112,7 +109,7 @@ def t_half(values) -> float:
 # ---------------------------------------------------------------- files
 
 def test_write_figures_writes_four_real_pngs_atomically(full):
-    paths = plots.write_figures(full)
+    paths = write_figures(full)
     assert paths == [full.out_dir / name for name in FIGURE_NAMES]
     for path in paths:
         data = path.read_bytes()
@@ -124,17 +121,17 @@ def test_write_figures_writes_four_real_pngs_atomically(full):
 
 def test_figures_that_do_not_apply_are_not_written(tmp_path):
     one_size = record_from(grid_frame(sizes=(105,)), tmp_path / "one_size")
-    assert plots.learning_curve_data(one_size) is None and plots.plot_learning_curves(one_size) is None
+    assert learning_curve_data(one_size.summary) is None and plot_learning_curves(one_size) is None
     assert not (tmp_path / "one_size" / "quality_vs_quantity.png").exists()
 
     single = record_from(grid_frame(attacks=("gaussian",), defenses=("isolation",), models=("knn",)),
                          tmp_path / "single")
-    assert plots.heatmap_data(single) is None and plots.plot_defense_heatmap(single) is None
+    assert heatmap_data(single.summary) is None and plot_defense_heatmap(single) is None
     assert not (tmp_path / "single" / "defense_heatmap.png").exists()
 
     no_flags = record_from(grid_frame(defenses=("none", "bagging"), sizes=(105,)), tmp_path / "no_flags")
-    assert plots.detection_data(no_flags) is None and plots.plot_detection(no_flags) is None
-    assert plots.write_figures(no_flags) == [tmp_path / "no_flags" / "poison_accuracy_plot.png",
+    assert detection_data(no_flags.summary, no_flags.results) is None and plot_detection(no_flags) is None
+    assert write_figures(no_flags) == [tmp_path / "no_flags" / "poison_accuracy_plot.png",
                                              tmp_path / "no_flags" / "defense_heatmap.png"]
     assert sorted(p.name for p in (tmp_path / "no_flags").iterdir()) == ["defense_heatmap.png",
                                                                          "poison_accuracy_plot.png"]
@@ -148,13 +145,13 @@ def test_a_failed_save_leaves_no_temporary_file(full, tmp_path, monkeypatch, pyp
 
     monkeypatch.setattr(pyplot.Figure, "savefig", boom)
     with pytest.raises(OSError, match="disk full"):
-        plots.plot_learning_curves(record)
+        plot_learning_curves(record)
     assert list(tmp_path.iterdir()) == []
     assert pyplot.get_fignums() == []
 
 
 def test_importing_the_figures_does_not_import_matplotlib():
-    code = ("import sys, irisbench.sinks.plots as p; "
+    code = ("import sys, irisbench.sinks.figures as p; "
             "print('matplotlib' in sys.modules, callable(p.write_figures))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True"]
@@ -163,10 +160,10 @@ def test_importing_the_figures_does_not_import_matplotlib():
 # ---------------------------------------------------------------- accuracy vs level
 
 def test_accuracy_plot_draws_the_largest_size(full, pyplot):
-    data = plots.accuracy_level_data(full)
+    data = accuracy_level_data(full.summary)
     assert set(data["n_train"]) == {105}
     assert len(data) == 12 * 4
-    fig = plots.accuracy_vs_level_figure(full)
+    fig = accuracy_vs_level_figure(full)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 4  # panels: attack x model; one line per defense
     assert "n_train 105, the largest of 30, 60, 105" in fig.get_suptitle()
@@ -185,7 +182,7 @@ def test_accuracy_plot_draws_the_largest_size(full, pyplot):
 
 def test_accuracy_plot_with_few_configs_is_one_axis(tmp_path, pyplot):
     record = record_from(grid_frame(attacks=("label_flip",), defenses=("none", "isolation"), sizes=(105,)), tmp_path)
-    fig = plots.accuracy_vs_level_figure(record)
+    fig = accuracy_vs_level_figure(record)
     (ax,) = fig.axes
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["label_flip / none / decision_tree", "label_flip / none / knn",
@@ -196,7 +193,7 @@ def test_accuracy_plot_with_few_configs_is_one_axis(tmp_path, pyplot):
 # ---------------------------------------------------------------- learning curves
 
 def test_learning_curve_data_is_the_summary(full):
-    data = plots.learning_curve_data(full)
+    data = learning_curve_data(full.summary)
     assert len(data) == len(full.summary)  # every configuration ran at three sizes
     summary = full.summary
     for row in data.itertuples(index=False):
@@ -207,9 +204,9 @@ def test_learning_curve_data_is_the_summary(full):
 
 
 def test_learning_curves_draw_one_curve_per_level_per_panel(full, pyplot):
-    data = plots.learning_curve_data(full)
+    data = learning_curve_data(full.summary)
     frame = full.results
-    fig = plots.learning_curves_figure(full)
+    fig = learning_curves_figure(full)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 12
     # columns are the defenses, rows are (attack, model)
@@ -235,22 +232,22 @@ def test_learning_curves_draw_one_curve_per_level_per_panel(full, pyplot):
 def test_learning_curves_use_a_log_axis_over_wide_ranges_and_cap_the_panels(tmp_path, pyplot):
     wide = record_from(grid_frame(attacks=("label_flip",), defenses=("none",), models=("knn",), sizes=(20, 200, 2000)),
                        tmp_path / "wide")
-    fig = plots.learning_curves_figure(wide)
+    fig = learning_curves_figure(wide)
     (ax,) = fig.axes
     assert ax.get_xscale() == "log"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["20", "200", "2000"]
 
     many = record_from(grid_frame(attacks=("a", "b", "c"), defenses=("none", "isolation", "label_sanitization"),
                                   models=("m1", "m2"), sizes=(30, 105), levels=(0, 50), seeds=2), tmp_path / "many")
-    fig = plots.learning_curves_figure(many)
-    assert len([ax for ax in fig.axes if ax.get_visible()]) == plots.MAX_PANELS
+    fig = learning_curves_figure(many)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == style.MAX_PANELS
     assert "showing the first 12 of 18 panels" in fig.get_suptitle()
 
 
 # ---------------------------------------------------------------- heatmap
 
 def test_heatmap_data_defaults_to_the_highest_level_and_matches_a_t_interval(full):
-    data = plots.heatmap_data(full)
+    data = heatmap_data(full.summary)
     assert set(data["level"]) == {50.0}
     assert len(data) == 2 * 3 * 2 * 3  # attack x defense x model x size
     frame = full.results
@@ -260,12 +257,12 @@ def test_heatmap_data_defaults_to_the_highest_level_and_matches_a_t_interval(ful
                       & (frame["level"] == 50.0)]["accuracy"]
         assert row.accuracy_mean == pytest.approx(seeds.mean(), abs=1e-12)
         assert row.ci_half == pytest.approx(t_half(seeds), abs=1e-12)
-    assert set(plots.heatmap_data(full, 10)["level"]) == {10.0}
+    assert set(heatmap_data(full.summary, 10)["level"]) == {10.0}
 
 
 def test_heatmap_cells_show_mean_and_ci(full, pyplot):
-    data = plots.heatmap_data(full, level=5)
-    fig = plots.defense_heatmap_figure(full, level=5)
+    data = heatmap_data(full.summary, level=5)
+    fig = defense_heatmap_figure(full, level=5)
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_images()]
     assert len(axes) == 6  # rows: model, columns: n_train
     assert "poisoning level 5 %" in fig.get_suptitle()
@@ -286,16 +283,17 @@ def test_heatmap_cells_show_mean_and_ci(full, pyplot):
 
 def test_heatmap_with_one_defense_and_a_bad_level(full, tmp_path):
     one_defense = record_from(grid_frame(defenses=("none",), models=("knn",), sizes=(105,)), tmp_path / "one")
-    assert plots.plot_defense_heatmap(one_defense) == tmp_path / "one" / "defense_heatmap.png"
-    with pytest.raises(UsageError, match=r"heatmap level 7 is not a level of this run \(levels: 0, 5, 10, 50\)"):
-        plots.write_figures(one_defense, heatmap_level=7)
+    assert plot_defense_heatmap(one_defense) == tmp_path / "one" / "defense_heatmap.png"
+    bad = r"^heatmap level: level 7 is not a level of this run; levels: 0, 5, 10, 50$"
+    with pytest.raises(UsageError, match=bad):
+        write_figures(one_defense, heatmap_level=7)
     assert [p.name for p in (tmp_path / "one").iterdir()] == ["defense_heatmap.png"]
 
 
 # ---------------------------------------------------------------- detection
 
 def test_detection_data_covers_flagging_defenses_at_poisoned_levels(full):
-    data = plots.detection_data(full)
+    data = detection_data(full.summary, full.results)
     assert list(dict.fromkeys(data["series"])) == ["isolation", "label_sanitization"]  # not 'none'
     assert set(data["level"]) == {5.0, 10.0, 50.0} and set(data["n_train"]) == {105}
     assert not data["model"].astype(bool).any()  # the same for both models: shown once
@@ -309,8 +307,8 @@ def test_detection_data_covers_flagging_defenses_at_poisoned_levels(full):
 
 
 def test_detection_bars_are_the_means(full, pyplot):
-    data = plots.detection_data(full)
-    fig = plots.detection_figure(full)
+    data = detection_data(full.summary, full.results)
+    fig = detection_figure(full)
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in panels] == ["gaussian: precision", "gaussian: recall",
                                                  "label_flip: precision", "label_flip: recall"]
@@ -327,9 +325,9 @@ def test_detection_bars_are_the_means(full, pyplot):
 def test_model_dependent_detection_is_shown_per_model(tmp_path, pyplot):
     record = record_from(grid_frame(attacks=("label_flip",), defenses=("none", "isolation", "model_aware"),
                                     sizes=(105,)), tmp_path)
-    data = plots.detection_data(record)
+    data = detection_data(record.summary, record.results)
     assert list(dict.fromkeys(data["series"])) == ["isolation", "model_aware / decision_tree", "model_aware / knn"]
-    fig = plots.detection_figure(record)
+    fig = detection_figure(record)
     assert fig.legends[0].get_title().get_text() == "Defense / model"
 
 
@@ -341,8 +339,8 @@ def test_one_seed_and_failed_cells_still_draw(tmp_path):
     frame.loc[failed, "status"] = "failed"
     frame.loc[failed, ["accuracy", "f1_macro", "detection_precision", "detection_recall"]] = np.nan
     record = record_from(frame, tmp_path)
-    assert [p.name for p in plots.write_figures(record)] == FIGURE_NAMES
-    data = plots.heatmap_data(record)
+    assert [p.name for p in write_figures(record)] == FIGURE_NAMES
+    data = heatmap_data(record.summary)
     assert data["ci_half"].isna().all()
     assert data.loc[(data["defense"] == "isolation") & (data["attack"] == "label_flip"), "accuracy_mean"].isna().all()
 
@@ -354,7 +352,7 @@ def test_figures_from_a_real_run(tmp_path):
     rows, _ = execute(make_plan(spec, registry))
     results = ResultSet.from_rows(rows)
     record = RunRecord(spec, results, results.summary(), tmp_path, CLASS_NAMES, {})
-    assert [p.name for p in plots.write_figures(record)] == FIGURE_NAMES
-    data = plots.learning_curve_data(record)
+    assert [p.name for p in write_figures(record)] == FIGURE_NAMES
+    data = learning_curve_data(record.summary)
     assert sorted(data["n_train"].unique()) == [40, 105]
-    assert list(plots.detection_data(record)["series"].unique()) == ["isolation"]
+    assert list(detection_data(record.summary, record.results)["series"].unique()) == ["isolation"]

@@ -9,12 +9,15 @@ import json
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import CLASS_NAMES, record_from
+from irisbench.cli import main
 from irisbench.executor import execute
 from irisbench.plan import make_plan
 from irisbench.record import RunRecord, config_dir_name
@@ -22,12 +25,11 @@ from irisbench.registry import load_registry
 from irisbench.schema import COLUMNS, CONFIG_COLUMNS
 from irisbench.results import ResultSet
 from irisbench.sinks.analysis import write_analysis
-from irisbench.sinks.plots import plot_accuracy_vs_level
+from irisbench.sinks.figures.accuracy_vs_level import plot_accuracy_vs_level
 from irisbench.sinks.reports import write_reports
 from irisbench.spec import build_spec
 from test_tables import assert_numbers_traceable  # the independent number check, shared
 
-CLASS_NAMES = {"iris": ["setosa", "versicolor", "virginica"]}
 
 
 def run_record(out_dir: Path, **options) -> RunRecord:
@@ -36,12 +38,6 @@ def run_record(out_dir: Path, **options) -> RunRecord:
     rows, _ = execute(make_plan(spec, registry))
     results = ResultSet.from_rows(rows)
     return RunRecord(spec, results, results.summary(), out_dir, CLASS_NAMES, {})
-
-
-def record_from(frame: pd.DataFrame, out_dir: Path) -> RunRecord:
-    results = ResultSet(frame.reset_index(drop=True))
-    return RunRecord(build_spec(load_registry(autoload=False), seeds=3), results, results.summary(), out_dir,
-                     CLASS_NAMES, {})
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +136,7 @@ def test_plot_is_a_real_png(multi):
 
 
 def test_importing_the_plot_sink_does_not_import_matplotlib():
-    code = "import sys, irisbench.sinks.plots; print('matplotlib' in sys.modules)"
+    code = "import sys, irisbench.sinks.figures; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -226,3 +222,60 @@ def test_failed_cells_are_reported(single, tmp_path):
     assert verdict(text, "## Degradation per level", "iris / gaussian / none / decision_tree", "50") == \
         "not testable (fewer than 2 paired seeds)"
     assert json.loads(single.results["confusion"].iloc[0])  # the shared fixture was not modified
+
+
+# ---------------------------------------------------------------- mitigations by defense family
+
+def test_every_built_in_defense_declares_its_family(registry):
+    families = {name: info.cls.family for name, info in registry.plugins["defense"].items()}
+    assert families == {"none": "none", "isolation": "filter", "lof": "filter", "ecod": "filter",
+                        "knn_outlier": "filter", "confident_learning": "filter", "label_sanitization": "relabel",
+                        "bagging": "ensemble", "partition_ensemble": "ensemble", "adversarial_training": "augment"}
+
+
+THIRD_PARTY_FILTER = """
+    import numpy as np
+    from irisbench import Defense, hookimpl
+
+
+    class FarRows(Defense):
+        name = "far_rows"
+        description = "Drop rows more than 2 standard deviations from the feature means"
+        family = "filter"
+        flags = True
+
+        def sanitize(self, X, y, rng):
+            z = np.abs((X - X.mean(axis=0)) / (X.std(axis=0) + 1e-12))
+            flagged = (z > 2).any(axis=1)
+            return X[~flagged], y[~flagged], flagged
+
+
+    @hookimpl
+    def irisbench_register_defenses():
+        return [FarRows]
+"""
+
+
+def test_a_third_party_defense_is_placed_by_its_family(tmp_path):
+    """A --plugins-dir defense with family "filter" is reported with the filters, not left out."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "far_rows.py").write_text(textwrap.dedent(THIRD_PARTY_FILTER))
+    out = tmp_path / "run"
+    assert main(["--plugins-dir", str(plugins), "run", "--no-mlflow", "--jobs", "1", "--seeds", "2",
+                 "--defense", "none,far_rows", "--levels", "0,20", "--out", str(out)]) == 0
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["defense_families"] == {"none": "none", "far_rows": "filter"}
+    validation = section((out / "analysis_report.md").read_text(), "### Data validation")
+    validation = validation[:validation.index("### Robust models")]
+    assert "- far_rows: helped significantly in 0 of 1 comparison" in validation
+    assert "Not run: no filter defense" not in validation
+    assert "- Not run: no relabelling defense (family relabel, e.g. label_sanitization)" in validation
+
+    # a run folder written before families were recorded: the defense is still reported, as "other"
+    del meta["defense_families"]
+    (out / "run.json").write_text(json.dumps(meta))
+    assert main(["--plugins-dir", str(plugins), "report", str(out)]) == 0
+    text = (out / "analysis_report.md").read_text()
+    assert "- Not run: no filter defense (family filter, e.g. isolation" in section(text, "### Data validation")
+    assert "- far_rows: helped significantly in 0 of 1 comparison" in section(text, "### Other defenses")

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from conftest import CLASS_NAMES, record_from
 from irisbench import tables as tb
 from irisbench.executor import execute
 from irisbench.plan import make_plan
@@ -26,7 +27,6 @@ from irisbench.results import ResultSet
 from irisbench.sinks.analysis import MAX_TABLE_ROWS, write_analysis
 from irisbench.spec import build_spec
 
-CLASS_NAMES = {"iris": ["setosa", "versicolor", "virginica"]}
 TREE = ("iris", "label_flip", "none", "decision_tree", 105)
 CONSTANTS = {"0.05", "0.001"}  # the significance level and the "< 0.001" floor of the p-value format
 TOKEN = re.compile(r"-?\d+\.\d+")
@@ -76,12 +76,6 @@ def hand_rows(cells: dict[tuple, list[float]], row_sums=(15, 15, 15), **extra) -
                              accuracy=accuracy, f1_macro=accuracy, n_poisoned=0, n_fit=config[4], n_flagged=0,
                              removed_fraction=0.0, train_digest=f"d{seed}", confusion=confusion(row_sums), **extra))
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def record_from(frame: pd.DataFrame, out_dir: Path, **spec_options) -> RunRecord:
-    results = ResultSet(frame.reset_index(drop=True))
-    spec = build_spec(load_registry(autoload=False), seeds=int(frame["seed"].nunique()), mlflow=False, **spec_options)
-    return RunRecord(spec, results, results.summary(), out_dir, CLASS_NAMES, {})
 
 
 def run_record(out_dir: Path, **options) -> RunRecord:
@@ -520,3 +514,28 @@ def test_floating_point_noise_is_no_harm():
                        ("iris", "label_flip", "bagging", "decision_tree", 105, 0): clean,
                        ("iris", "label_flip", "bagging", "decision_tree", 105, 30): [0.9, 0.9, 0.9]})
     assert math.isnan(tb.defense_table(ResultSet(frame)).query("level == 30")["recovery"].iloc[0])
+
+
+def test_detecting_defenses_are_those_measured_at_a_poisoned_level(tmp_path):
+    """One definition for the detection table, its report section and detection.png."""
+    from irisbench.sinks.figures.detection import detection_data
+
+    isolation = (*TREE[:2], "isolation", *TREE[3:])
+    frame = hand_rows({(*TREE, 0): CLEAN[:3], (*TREE, 30): ATTACKED[:3],
+                       (*isolation, 0): CLEAN[:3], (*isolation, 30): ATTACKED[:3]})
+    flagged_clean = (frame["defense"] == "isolation") & (frame["level"] == 0)
+    frame.loc[flagged_clean, "detection_precision"] = 0.0  # it flagged clean rows at level 0 only
+    record = record_from(frame, tmp_path)
+    assert tb.detecting_defenses(frame) == []
+    assert tb.detection_table(record.result_set).empty and detection_data(record.summary, frame) is None
+    assert "No defense in this run flags training rows at a poisoned level" in write_analysis(record).read_text()
+
+    poisoned = (frame["defense"] == "isolation") & (frame["level"] == 30)
+    frame.loc[poisoned & (frame["seed"] == 1), "detection_recall"] = 0.5
+    frame.loc[poisoned & (frame["seed"] == 1), "status"] = "failed"  # a failed run's numbers do not count
+    assert tb.detecting_defenses(frame) == []
+    frame.loc[poisoned, "status"] = "ok"
+    record = record_from(frame, tmp_path)
+    assert tb.detecting_defenses(frame) == ["isolation"]
+    assert tb.detection_table(record.result_set)["defense"].tolist() == ["isolation"]
+    assert detection_data(record.summary, frame)["series"].unique().tolist() == ["isolation"]

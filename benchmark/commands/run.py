@@ -371,6 +371,7 @@ def _initial_meta(plan, registry, out_dir: Path, started_at: str, class_names) -
         "spec": spec.to_dict(),
         "versions": package_versions(set(plugins.values()) - {"irisbench"}),
         "plugins": plugins,
+        "defense_families": {ref.label: registry.get("defense", ref.name).cls.family for ref in spec.defenses},
         "started_at": started_at,
         "class_names": class_names,
         "n_cells": plan.n_cells,

@@ -48,7 +48,7 @@ class FiguresSink(Sink):
                     min=0, max=100),)
 
     def write(self, record, out_dir: Path) -> list[Path]:
-        from irisbench.sinks.plots import write_figures
+        from irisbench.sinks.figures import write_figures
 
         return write_figures(_at(record, out_dir), heatmap_level=self.heatmap_level)
 

@@ -1,0 +1,131 @@
+"""Each defense against no defense: verdicts, recovery, cost on clean data, detection."""
+
+from __future__ import annotations
+
+import math
+
+from irisbench import tables as tb
+from irisbench.record import RunRecord
+from irisbench.schema import ALPHA, fmt, level_text, mean_ci
+from irisbench.sinks.analysis.format import (
+    MAX_LISTED,
+    MAX_TABLE_ROWS,
+    capped_table,
+    ci,
+    counts_text,
+    fmt_p,
+    label,
+    plural,
+    run_command,
+)
+
+BASELINE_DEFENSE = tb.BASELINE_DEFENSE
+
+
+def ran_defenses(record: RunRecord) -> list[str]:
+    """The defense labels of the run, in grid order."""
+    return list(dict.fromkeys(record.results["defense"].astype(str)))
+
+
+def comparison_phrase(r: dict, several_sizes: bool) -> str:
+    """``<config>, level 30 %: helped significantly (Holm-adjusted p = 0.004); difference 0.1 [..]; recovery ...``"""
+    text = f"{label(r, several_sizes)}, level {level_text(r['level'])} %: {r['verdict']}"
+    if r["verdict"] != tb.NOT_TESTABLE:
+        text += f" (Holm-adjusted p = {fmt_p(r['p_holm'])})"
+    text += f"; difference {mean_ci(r['diff_mean'], r['diff_ci_low'], r['diff_ci_high'])}"
+    if r["level"] > 0:
+        text += f"; recovery {mean_ci(r['recovery'], r['recovery_ci_low'], r['recovery_ci_high'])}"
+    if math.isfinite(r["detection_precision_mean"]) or math.isfinite(r["detection_recall_mean"]):
+        text += (f"; detection precision {fmt(r['detection_precision_mean'])}, "
+                 f"recall {fmt(r['detection_recall_mean'])}")
+    return text
+
+
+def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
+    parts = [f"## Defenses against no defense ('{BASELINE_DEFENSE}')", ""]
+    table = t.defenses
+    if table.empty:
+        others = [d for d in ran_defenses(record) if d != BASELINE_DEFENSE]
+        reason = ("no defense other than 'none' ran" if not others else
+                  f"'{BASELINE_DEFENSE}' did not run beside {', '.join(others)}")
+        suggested = [BASELINE_DEFENSE, *(others or ["isolation", "label_sanitization"])]
+        parts.append(f"No comparison: {reason}. To compare defenses against no defense, run e.g. "
+                     f"`{run_command(record, defenses=suggested)}`.")
+        return "\n".join(parts + ["", detection_part(record, t, several_sizes)])
+    poisoned = table[table["family"] == tb.POISONED_FAMILY]
+    clean = table[table["family"] == tb.CLEAN_FAMILY]
+    parts += ["Difference = accuracy with the defense minus accuracy without it (defense 'none'), per seed on "
+              "the same split and poisoned training set, then averaged; positive = the defense helped.", ""]
+    if not poisoned.empty:
+        n_pairs = int(poisoned["n_pairs"].max())
+        floor = len(poisoned) * tb.smallest_wilcoxon_p(n_pairs) if n_pairs >= 1 else math.nan
+        if math.isfinite(floor) and floor >= ALPHA:
+            parts += [f"With {n_pairs} paired seeds and {plural(len(poisoned), 'comparison')}, no comparison below "
+                      f"can reach a Holm-adjusted p under {ALPHA} (the smallest possible is "
+                      f"{fmt_p(min(1.0, floor))}), so every verdict here is \"no significant effect\" whatever "
+                      f"the differences: run at least {tb.seeds_needed(len(poisoned))} seeds to test them.", ""]
+        parts += ["Per defense, at the poisoned levels:", ""]
+        overview = tb.defense_overview(table)
+        for o in overview.to_dict("records"):
+            rows = poisoned[poisoned["defense"] == o["defense"]]
+            line = (f"- {o['defense']}: {plural(o['comparisons'], 'comparison')}; helped significantly in "
+                    f"{o['helped']}, no significant effect in {o['no_effect']}, hurt significantly in {o['hurt']}")
+            line += f", not testable in {o['not_testable']}." if o["not_testable"] else "."
+            parts.append(line)
+            significant = rows[rows["verdict"].isin([tb.DEFENSE_WORDS[1], tb.DEFENSE_WORDS[-1]])]
+            significant = significant.sort_values("p_holm", kind="stable")
+            for r in significant.head(MAX_LISTED).to_dict("records"):
+                parts.append(f"  - {comparison_phrase(r, several_sizes)}")
+            if len(significant) > MAX_LISTED:
+                parts.append(f"  - ... {len(significant) - MAX_LISTED} more significant comparisons in "
+                             f"`{tb.Tables.FILES['defenses']}`.")
+            if significant.empty:
+                testable = rows.dropna(subset=["diff_mean"])
+                if len(testable):
+                    best = testable.loc[testable["diff_mean"].idxmax()].to_dict()
+                    parts.append(f"  - largest mean difference: {comparison_phrase(best, several_sizes)}")
+        ordered = poisoned.sort_values("p_holm", kind="stable") if len(poisoned) > MAX_TABLE_ROWS else poisoned
+        body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["diff_mean"]),
+                 ci(r["diff_ci_low"], r["diff_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]),
+                 fmt_p(r["p_holm"]), fmt(r["recovery"]), ci(r["recovery_ci_low"], r["recovery_ci_high"]),
+                 fmt(r["detection_precision_mean"]), fmt(r["detection_recall_mean"]), r["verdict"]]
+                for r in ordered.to_dict("records")]
+        parts += ["", "### At the poisoned levels (level > 0)", "",
+                  f"Holm family: these {len(poisoned)} comparisons. Precision and recall are the defense's "
+                  "detection of the truly poisoned rows (means over seeds; n/a for defenses that do not flag "
+                  "rows).", "",
+                  capped_table(["configuration", "level (%)", "difference mean", "95 % CI", "paired seeds",
+                                "Wilcoxon p", "Holm p", "recovery", "recovery 95 % CI (bootstrap)", "precision",
+                                "recall", "verdict"], body, tb.Tables.FILES["defenses"],
+                               order="smallest Holm-adjusted p first")]
+    if not clean.empty:
+        body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["diff_mean"]),
+                 ci(r["diff_ci_low"], r["diff_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]),
+                 fmt_p(r["p_holm"]), fmt(r["removed_fraction_mean"]), r["verdict"]] for r in clean.to_dict("records")]
+        parts += ["", "### Cost on clean data (level 0)", "",
+                  f"The same comparison without poisoning: what the defense costs when there is nothing to remove. "
+                  f"Holm family: these {len(clean)} comparisons. Verdict counts: "
+                  f"{counts_text(clean['verdict'].value_counts())}.", "",
+                  capped_table(["configuration", "level (%)", "difference mean", "95 % CI", "paired seeds",
+                                "Wilcoxon p", "Holm p", "share removed", "verdict"], body,
+                               tb.Tables.FILES["defenses"])]
+    parts += ["", detection_part(record, t, several_sizes)]
+    return "\n".join(parts).rstrip()
+
+
+def detection_part(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
+    table = t.detection
+    if table.empty:
+        return ("### Detection\n\nNo defense in this run flags training rows at a poisoned level, so there is no "
+                "detection precision or recall to report.")
+    body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["precision_mean"]),
+             ci(r["precision_ci_low"], r["precision_ci_high"]), fmt(r["recall_mean"]),
+             ci(r["recall_ci_low"], r["recall_ci_high"]), fmt(r["removed_fraction_mean"])]
+            for r in table.to_dict("records")]
+    return "\n".join([
+        "### Detection by the flagging defenses", "",
+        "Precision = share of the flagged rows that were truly poisoned; recall = share of the poisoned rows "
+        "that were flagged (means over seeds, n/a where undefined, e.g. precision when nothing was flagged); "
+        "share removed = fraction of the training rows dropped.", "",
+        capped_table(["configuration", "level (%)", "precision", "95 % CI", "recall", "95 % CI",
+                      "share removed"], body, tb.Tables.FILES["detection"])])
