@@ -90,7 +90,8 @@ def test_headline_numbers_are_those_of_summary_csv(run_dir):
             f"helped significantly in {poisoned.get('helped significantly', 0)}, "
             f"hurt significantly in {poisoned.get('hurt significantly', 0)}") in text
     # 3 seeds and 2 comparisons: 2 x 2/2^3 = 0.5, so the page must say that nothing could be significant
-    assert "no defense comparison can reach significance" in text and "at least 7 seeds" in text
+    assert ("With 3 paired seeds and 2 defense comparisons at poisoned levels, none can reach significance "
+            "(the smallest Holm-adjusted p possible is 0.500); that needs at least 7 seeds.") in text
 
 
 def test_the_page_is_valid_html5_with_every_figure_inlined(run_dir):

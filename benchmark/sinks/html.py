@@ -49,7 +49,8 @@ h3{font-size:1rem;margin:1.2rem 0 .3rem;overflow-wrap:anywhere}
 p,li{overflow-wrap:anywhere}
 ul{padding-left:1.2rem}
 .muted{color:var(--muted);font-size:.9em}
-.headline{background:var(--band);border-radius:8px;padding:.6rem 1rem}
+.headline{background:var(--band);border-radius:8px;padding:.2rem 1rem .4rem}
+.headline h2{margin-top:.6rem}
 .num{font-variant-numeric:tabular-nums;white-space:nowrap}
 .good{color:#126b2b;font-weight:600}
 .bad{color:#a3161b;font-weight:600}
@@ -66,7 +67,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}
 dt{font-weight:600}
 dd{margin:0;overflow-wrap:anywhere}
 @media (max-width:600px){body{padding:.6rem;font-size:15px}dl{grid-template-columns:1fr}dd{margin-bottom:.4rem}
-table{font-size:.8rem}th,td{padding:.3rem .35rem}}
+.headline{padding:.1rem .6rem .3rem}table{font-size:.8rem}th,td{padding:.3rem .35rem}}
 """
 #: Nothing may load: only the inline style and data: images are allowed.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -122,6 +123,17 @@ def config_findings(record: RunRecord, t: tb.Tables, config: tuple, cells: dict[
     return f"<li><strong>{head}</strong><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul></li>"
 
 
+def untestable(family, what: str) -> str:
+    """Why no row of a Holm family can be significant, when the seeds are too few; "" otherwise."""
+    n_pairs = int(family["n_pairs"].max()) if len(family) else 0
+    floor = min(1.0, len(family) * tb.smallest_wilcoxon_p(n_pairs)) if n_pairs >= 1 else 0.0
+    if floor < ALPHA:
+        return ""
+    return (f"With {_plural(n_pairs, 'paired seed')} and {len(family)} {what}, none can reach significance (the "
+            f"smallest Holm-adjusted p possible is {fmt_p(floor)}); that needs at least {tb.seeds_needed(len(family))} "
+            "seeds.")
+
+
 def significant_list(rows) -> str:
     """The significant comparisons among ``rows`` (smallest Holm p first, at most MAX_NAMED) as a nested list."""
     rows = rows[rows["verdict"].isin([tb.DEFENSE_WORDS[1], tb.DEFENSE_WORDS[-1]])].sort_values("p_holm", kind="stable")
@@ -129,7 +141,7 @@ def significant_list(rows) -> str:
         return ""
     items = [f"<li>{esc(config_label(tuple(r[c] for c in tb.CONFIG_COLUMNS)))} (n_train {esc(r['n_train'])}), "
              f"level {esc(level_text(r['level']))} %: {verdict(r['verdict'])}, difference "
-             f"{num(mean_ci(r['diff_mean'], r['diff_ci_low'], r['diff_ci_high']))}, Holm-adjusted p "
+             f"{num(mean_ci(r['diff_mean'], r['diff_ci_low'], r['diff_ci_high']))}, Holm-adjusted p = "
              f"{num(fmt_p(r['p_holm']))}</li>" for r in rows.head(MAX_NAMED).to_dict("records")]
     if len(rows) > MAX_NAMED:
         items.append(f"<li>... {len(rows) - MAX_NAMED} more in the defense table below</li>")
@@ -146,13 +158,8 @@ def defense_findings(record: RunRecord, t: tb.Tables) -> list[str]:
     if table.empty:
         return [f"<li>No defense comparison: '{esc(tb.BASELINE_DEFENSE)}' did not run beside "
                 f"{esc(', '.join(others))}.</li>"]
-    lines = []
-    poisoned = table[table["family"] == tb.POISONED_FAMILY]
-    n_pairs = int(poisoned["n_pairs"].max()) if len(poisoned) else 0
-    if n_pairs >= 1 and len(poisoned) * tb.smallest_wilcoxon_p(n_pairs) >= ALPHA:
-        lines.append(f"<li>With {_plural(n_pairs, 'paired seed')} and {_plural(len(poisoned), 'comparison')} at "
-                     f"poisoned levels, no defense comparison can reach significance (Holm-adjusted p &lt; {ALPHA}); "
-                     f"that needs at least {tb.seeds_needed(len(poisoned))} seeds.</li>")
+    note = untestable(table[table["family"] == tb.POISONED_FAMILY], "defense comparisons at poisoned levels")
+    lines = [f"<li>{note}</li>"] if note else []
     for family, where in ((tb.POISONED_FAMILY, "at poisoned levels"), (tb.CLEAN_FAMILY, "on clean data (level 0)")):
         for o in tb.defense_overview(table, family).to_dict("records"):
             counts = [(o["no_effect"], tb.DEFENSE_WORDS[0]), (o["helped"], tb.DEFENSE_WORDS[1]),
@@ -178,6 +185,9 @@ def headline(record: RunRecord, t: tb.Tables) -> str:
     if len(shown) > MAX_HEADLINE:
         parts.append(f"<li>... {len(shown) - MAX_HEADLINE} more configurations in the summary table below.</li>")
     parts.append("</ul>")
+    note = untestable(t.degradation, "drops tested")
+    if note:
+        parts.append(f"<p>{note}</p>")
     defenses = defense_findings(record, t)
     if defenses:
         parts += ["<p>Defenses, each against no defense on the same seeds:</p><ul>", *defenses, "</ul>"]
