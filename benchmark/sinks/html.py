@@ -57,12 +57,12 @@ ul{padding-left:1.2rem}
 figure{margin:1rem 0}
 img{display:block;max-width:100%;height:auto;border:1px solid var(--line)}
 figcaption{color:var(--muted);font-size:.9em;margin-top:.3rem}
-.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:.5rem 0;border:1px solid var(--line);border-radius:6px}
-table{border-collapse:collapse;font-size:.9rem;min-width:100%}
+.scroll{display:inline-block;max-width:100%;overflow-x:auto;margin:.5rem 0;border:1px solid var(--line);border-radius:6px}
+table{border-collapse:collapse;font-size:.9rem}
 th,td{padding:.35rem .6rem;text-align:left;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:var(--band);white-space:nowrap}
 tr.group th{background:none;white-space:normal;font-weight:600;padding-top:.7rem;overflow-wrap:anywhere}
-td.num{text-align:right}
+td.num,thead th+th{text-align:right}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}
 dt{font-weight:600}
 dd{margin:0;overflow-wrap:anywhere}
