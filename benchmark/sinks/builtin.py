@@ -65,6 +65,18 @@ class AnalysisSink(Sink):
         return [write_analysis(_at(record, out_dir))]
 
 
+class HtmlSink(Sink):
+    """report.html: headline findings, figures and tables on one self-contained page."""
+
+    name = "html"
+    description = "report.html: headline findings, figures and main tables on one self-contained page"
+
+    def write(self, record, out_dir: Path) -> list[Path]:
+        from irisbench.sinks.html import write_html
+
+        return [write_html(_at(record, out_dir))]
+
+
 @hookimpl
 def irisbench_register_sinks():
-    return [SummarySink, ReportsSink, FiguresSink, AnalysisSink]
+    return [SummarySink, ReportsSink, FiguresSink, AnalysisSink, HtmlSink]  # html after figures: it inlines them
