@@ -6,6 +6,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,13 @@ class RunRecord:
     out_dir: Path | None
     class_names: dict[str, list[str]] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+
+    @cached_property
+    def tables(self):
+        """The statistical tables (:func:`irisbench.tables.all_tables`), computed once for every sink."""
+        from irisbench.tables import all_tables
+
+        return all_tables(self.result_set)
 
     @property
     def results(self) -> pd.DataFrame:

@@ -43,7 +43,7 @@ class FiguresSink(Sink):
     """The figures: accuracy vs level always, the others when the grid has what they show."""
 
     name = "figures"
-    description = "figures/*.png: accuracy vs poisoning level, learning curves, defense heatmap, detection"
+    description = "*.png: accuracy vs poisoning level, learning curves, defense heatmap, detection"
     params = (Param("heatmap_level", float, None, "level of the defense heatmap (default: the highest)",
                     min=0, max=100),)
 

@@ -335,7 +335,7 @@ def setup(record: RunRecord) -> str:
 
 def html_text(record: RunRecord, out_dir: Path, t: tb.Tables | None = None) -> str:
     """The whole page as one string."""
-    t = t if t is not None else tb.all_tables(record.result_set)
+    t = t if t is not None else record.tables
     name = Path(out_dir).name
     frame = record.results
     grid = " · ".join(", ".join(dict.fromkeys(frame[c].astype(str))) for c in ("dataset", "attack", "defense", "model"))

@@ -31,7 +31,7 @@ __all__ = ["MAX_TABLE_ROWS", "REPORT_NAME", "analysis_text", "write_analysis", "
 
 def analysis_text(record: RunRecord, t: tb.Tables | None = None) -> str:
     """The whole report as Markdown (labels not yet escaped: :func:`write_analysis` does that)."""
-    t = t if t is not None else tb.all_tables(record.result_set)
+    t = t if t is not None else record.tables
     several_sizes = len({c[4] for c in record.result_set.configs()}) > 1
     return "\n\n".join([
         "# Poisoning robustness analysis",
@@ -63,7 +63,7 @@ def write_analysis(record: RunRecord) -> Path:
     """Write ``analysis_report.md`` and the analysis tables (CSV) in the run folder; return the report's path."""
     path = Path(record.out_dir) / REPORT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    t = tb.all_tables(record.result_set)
+    t = record.tables
     write_tables(record, t)
     atomic_write_text(path, printable_lines(analysis_text(record, t)))  # labels may hold ESC
     return path
