@@ -13,7 +13,7 @@ import pandas as pd
 
 from irisbench.errors import UsageError
 from irisbench.record import RunRecord
-from irisbench.schema import METRIC_NAMES, level_text, level_value, mean_pm
+from irisbench.schema import METRIC_NAMES, fmt_p, level_text, level_value, mean_pm
 from irisbench.stats import holm, paired_comparison, significance, t_interval
 
 AXES = ["dataset", "attack", "defense", "model", "n_train", "level"]
@@ -206,7 +206,7 @@ def compare_two(frame: pd.DataFrame, records: list[RunRecord], metric: str = "ac
             mean_pm(r["a_mean"], r["a_low"], r["a_high"]), mean_pm(r["b_mean"], r["b_low"], r["b_high"]),
             f"{r['delta']:+.3f}" if np.isfinite(r["delta"]) else "n/a",
             f"[{r['delta_low']:+.3f}, {r['delta_high']:+.3f}]" if np.isfinite(r["delta_low"]) else "n/a",
-            ("< 0.001" if p < 0.001 else f"{p:.3g}") if np.isfinite(p) else "n/a",
+            fmt_p(p),
             _SHORT.get(r["verdict"], r["verdict"])])
     method = ("paired over seeds (same root seed): t-interval of the differences, Wilcoxon signed-rank p"
               if paired else "different root seeds: Welch's t-test")

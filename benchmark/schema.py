@@ -152,6 +152,15 @@ def fmt(value, digits: int = 3) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+def fmt_p(p) -> str:
+    """p-values: 3 significant digits, ``< 0.001`` below that, ``n/a`` when undefined."""
+    if p is None or not math.isfinite(float(p)):
+        return "n/a"
+    if p < 0.001:
+        return "< 0.001"
+    return f"{float(p):#.3g}"
+
+
 def mean_pm(mean, low, high, digits: int = 3) -> str:
     """``0.953 ± 0.012``: a mean and the half-width of its CI (``0.953`` when the CI is undefined)."""
     if mean is None or not math.isfinite(float(mean)):

@@ -17,8 +17,7 @@ from pathlib import Path
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.render import printable
-from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIDENCE, config_label, level_text, mean_ci, mean_pm
-from irisbench.sinks.analysis import fmt_p
+from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIDENCE, config_label, fmt_p, level_text, mean_ci, mean_pm
 from irisbench.sinks.files import atomic_write_text
 
 REPORT_NAME = "report.html"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from irisbench import tables as tb
 from irisbench.record import RunRecord
-from irisbench.schema import fmt, level_text, mean_ci
-from irisbench.sinks.analysis.format import capped_table, ci, counts_text, fmt_p, holm_note, label
+from irisbench.schema import fmt, fmt_p, level_text, mean_ci
+from irisbench.sinks.analysis.format import capped_table, ci, counts_text, holm_note, label
 
 
 def clean_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:

@@ -5,26 +5,16 @@ Numbers use :mod:`irisbench.schema` (``fmt``); tables are :func:`irisbench.rende
 
 from __future__ import annotations
 
-import math
 import shlex
 
 from irisbench.record import RunRecord
 from irisbench.render import markdown_table
-from irisbench.schema import CONFIG_COLUMNS, config_label, fmt, level_text
+from irisbench.schema import CONFIG_COLUMNS, config_label, fmt, fmt_p, level_text
 
 #: Longest table printed in the report; longer ones are cut with a note pointing to the CSV.
 MAX_TABLE_ROWS = 40
 #: Most significant comparisons listed by name per defense.
 MAX_LISTED = 8
-
-
-def fmt_p(p) -> str:
-    """p-values: 3 significant digits, ``< 0.001`` below that, ``n/a`` when undefined."""
-    if p is None or not math.isfinite(float(p)):
-        return "n/a"
-    if p < 0.001:
-        return "< 0.001"
-    return f"{float(p):#.3g}"
 
 
 def ci(low, high) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from irisbench import tables as tb
 from irisbench.record import RunRecord
-from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS, fmt
-from irisbench.sinks.analysis.format import fmt_p, levels_text
+from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS, fmt, fmt_p
+from irisbench.sinks.analysis.format import levels_text
 
 
 def how_to_read(record: RunRecord, t: tb.Tables) -> str:
