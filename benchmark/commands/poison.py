@@ -38,7 +38,8 @@ def poison_command(args) -> int:
     from irisbench.sinks.terminal import error, stderr, stdout, warn
     from irisbench.schema import TEST_SIZE
     from irisbench.spec import parse_levels, parse_positive_int, parse_ref
-    from irisbench.worker import CellError, check_datasets, load_dataset, make_split, poison_training_set
+    from irisbench.data import check_datasets, load_dataset
+    from irisbench.worker import CellError, make_split, poison_training_set
 
     registry = load_registry(plugin_dirs=args.plugins_dir)
     for warning in registry.warnings:

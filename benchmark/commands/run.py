@@ -166,7 +166,7 @@ def data_digests(spec, registry) -> dict[str, str]:
 
     import numpy as np
 
-    from irisbench.worker import load_dataset
+    from irisbench.data import load_dataset
 
     digests = {}
     for ref in spec.datasets:
@@ -224,7 +224,7 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
     from irisbench.plan import make_plan
     from irisbench.registry import load_registry
     from irisbench.sinks import terminal
-    from irisbench.worker import check_datasets
+    from irisbench.data import check_datasets
 
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
