@@ -12,9 +12,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from irisbench.errors import UsageError
+from irisbench.paths import RESULTS_ROOT
 from irisbench.render import printable
 
-RESULTS_ROOT = Path("results")
 _VERSIONED = ("irisbench", "numpy", "scipy", "pandas", "scikit-learn", "joblib", "pyod", "mlflow",
               "pluggy", "matplotlib", "rich")
 
