@@ -52,7 +52,7 @@ def irisbench(argv: list[str]) -> int:
         return check_command(args) if args.command == "check" else baseline_command(args)
     except UsageError as exc:
         print(f"irisbench: error: {exc}", file=__import__("sys").stderr)
-        return cli.EXIT_USAGE
+        return 2
 
 
 @pytest.fixture(scope="module")

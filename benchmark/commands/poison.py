@@ -16,8 +16,6 @@ from pathlib import Path
 
 from irisbench.errors import UsageError
 
-EXIT_PLUGIN_FAILED = 1
-
 
 def _original_labels(y_train, n_rows: int, classes) -> list[str]:
     """The clean class of each returned row: rows are matched by position, appended rows have none.
@@ -67,10 +65,10 @@ def poison_command(args) -> int:
                                              level, len(classes), root, dataset_ref.label, repeat)
     except CellError as exc:  # the attack returned something unusable: its failure, not the user's
         error(str(exc))
-        return EXIT_PLUGIN_FAILED
+        return 1  # the plugin failed, not the user (2) or the command (0: written)
     except (Exception, SystemExit) as exc:
         error(" ".join(f"attack {attack_ref.label} failed: {type(exc).__name__}: {exc}".split()))
-        return EXIT_PLUGIN_FAILED
+        return 1
 
     frame = pd.DataFrame(X_p, columns=features)
     target = "target" if "target" not in frame.columns else "target_class"
