@@ -18,13 +18,17 @@ names the plugin and the check.
 from __future__ import annotations
 
 import functools
+import tempfile
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from irisbench import api
 from irisbench.data import read_dataset
 from irisbench.errors import UsageError
+from irisbench.runner import run
 from irisbench.schema import TEST_SIZE
 # The engine's own output checks, so that a plugin passing here passes in a run.
 from irisbench.worker import CellError, check_mask, check_training_set, fit_and_score, make_split
@@ -208,12 +212,6 @@ def _check_dataset(dataset, who: str) -> None:
 
 def _check_sink(sink, who: str) -> None:
     """A sink that writes files writes them inside the folder it is given and says which."""
-    import tempfile
-    from dataclasses import replace
-    from pathlib import Path
-
-    from irisbench.runner import run
-
     if not sink.writes_files:  # it sends the run elsewhere: only its contract can be checked here
         return
     record = run(defense=["none", "isolation"], levels=[0, 10], seeds=2, jobs=1)
