@@ -1,5 +1,8 @@
 """Command line: parse arguments, dispatch to a command, turn UsageError into exit code 2.
 
+Exit codes, the same for every command: 0 done, 1 done but something failed (cells, a sink,
+MLflow, a regression check), 2 bad input (a one-line error), 130 interrupted (143 on SIGTERM).
+
 Heavy libraries (scikit-learn, MLflow, matplotlib) are imported only by the commands that
 need them, so ``irisbench --help`` and ``irisbench plugins`` start fast.
 """
@@ -12,8 +15,6 @@ import sys
 from irisbench import __version__
 from irisbench.errors import UsageError
 from irisbench.spec import MAX_CELLS, MAX_SEEDS
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grid = run.add_argument_group("grid")
     grid.add_argument("--config", metavar="FILE",
-                      help="TOML file with any of the options below (attacks = [...], levels = [...], seeds = 10, ...); "
-                           "flags given on the command line win")
+                      help="TOML file with any of the options below (attacks = [...], levels = [...], "
+                           "seeds = 10, ...); flags given on the command line win")
     grid.add_argument("--dataset", action="append", metavar="NAME", help="dataset plugin (default: iris)")
     grid.add_argument("--attack", action="append", metavar="NAME", help="attack plugin(s) (default: gaussian)")
     grid.add_argument("--defense", action="append", metavar="NAME", help="defense plugin(s) (default: none)")
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
-            return EXIT_USAGE
+            return 2
         if args.command == "run":
             from irisbench.commands.run import run_command
 
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         from irisbench.render import printable  # a label from a data file may hold ESC
 
         print(f"irisbench: error: {printable(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return 2
     except KeyboardInterrupt:
         print("irisbench: interrupted", file=sys.stderr)
         return 130

@@ -26,8 +26,6 @@ from irisbench.errors import UsageError
 from irisbench.plan import Plan
 from irisbench.worker import describe_task, failed_task, note_interrupts, noting_interrupts, run_task, warm_up
 
-BACKENDS = ("loky", "dask")
-
 #: seconds an idle loky worker waits for work (joblib's default): warm workers outlast the MLflow start
 IDLE_SECONDS = 300
 
@@ -116,8 +114,9 @@ def stop_workers() -> None:
 class WarmUp:
     """Loky workers started ahead of the grid, importing what the tasks need.
 
-    Started before the driver opens the MLflow run, so worker start-up overlaps that. ``wait()`` before computing; ``cancel()`` when the run stops before it.
-    Serial runs and single-task plans start nothing.
+    Started before the driver opens the MLflow run, so worker start-up overlaps that. ``wait()``
+    before computing; ``cancel()`` when the run stops before it. Serial runs and single-task plans
+    start nothing.
     """
 
     def __init__(self, plan: Plan, jobs: int):

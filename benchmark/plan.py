@@ -3,8 +3,8 @@
 One task is everything for one (dataset, seed, attack) at the poisoned levels: the split
 is made once, each poisoned set once per (size, level), each defense's sanitized set once
 per poisoned set, and then every model is fitted on it. Level 0 is the same clean set under
-every attack, so one clean task per (dataset, seed) computes it once for all attacks. An iris fit takes under a millisecond, so tasks this coarse
-keep scheduling overhead negligible.
+every attack, so one clean task per (dataset, seed) computes it once for all attacks. An iris
+fit takes under a millisecond, so tasks this coarse keep scheduling overhead negligible.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from irisbench.api import Attack, Dataset, Defense, Model
+from irisbench.data import check_datasets, load_dataset
+from irisbench.sizes import resolve_sizes
 from irisbench.spec import RunSpec
 
 
@@ -87,9 +89,6 @@ def make_plan(spec: RunSpec, registry) -> Plan:
 
     Loads each dataset in the driver (cached), so bad data or sizes fail here, before any work.
     """
-    from irisbench.sizes import resolve_sizes
-    from irisbench.worker import check_datasets, load_dataset
-
     check_datasets(spec.datasets, registry)
     defenses = tuple((ref.label, ref.create(registry)) for ref in spec.defenses)
     models = tuple((ref.label, ref.create(registry)) for ref in spec.models)

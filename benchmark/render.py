@@ -1,4 +1,8 @@
-"""Render a compare Table as a rich table, Markdown, CSV or LaTeX."""
+"""Text for people: labels made safe to print, and a compare Table as Markdown or LaTeX.
+
+It imports nothing of irisbench's, so every module may use :func:`printable`; printing a
+table to the terminal (rich) and its CSV are the compare command's, which uses both.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # importing compare pulls in pandas: printable() must stay cheap for the CLI
     from irisbench.compare import Table
-
-FORMATS = ("table", "markdown", "csv", "latex")
 
 #: C0 and C1 controls (ESC starts terminal sequences) and the bidi overrides that reorder text
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -74,27 +76,3 @@ def to_latex(table: Table) -> str:
     lines += [" & ".join(escape(c) for c in row) + r" \\" for row in table.rows]
     lines += [r"\bottomrule", r"\end{tabular}"] + [f"% {printable(note)}" for note in table.notes]
     return "\n".join(lines) + "\n"
-
-
-def to_csv(table: Table) -> str:
-    """The numbers behind the table, one row per cell (mean, CI bounds, n; deltas and p for two runs)."""
-    from irisbench.results import csv_text
-
-    return csv_text(table.data)
-
-
-def print_rich(table: Table) -> None:
-    """The table fitted to the terminal's width (stacked when too wide); labels are not rich markup."""
-    from rich.markup import escape
-
-    from irisbench.sinks.terminal import fit_table, stderr, stdout
-
-    def show(text):
-        return escape(printable(text))
-
-    rows = [[show(cell) for cell in row] for row in table.rows]
-    for renderable in fit_table(show(table.title), [show(h) for h in table.headers], rows, table.keys,
-                                stdout.width, {show(h) for h in table.wrap}):
-        stdout.print(renderable)
-    for note in table.notes:
-        stderr.print(escape(printable(note)))

@@ -18,16 +18,20 @@ names the plugin and the check.
 from __future__ import annotations
 
 import functools
+import tempfile
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from irisbench import api
+from irisbench.data import read_dataset
 from irisbench.errors import UsageError
+from irisbench.runner import run
 from irisbench.schema import TEST_SIZE
 # The engine's own output checks, so that a plugin passing here passes in a run.
-from irisbench.worker import (_DATA_CACHE, CellError, _check_mask, _check_training_set, _fit_and_score,
-                              load_dataset, make_split)
+from irisbench.worker import CellError, check_mask, check_training_set, fit_and_score, make_split
 
 FRACTIONS = (0.1, 0.5)
 SEED = 0
@@ -125,8 +129,8 @@ def _check_attack(attack, who: str) -> None:
         X_in, y_in = X.copy(), y.copy()
         X_p, y_p, mask = _unpack(attack.poison(X_in, y_in, fraction, np.random.default_rng(SEED)), who)
         assert np.array_equal(X_in, X) and np.array_equal(y_in, y), f"{who} modified its input X or y in place"
-        X_p, y_p = _check_training_set(X_p, y_p, X.shape[1], n_classes, who)
-        return X_p, y_p, _check_mask(mask, len(y_p), who)
+        X_p, y_p = check_training_set(X_p, y_p, X.shape[1], n_classes, who)
+        return X_p, y_p, check_mask(mask, len(y_p), who)
 
     for fraction in FRACTIONS:
         with _check(who, f"poison at fraction {fraction}"):
@@ -144,8 +148,8 @@ def _check_defense(defense, who: str) -> None:
         X_in, y_in = X.copy(), y.copy()
         X_s, y_s, flagged = _unpack(defense.sanitize(X_in, y_in, np.random.default_rng(SEED)), who)
         assert np.array_equal(X_in, X) and np.array_equal(y_in, y), f"{who} modified its input X or y in place"
-        flagged = _check_mask(flagged, len(y), who)
-        return (*_check_training_set(X_s, y_s, X.shape[1], n_classes, who), flagged)
+        flagged = check_mask(flagged, len(y), who)
+        return (*check_training_set(X_s, y_s, X.shape[1], n_classes, who), flagged)
 
     with _check(who, "sanitize"):
         first = sanitize()
@@ -184,19 +188,16 @@ def _check_model(model, who: str) -> None:
 
 def _fit_predict(estimator, X, y, X_test, y_test, n_classes: int, who: str) -> np.ndarray:
     """Fit and score as the engine does (its checks on the predictions included); the predictions."""
-    _fit_and_score(estimator, X, y, X_test, y_test, n_classes, who)
+    fit_and_score(estimator, X, y, X_test, y_test, n_classes, who)
     return estimator.predict(X_test)
 
 
 def _check_dataset(dataset, who: str) -> None:
     def load():
-        label = f"irisbench.testing:{id(dataset)}"
-        try:
-            X, y, feature_names, class_names = load_dataset(label, dataset)
+        try:  # uncached: the determinism check must load twice
+            X, y, feature_names, class_names = read_dataset(dataset.name, dataset)
         except UsageError as exc:  # the engine's own verdict on unusable data
             raise AssertionError(str(exc)) from None
-        finally:
-            _DATA_CACHE.pop(label, None)  # never serve a cached copy to the determinism check
         assert len(feature_names) == X.shape[1], \
             f"{who} returned {len(feature_names)} feature names for {X.shape[1]} features"
         return X, y, feature_names, class_names
@@ -211,12 +212,6 @@ def _check_dataset(dataset, who: str) -> None:
 
 def _check_sink(sink, who: str) -> None:
     """A sink that writes files writes them inside the folder it is given and says which."""
-    import tempfile
-    from dataclasses import replace
-    from pathlib import Path
-
-    from irisbench.runner import run
-
     if not sink.writes_files:  # it sends the run elsewhere: only its contract can be checked here
         return
     record = run(defense=["none", "isolation"], levels=[0, 10], seeds=2, jobs=1)

@@ -7,7 +7,6 @@ raised by plugin code. Only a real SIGINT/SIGTERM, noted by :func:`noting_interr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -19,10 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from irisbench import seeding
-from irisbench.errors import UsageError
-from irisbench.plan import Task
-
-_DATA_CACHE: dict[str, tuple] = {}
+from irisbench.checkpoint import task_key
+from irisbench.data import digest, load_dataset
+from irisbench.plan import CLEAN, Task
 
 #: set by the handler of a real SIGINT/SIGTERM in this process, before the handler raises
 _interrupted = False
@@ -105,62 +103,16 @@ def _failure(stage: str, label: str, exc: BaseException) -> str:
     return str(exc) if isinstance(exc, CellError) else _describe(stage, label, exc)
 
 
-def load_dataset(label: str, dataset) -> tuple:
-    """Load once per process: ``(X, y_encoded, feature_names, class_names)``.
-
-    Raises UsageError for data the protocol cannot use (the CLI loads every dataset in the
-    driver before any work starts, so users see this as a one-line error).
-    """
-    if label not in _DATA_CACHE:
-        X, y, feature_names, class_names = dataset.load()
-        try:
-            X = np.asarray(X, dtype=float)
-        except (TypeError, ValueError):
-            raise UsageError(f"dataset {label}: features must be numeric") from None
-        if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
-            raise UsageError(f"dataset {label}: expected a 2-D feature array with one row per label, "
-                             f"got X of shape {X.shape} and {len(y)} labels")
-        if not np.all(np.isfinite(X)):
-            raise UsageError(f"dataset {label}: features contain missing or infinite values; "
-                             "impute or drop those rows first")
-        classes, y_encoded = np.unique(np.asarray(y), return_inverse=True)
-        counts = np.bincount(y_encoded)
-        if len(classes) < 2 or counts.min() < 2:
-            raise UsageError(f"dataset {label}: needs at least 2 classes with at least 2 rows each for a "
-                             f"stratified split (class counts: {dict(zip(map(str, classes), counts.tolist()))})")
-        names = list(class_names) if len(class_names) == len(classes) else [str(c) for c in classes]
-        _DATA_CACHE[label] = (X, y_encoded.astype(np.int64), list(feature_names), [str(n) for n in names])
-    return _DATA_CACHE[label]
-
-
-def check_datasets(refs, registry) -> dict[str, list[str]]:
-    """Load each dataset once in the driver; any failure is a usage error. Returns class names."""
-    names = {}
-    for ref in refs:
-        try:
-            names[ref.label] = load_dataset(ref.label, ref.create(registry))[3]
-        except UsageError:
-            raise
-        except Exception as exc:
-            raise UsageError(f"dataset {ref.label} cannot be loaded: {type(exc).__name__}: "
-                             f"{' '.join(str(exc).split())}") from None
-    return names
-
-
-def digest(X: np.ndarray, y: np.ndarray) -> str:
-    """Content digest of a training set (provenance: which exact data a model saw)."""
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(X, dtype=float).tobytes())
-    h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
-    return h.hexdigest()[:16]
-
-
 def _describe(stage: str, label: str, exc: BaseException) -> str:
     text = f"{stage} {label}: {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
     return " ".join(text.split())[:500]
 
 
-def _check_training_set(X, y, n_features: int, n_classes: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+def check_training_set(X, y, n_features: int, n_classes: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """A training set returned by ``what`` (an attack or defense) as float X and int64 y, or CellError.
+
+    Public so that :mod:`irisbench.testing` holds plugins to exactly the checks of a run.
+    """
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[1] != n_features:
@@ -176,7 +128,8 @@ def _check_training_set(X, y, n_features: int, n_classes: int, what: str) -> tup
     return X.astype(float), y.astype(np.int64)
 
 
-def _check_mask(mask, n: int, what: str) -> np.ndarray:
+def check_mask(mask, n: int, what: str) -> np.ndarray:
+    """A poisoned or flagged mask returned by ``what``: boolean, one entry per row, or CellError."""
     mask = np.asarray(mask)
     if mask.shape != (n,) or mask.dtype != bool:
         raise CellError(f"{what} returned a mask of shape {mask.shape} and dtype {mask.dtype}, "
@@ -216,8 +169,8 @@ def poison_training_set(X_train, y_train, attack, attack_label: str, level: floa
     rng = seeding.generator(root, "poison", dataset_label, seed, len(y_train), attack_label, level)
     with deadline(timeout, f"attack {attack_label}"):
         X_p, y_p, poisoned = attack.poison(X_train.copy(), y_train.copy(), level / 100, rng)
-    X_p, y_p = _check_training_set(X_p, y_p, X_train.shape[1], n_classes, f"attack {attack_label}")
-    return X_p, y_p, _check_mask(poisoned, len(y_p), f"attack {attack_label}")
+    X_p, y_p = check_training_set(X_p, y_p, X_train.shape[1], n_classes, f"attack {attack_label}")
+    return X_p, y_p, check_mask(poisoned, len(y_p), f"attack {attack_label}")
 
 
 def subsample(X_train, y_train, size: int | None, root: int, dataset_label: str, seed: int):
@@ -284,15 +237,11 @@ def failed_task(task: Task, error: str) -> TaskResult:
 
 def describe_task(task: Task) -> str:
     """``[iris, seed 3, label_flip]``: which task, for error messages."""
-    from irisbench.plan import CLEAN
-
     attack = "clean, level 0" if task.attack[0] == CLEAN else task.attack[0]
     return f"[{task.dataset[0]}, seed {task.seed}, {attack}]"
 
 
 def _run_task(task: Task, failure: str | None = None) -> TaskResult:
-    from irisbench.checkpoint import task_key
-
     started = time.perf_counter()
     dataset_label = task.dataset[0]
     X, y, _, class_names = task.data if task.data is not None else load_dataset(*task.dataset)
@@ -334,8 +283,8 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
                                         attack_label if level > 0 else "clean", level, defense_label)
                 with deadline(task.cell_timeout, f"defense {defense_label}"):
                     X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
-                flagged = _check_mask(flagged, len(y_p), f"defense {defense_label}")
-                X_s, y_s = _check_training_set(X_s, y_s, X_train.shape[1], n_classes, f"defense {defense_label}")
+                flagged = check_mask(flagged, len(y_p), f"defense {defense_label}")
+                X_s, y_s = check_training_set(X_s, y_s, X_train.shape[1], n_classes, f"defense {defense_label}")
             except BaseException as exc:
                 error = _failure("defense", defense_label, exc)
         cleaned = {
@@ -358,7 +307,7 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
                                                                              defense_label))
                     stage, label = "model", model_label
                     with deadline(task.cell_timeout, f"model {model_label}"):
-                        row.update(_fit_and_score(estimator, X_s, y_s, X_test, y_test, n_classes, model_label))
+                        row.update(fit_and_score(estimator, X_s, y_s, X_test, y_test, n_classes, model_label))
                     row["status"] = "ok"
                 except BaseException as exc:
                     row["error"] = _failure(stage, label, exc)
@@ -366,7 +315,7 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
     return rows
 
 
-def _fit_and_score(estimator, X_train, y_train, X_test, y_test, n_classes: int, model_label: str) -> dict:
+def fit_and_score(estimator, X_train, y_train, X_test, y_test, n_classes: int, model_label: str) -> dict:
     """Fit on the (poisoned, sanitized) training set; score on the clean test split.
 
     Accuracy and macro F1 come from the confusion matrix (the same numbers as scikit-learn's

@@ -33,7 +33,8 @@ def registry():
 @pytest.fixture(scope="session")
 def iris(registry):
     """The engine's iris split for repetition 0 of root seed 0: ``(X_train, X_test, y_train, y_test)``."""
-    from irisbench.worker import load_dataset, make_split
+    from irisbench.data import load_dataset
+    from irisbench.worker import make_split
 
     X, y, _, _ = load_dataset("iris", registry.create("dataset", "iris"))
     return make_split(X, y, 0.3, ROOT_SEED, "iris", SEED)

@@ -160,13 +160,14 @@ def measure_floor(tasks, score: bool = True) -> Floor:
     the engine's workers. A training set that several tasks contain (the clean set, when a
     plan gives it to every attack's task) is computed once; what the plan would spend on the
     repeats is added up in ``duplicate_seconds``. With ``score``, the engine's own scoring
-    (``irisbench.worker._fit_and_score`` on the predictions) is timed apart.
+    (``irisbench.worker.fit_and_score`` on the predictions) is timed apart.
     """
     import numpy as np
     from threadpoolctl import threadpool_limits
 
     from irisbench import seeding
-    from irisbench.worker import _fit_and_score, load_dataset, make_split, subsample
+    from irisbench.data import load_dataset
+    from irisbench.worker import fit_and_score, make_split, subsample
 
     floor = Floor()
     clock = time.perf_counter
@@ -232,7 +233,7 @@ def measure_floor(tasks, score: bool = True) -> Floor:
                                            defense_label, model_label)
                             if score:
                                 t = clock()
-                                scores = _fit_and_score(_Prefit(y_pred), None, None, X_test, y_test,
+                                scores = fit_and_score(_Prefit(y_pred), None, None, X_test, y_test,
                                                         n_classes, model_label)
                                 floor.scoring_seconds += clock() - t
                                 floor.scored += 1

@@ -8,7 +8,7 @@ Each group pairs the engine with the bare work it wraps, on the same data and se
   extra_info;
 - one seed of one attack of the reference grid (gaussian x the 4 reference defenses x the 4
   reference models x 4 levels = 64 cells) against its bare work;
-- the per-cell scoring (accuracy, macro F1, confusion matrix) that ``_fit_and_score`` does,
+- the per-cell scoring (accuracy, macro F1, confusion matrix) that ``fit_and_score`` does,
   against scikit-learn's accuracy_score + f1_score + confusion_matrix (checked identical);
 - planning the reference grid, and ``execute(plan, 1)`` against calling ``run_task`` in a loop.
 
@@ -31,7 +31,8 @@ import pytest
 
 from irisbench import seeding
 from irisbench.executor import execute
-from irisbench.worker import _fit_and_score, load_dataset, make_split, run_task
+from irisbench.data import load_dataset
+from irisbench.worker import fit_and_score, make_split, run_task
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("irisbench_benchmarks_grid", HERE / "grid.py")
@@ -162,7 +163,7 @@ SCORING = "per-cell scoring on 45 test rows (accuracy, macro F1, confusion matri
 def test_scoring_worker(benchmark, predictions):
     X_test, y_test, y_pred = predictions
     benchmark.group = SCORING
-    result = benchmark(_fit_and_score, _Prefit(y_pred), X_test, y_test, X_test, y_test, 3, "prefit")
+    result = benchmark(fit_and_score, _Prefit(y_pred), X_test, y_test, X_test, y_test, 3, "prefit")
     assert result == sklearn_scores(y_test, y_pred, 3)
 
 
@@ -176,7 +177,7 @@ def test_scoring_sklearn(benchmark, predictions):
         k = int(rng.integers(2, 6))
         yt, yp = rng.integers(0, k, 40), rng.integers(0, k, 40)
         yp[rng.random(40) < 0.3] = k - 1  # classes never predicted or never true happen
-        assert _fit_and_score(_Prefit(yp), None, yt, None, yt, k, "prefit") == sklearn_scores(yt, yp, k)
+        assert fit_and_score(_Prefit(yp), None, yt, None, yt, k, "prefit") == sklearn_scores(yt, yp, k)
 
 
 # --------------------------------------------------------------------------- planning and executor

@@ -35,6 +35,42 @@ def registry():
     return load_registry(autoload=False)
 
 
+@pytest.fixture
+def iris_train(registry):
+    """The iris training split of seed 0 exactly as the engine makes it: ``(X_train, y_train)``."""
+    from irisbench.data import load_dataset
+    from irisbench.schema import TEST_SIZE
+    from irisbench.worker import make_split
+
+    X, y, _, _ = load_dataset("iris", registry.create("dataset", "iris"))
+    X_train, _, y_train, _ = make_split(X, y, TEST_SIZE, 0, "iris", 0)
+    return X_train, y_train
+
+
+def run_grid(registry, **options) -> list[dict]:
+    """The rows of a grid computed in this process (``build_spec`` options), no files, no MLflow."""
+    from irisbench.executor import execute
+    from irisbench.plan import make_plan
+    from irisbench.spec import build_spec
+
+    rows, _ = execute(make_plan(build_spec(registry, **options), registry))
+    return rows
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the MLflow tests, so ``pytest -m "not mlflow"`` runs the rest without a store or server.
+
+    A test is one if its file is about MLflow (``mlflow`` in the name) or it starts a real
+    server: through an ``mlflow_server`` fixture, or by calling the :func:`mlflow_server` helper.
+    """
+    for item in items:
+        function = getattr(item, "function", None)
+        calls_server = function is not None and "mlflow_server" in function.__code__.co_names
+        if ("mlflow" in item.path.name or "mlflow_server" in getattr(item, "fixturenames", ())
+                or calls_server):
+            item.add_marker(pytest.mark.mlflow)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

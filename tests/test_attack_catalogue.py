@@ -6,24 +6,15 @@ Real parts only: the iris training split the engine makes, the registry, and exe
 import numpy as np
 import pytest
 
+from conftest import run_grid
 from irisbench import poison_count, seeding
 from irisbench.errors import UsageError
-from irisbench.executor import execute
-from irisbench.plan import make_plan
 from irisbench.plugins.flip_attacks import margins, resolve_pair, surrogate_probabilities
 from irisbench.plugins.injection import injection_count
 from irisbench.results import ResultSet
 from irisbench.spec import build_spec
-from irisbench.worker import load_dataset, make_split
 
 CATALOGUE = ["targeted_flip", "boundary_flip", "injection"]
-
-
-@pytest.fixture
-def iris_train(registry):
-    X, y, _, _ = load_dataset("iris", registry.create("dataset", "iris"))
-    X_train, _, y_train, _ = make_split(X, y, 0.3, 0, "iris", 0)
-    return X_train, y_train
 
 
 def poison(registry, name, X, y, fraction, seed=1, params=None):
@@ -35,11 +26,6 @@ def poison(registry, name, X, y, fraction, seed=1, params=None):
     for array in out[:2]:
         assert not np.shares_memory(array, X_in) and not np.shares_memory(array, y_in)
     return out
-
-
-def run_grid(registry, **options):
-    rows, _ = execute(make_plan(build_spec(registry, **options), registry))
-    return rows
 
 
 # --- registration -------------------------------------------------------------------------------

@@ -5,16 +5,11 @@ import pytest
 
 from irisbench import poison_count
 from irisbench import seeding
+from irisbench.data import load_dataset
 from irisbench.plan import make_plan
+from irisbench.schema import TEST_SIZE
 from irisbench.spec import build_spec
-from irisbench.worker import load_dataset, make_split, run_task
-
-
-@pytest.fixture
-def iris_train(registry):
-    X, y, _, _ = load_dataset("iris", registry.create("dataset", "iris"))
-    X_train, X_test, y_train, y_test = make_split(X, y, 0.3, 0, "iris", 0)
-    return X_train, y_train
+from irisbench.worker import make_split, run_task
 
 
 @pytest.mark.parametrize(("fraction", "n", "expected"), [
@@ -92,7 +87,7 @@ def test_engine_scores_on_the_clean_test_split(registry, attack):
     assert task.levels == (50.0,)
     rows = run_task(task).rows
     X, y, _, _ = load_dataset("iris", registry.create("dataset", "iris"))
-    X_train, X_test, y_train, y_test = make_split(X, y, 0.3, 0, "iris", task.seed)
+    X_train, X_test, y_train, y_test = make_split(X, y, TEST_SIZE, 0, "iris", task.seed)
     test_counts = np.bincount(y_test, minlength=3)
     for row in rows:
         matrix = np.array(__import__("json").loads(row["confusion"]))

@@ -1,8 +1,13 @@
 """irisbench.testing.check_plugin: every built-in passes it, and it catches what the engine would reject."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
+from conftest import REPO, install_plugin_packages
 from irisbench import Attack, Dataset, Defense, LoadedData, Model, Param, UsageError, poison_count
 from irisbench.registry import load_registry
 from irisbench.testing import check_plugin
@@ -24,6 +29,65 @@ def test_every_builtin_passes_check_plugin(kind, name, registry, tmp_path):
         load_iris(as_frame=True).frame.to_csv(path, index=False)
         params["path"] = str(path)
     check_plugin(registry.get(kind, name).cls, params)
+
+
+#: Checks every third-party plugin a real installation registers (and the built-ins named in
+#: ``also``), each under a time limit, and prints one JSON line per plugin: its kind, name,
+#: package and the check's failure (null when it passes).
+CHECK_INSTALLED = """
+import json, signal, sys
+from irisbench.registry import load_registry
+from irisbench.testing import check_plugin
+
+options = json.loads(sys.argv[1])
+
+def expire(signum, frame):
+    raise AssertionError("did not finish in time")
+
+signal.signal(signal.SIGALRM, expire)
+for info in load_registry().all():
+    if info.package == "irisbench" and info.name not in options["also"]:
+        continue  # the built-ins are checked one by one, in process
+    signal.alarm(options["limits"].get(info.name, 120))
+    try:
+        check_plugin(info.cls)
+        failure = None
+    except AssertionError as exc:
+        failure = str(exc)
+    finally:
+        signal.alarm(0)
+    print(json.dumps({"kind": info.kind, "name": info.name, "package": info.package, "failure": failure}))
+"""
+
+#: tests/tiny_plugin's plugins that are broken on purpose, and the check each one must fail
+BROKEN_ON_PURPOSE = {
+    "tiny_nan": "returned NaN or infinite features",
+    "tiny_short_mask": "returned a mask of shape (104,)",
+    "tiny_fails": "RuntimeError: tiny_fails always fails",
+    "tiny_hang": "did not finish in time",  # it sleeps for an hour: 3 s prove the point
+    "tiny_wrong_shape": "predicted shape (44,)",
+}
+
+
+@pytest.mark.slow
+def test_every_installed_third_party_plugin_is_checked(tmp_path):
+    """pip-installed packages, found through their entry points: each plugin they register gets
+    check_plugin, the working ones pass and each one broken on purpose fails the check it breaks."""
+    env = install_plugin_packages([REPO / "tests" / "tiny_plugin", REPO / "examples" / "irisbench-example-plugin"],
+                                  tmp_path / "site")
+    options = {"also": ["gaussian"], "limits": {"tiny_hang": 3}}
+    result = subprocess.run([sys.executable, "-c", CHECK_INSTALLED, json.dumps(options)], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    checked = {line["name"]: line for line in map(json.loads, result.stdout.splitlines())}
+    assert {"tiny_shift", "tiny_knn", "shift", "zscore", *BROKEN_ON_PURPOSE} <= set(checked)
+    assert checked["shift"]["package"] == "irisbench-example-plugin"
+    assert checked["gaussian"]["package"] == "irisbench"  # the impostor of the same name is skipped
+    for name, line in checked.items():
+        if name in BROKEN_ON_PURPOSE:
+            assert line["failure"] and BROKEN_ON_PURPOSE[name] in line["failure"], line
+        else:
+            assert line["failure"] is None, line
 
 
 class Shift(Attack):

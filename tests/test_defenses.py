@@ -9,13 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from conftest import run_grid
 from irisbench import poison_count
 from irisbench.errors import UsageError
-from irisbench.executor import execute
-from irisbench.plan import make_plan
 from irisbench.results import ResultSet
-from irisbench.spec import build_spec
-from irisbench.worker import load_dataset, make_split
 
 # name -> what sanitize does to the rows
 KIND = {
@@ -37,18 +34,6 @@ OUTLIER_FILTERS = ["isolation", "lof", "ecod", "knn_outlier"]
 def case_id(case):
     name, params = case
     return f"{name}[{','.join(f'{k}={v}' for k, v in params.items())}]" if params else name
-
-
-def run_grid(registry, **options):
-    rows, _ = execute(make_plan(build_spec(registry, **options), registry))
-    return rows
-
-
-@pytest.fixture
-def iris_train(registry):
-    X, y, _, _ = load_dataset("iris", registry.create("dataset", "iris"))
-    X_train, _, y_train, _ = make_split(X, y, 0.3, 0, "iris", 0)
-    return X_train, y_train
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from irisbench.errors import UsageError
 from irisbench.executor import execute
 from irisbench.plan import make_plan
 from irisbench.spec import build_spec
-from irisbench.worker import load_dataset, make_split
+from irisbench.data import load_dataset
+from irisbench.worker import make_split
 
 MODELS = ["logistic_regression", "knn", "svm", "random_forest", "naive_bayes", "gradient_boosting", "decision_tree"]
 SEEDED = ["logistic_regression", "svm", "random_forest", "gradient_boosting", "decision_tree"]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from irisbench.cli import main
-from irisbench.worker import digest
+from irisbench.data import digest
 
 
 @pytest.mark.slow

@@ -16,8 +16,6 @@ from pathlib import Path
 
 from irisbench.errors import UsageError
 
-EXIT_PLUGIN_FAILED = 1
-
 
 def _original_labels(y_train, n_rows: int, classes) -> list[str]:
     """The clean class of each returned row: rows are matched by position, appended rows have none.
@@ -38,7 +36,8 @@ def poison_command(args) -> int:
     from irisbench.sinks.terminal import error, stderr, stdout, warn
     from irisbench.schema import TEST_SIZE
     from irisbench.spec import parse_levels, parse_positive_int, parse_ref
-    from irisbench.worker import CellError, check_datasets, load_dataset, make_split, poison_training_set
+    from irisbench.data import check_datasets, load_dataset
+    from irisbench.worker import CellError, make_split, poison_training_set
 
     registry = load_registry(plugin_dirs=args.plugins_dir)
     for warning in registry.warnings:
@@ -66,10 +65,10 @@ def poison_command(args) -> int:
                                              level, len(classes), root, dataset_ref.label, repeat)
     except CellError as exc:  # the attack returned something unusable: its failure, not the user's
         error(str(exc))
-        return EXIT_PLUGIN_FAILED
+        return 1  # the plugin failed, not the user (2) or the command (0: written)
     except (Exception, SystemExit) as exc:
         error(" ".join(f"attack {attack_ref.label} failed: {type(exc).__name__}: {exc}".split()))
-        return EXIT_PLUGIN_FAILED
+        return 1
 
     frame = pd.DataFrame(X_p, columns=features)
     target = "target" if "target" not in frame.columns else "target_class"

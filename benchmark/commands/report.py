@@ -48,7 +48,7 @@ def confirmed_tracking_uri(given: str | None, saved: str | None) -> str:
     A URI read from run.json is never used by itself: the folder may come from someone else,
     and its URI could name their server. When it differs from the embedded store, say how to use it.
     """
-    from irisbench.commands.run import RESULTS_ROOT
+    from irisbench.paths import RESULTS_ROOT
     from irisbench.sinks.mlflow_sink import default_tracking_uri, redact_uri
     from irisbench.sinks.terminal import warn
 
@@ -89,7 +89,8 @@ def log_command(args) -> int:
 
 def log_record(record, tracking_uri: str | None, experiment: str | None) -> int:
     """Upload a saved run as a new parent run with its children; 1 when MLflow fails mid-way."""
-    from irisbench.commands.run import RESULTS_ROOT, store_status
+    from irisbench.commands.run import store_status
+    from irisbench.paths import RESULTS_ROOT
     from irisbench.sinks.mlflow_sink import MlflowLoggingError, MlflowSink
     from irisbench.sinks.terminal import error, stdout
 

@@ -12,9 +12,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from irisbench.errors import UsageError
+from irisbench.paths import RESULTS_ROOT
 from irisbench.render import printable
 
-RESULTS_ROOT = Path("results")
 _VERSIONED = ("irisbench", "numpy", "scipy", "pandas", "scikit-learn", "joblib", "pyod", "mlflow",
               "pluggy", "matplotlib", "rich")
 
@@ -166,7 +166,7 @@ def data_digests(spec, registry) -> dict[str, str]:
 
     import numpy as np
 
-    from irisbench.worker import load_dataset
+    from irisbench.data import load_dataset
 
     digests = {}
     for ref in spec.datasets:
@@ -224,7 +224,7 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
     from irisbench.plan import make_plan
     from irisbench.registry import load_registry
     from irisbench.sinks import terminal
-    from irisbench.worker import check_datasets
+    from irisbench.data import check_datasets
 
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")

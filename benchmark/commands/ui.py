@@ -27,7 +27,7 @@ def exposure_warning(host: str) -> str | None:
 
 
 def ui_command(args) -> int:
-    from irisbench.commands.run import RESULTS_ROOT
+    from irisbench.paths import RESULTS_ROOT
     from irisbench.sinks.terminal import stdout, warn
 
     uri = args.tracking_uri
