@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from irisbench import seeding
+from irisbench import metrics, seeding
 from irisbench.checkpoint import task_key
 from irisbench.data import digest, load_dataset
 from irisbench.plan import CLEAN, Task
+from irisbench.schema import METRICS, SCORE_METRICS
 
 #: set by the handler of a real SIGINT/SIGTERM in this process, before the handler raises
 _interrupted = False
@@ -297,7 +298,7 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
         }
         for model_label, model in task.models:
             row = {**shared, **cleaned, "model": model_label, "status": "failed", "error": error or "",
-                   "accuracy": np.nan, "f1_macro": np.nan, "confusion": ""}
+                   **dict.fromkeys(SCORE_METRICS, np.nan), "confusion": ""}
             if error is None:
                 stage, label = "model", model_label  # whose code runs: blamed if it raises
                 try:
@@ -318,9 +319,7 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
 def fit_and_score(estimator, X_train, y_train, X_test, y_test, n_classes: int, model_label: str) -> dict:
     """Fit on the (poisoned, sanitized) training set; score on the clean test split.
 
-    Accuracy and macro F1 come from the confusion matrix (the same numbers as scikit-learn's
-    accuracy_score and f1_score(average="macro", zero_division=0) over all classes, without
-    their per-call input validation, which cost more than an iris fit).
+    Every test-set metric of the schema comes from the confusion matrix (see :mod:`irisbench.metrics`).
     """
     estimator.fit(X_train, y_train)
     y_pred = np.asarray(estimator.predict(X_test))
@@ -331,12 +330,6 @@ def fit_and_score(estimator, X_train, y_train, X_test, y_test, n_classes: int, m
     y_pred = y_pred.astype(np.int64)
     if y_pred.min() < 0 or y_pred.max() >= n_classes:
         raise CellError(f"model {model_label} predicted labels outside the {n_classes} classes")
-    cm = np.bincount(y_test * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    tp = np.diag(cm).astype(float)
-    denominator = cm.sum(axis=0) + cm.sum(axis=1)  # 2 tp + fp + fn
-    f1 = np.divide(2 * tp, denominator, out=np.zeros(n_classes), where=denominator > 0)
-    return {
-        "accuracy": float(tp.sum() / cm.sum()),
-        "f1_macro": float(f1.mean()),
-        "confusion": json.dumps(cm.tolist(), separators=(",", ":")),
-    }
+    cm = metrics.confusion(y_test, y_pred, n_classes)
+    return {**{m.name: m.score(cm) for m in METRICS if m.score is not None},
+            "confusion": json.dumps(cm.tolist(), separators=(",", ":"))}
