@@ -25,3 +25,9 @@ def f1_macro(cm: np.ndarray) -> float:
     tp = np.diag(cm).astype(float)
     denominator = cm.sum(axis=0) + cm.sum(axis=1)  # 2 tp + fp + fn
     return float(np.divide(2 * tp, denominator, out=np.zeros(len(cm)), where=denominator > 0).mean())
+
+
+def balanced_accuracy(cm: np.ndarray) -> float:
+    """``balanced_accuracy_score``: the mean recall over the classes present in the test split."""
+    support = cm.sum(axis=1)
+    return float((np.diag(cm)[support > 0] / support[support > 0]).mean())

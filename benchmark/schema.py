@@ -54,6 +54,7 @@ class Metric:
 METRICS: tuple[Metric, ...] = (
     Metric("accuracy", "accuracy", score=metrics.accuracy),
     Metric("f1_macro", "macro F1", score=metrics.f1_macro),
+    Metric("balanced_accuracy", "balanced accuracy", score=metrics.balanced_accuracy),
     Metric("detection_precision", "detection precision", detection=True),
     Metric("detection_recall", "detection recall", detection=True),
     Metric("detection_f1", "detection F1", detection=True),
