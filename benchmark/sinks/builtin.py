@@ -67,4 +67,6 @@ class AnalysisSink(Sink):
 
 @hookimpl
 def irisbench_register_sinks():
-    return [SummarySink, ReportsSink, FiguresSink, AnalysisSink]
+    from irisbench.sinks.mlflow_sink import MlflowSink  # imports MLflow only when it starts
+
+    return [SummarySink, ReportsSink, FiguresSink, AnalysisSink, MlflowSink]
