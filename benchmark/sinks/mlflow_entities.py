@@ -198,10 +198,10 @@ def child_metrics(record, config: tuple) -> list[tuple[str, float, int]]:
     for row in cells.to_dict("records"):
         step = level_step(row["level"])
         out.append((LEVEL_METRIC, float(row["level"]), step))
-        for metric in METRICS:
-            for stat, name in (("mean", metric.name), ("ci_low", f"{metric.name}_ci_low"),
-                               ("ci_high", f"{metric.name}_ci_high")):
-                value = row.get(metric.column(stat))
+        for declared in METRICS:
+            for stat, name in (("mean", declared.name), ("ci_low", f"{declared.name}_ci_low"),
+                               ("ci_high", f"{declared.name}_ci_high")):
+                value = row.get(declared.column(stat))
                 if finite(value):
                     out.append((name, float(value), step))
     return out
