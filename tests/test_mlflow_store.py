@@ -410,3 +410,30 @@ def test_ctrl_c_while_the_files_are_written_kills_the_run_cleanly(tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("irisbench").experiment_id])
     assert [r.info.status for r in runs if r.data.tags.get("irisbench.role") == "parent"] == ["KILLED"]
     assert all(r.info.status != "RUNNING" for r in runs)
+
+
+def _view_state(tags: dict) -> dict:
+    import base64
+    import zlib
+
+    view = json.loads(tags["mlflow.sharedViewState.irisbench"])
+    packed = view["state"].split(";", 1)
+    assert packed[0] == "deflate"
+    return {"name": view["name"], **json.loads(zlib.decompress(base64.b64decode(packed[1])))}
+
+
+def test_experiment_has_a_saved_view_with_the_level_as_x_axis(logged, registry):
+    """The UI's saved-view format (an experiment tag): charts against poisoning_level, not the step."""
+    client = logged["client"]
+    state = _view_state(client.get_experiment(logged["sink"].experiment_id).tags)
+    assert state["name"] == "irisbench: accuracy against poisoning level"
+    assert state["globalLineChartConfig"] == {"xAxisKey": "metric", "selectedXAxisMetricKey": "poisoning_level",
+                                              "lineSmoothness": 0}
+    # a view the user edited and saved under that key is kept by the next run
+    edited = json.dumps({"name": "mine", "createdAt": 0, "updatedAt": 0, "state": "{}"})
+    client.set_experiment_tag(logged["sink"].experiment_id, "mlflow.sharedViewState.irisbench", edited)
+    sink = MlflowSink()
+    sink.start(build_spec(registry, seeds=2, tracking_uri=logged["uri"], experiment="bench"), None)
+    sink.abort("KILLED")
+    assert client.get_experiment(sink.experiment_id).tags["mlflow.sharedViewState.irisbench"] == edited
+    assert sink.view_link() is None  # a link only for a server's UI, not for a sqlite file

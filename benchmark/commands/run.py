@@ -212,6 +212,8 @@ def run_command(args) -> int:
         mlflow = record.meta.get("mlflow") or {}
         if "child_run_ids" in mlflow and record.spec.mlflow:  # logged to the end
             terminal.stdout.print(f"MLflow run {mlflow['run_id']} in {mlflow['tracking_uri']}")
+            if mlflow.get("view"):
+                terminal.stdout.print(f"accuracy against poisoning level: {mlflow['view']}", soft_wrap=True)  # a link
     return exit_code
 
 

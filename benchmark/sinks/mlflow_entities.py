@@ -244,3 +244,37 @@ def poisoned_dataset(record, config: tuple, level: float) -> dict | None:
     profile = {"n_train": int(config[4]), "n_poisoned_mean": float(rows["n_poisoned"].mean()), "seeds": len(seeds)}
     return {"name": f"{dataset}/{attack}@{level_text(level)}%", "digest": digest, "source_type": "irisbench",
             "source": json.dumps(source), "profile": json.dumps(profile)}
+
+
+# -- the experiment's saved view -----------------------------------------------------------------
+#: The key of irisbench's saved view; the UI opens it with ``?viewStateShareKey=irisbench``.
+VIEW_KEY = "irisbench"
+VIEW_NAME = "irisbench: accuracy against poisoning level"
+#: The experiment tag prefix under which the MLflow UI (3.x) keeps saved and shared views.
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+
+
+def saved_view(now_ms: int) -> tuple[str, str]:
+    """A saved view of the runs' charts with the x-axis = ``poisoning_level`` (in %), as an experiment tag.
+
+    The same format the UI writes when a user saves a view: JSON with the view's state as
+    ``deflate;<base64 of zlib>``. Charts filtered to accuracy (mean and CI bounds); the other
+    metrics stay a search away.
+    """
+    import base64
+    import zlib
+
+    state = {"searchFilter": "", "orderByKey": "attributes.start_time", "orderByAsc": False, "startTime": "ALL",
+             "lifecycleFilter": "Active", "datasetsFilter": [], "modelVersionFilter": "All Runs",
+             "runsHiddenMode": "SHOW_ALL", "hideEmptyCharts": True, "chartsSearchFilter": "accuracy",
+             "globalLineChartConfig": {"xAxisKey": "metric", "selectedXAxisMetricKey": LEVEL_METRIC,
+                                       "lineSmoothness": 0}}
+    packed = "deflate;" + base64.b64encode(zlib.compress(json.dumps(state).encode())).decode()
+    view = {"name": VIEW_NAME, "createdAt": now_ms, "updatedAt": now_ms, "state": packed}
+    return VIEW_TAG_PREFIX + VIEW_KEY, json.dumps(view)
+
+
+def view_link(server: str, experiment_id: str) -> str:
+    """The UI page of an experiment's runs as charts, in irisbench's saved view (for an HTTP server)."""
+    return (f"{server.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+            f"&compareRunsMode=CHART&viewStateShareKey={VIEW_KEY}")

@@ -70,6 +70,7 @@ class MlflowSink(Sink):
         try:
             with store_status(self.store.uri):
                 self.store.open()
+                self.store.save_view(*entities.saved_view(int(time.time() * 1000)))
                 self._start_parent(spec)
         except UsageError:
             self.abort("FAILED")
@@ -103,6 +104,13 @@ class MlflowSink(Sink):
                 and stale.get("tracking_uri") == redact_uri(self.store.uri)):
             self.store.end_stale_run(stale.get("run_id"), current=self.run_id)
 
+    def view_link(self) -> str | None:
+        """The UI page that charts this experiment's runs against the level, when the store is a server."""
+        uri = self.store.uri if self.store is not None else ""
+        if not uri.lower().startswith(("http://", "https://")) or self.experiment_id is None:
+            return None
+        return entities.view_link(redact_uri(uri), self.experiment_id)
+
     def run_meta(self) -> dict:
         """What run.json records while the grid computes, so that ``--resume`` can end this parent."""
         if self.run_id is None:
@@ -123,6 +131,8 @@ class MlflowSink(Sink):
             self._log_children(record)
             self._log_parent(record)
             record.meta["mlflow"] = {**self.run_meta()["mlflow"], "child_run_ids": dict(self.child_run_ids)}
+            if self.view_link():
+                record.meta["mlflow"]["view"] = self.view_link()
             if out_dir is not None:
                 self._log_files(record, Path(out_dir))
             self.store.client.set_terminated(self.run_id, "FINISHED")

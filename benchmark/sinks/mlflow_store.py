@@ -195,6 +195,12 @@ class Store:
             client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
         return experiment.experiment_id
 
+    def save_view(self, key: str, value: str) -> None:
+        """Store a saved view of the UI on the experiment (once: a user's edits to it are kept)."""
+        experiment = self.client.get_experiment(self.experiment_id)
+        if key not in experiment.tags:
+            self.client.set_experiment_tag(self.experiment_id, key, value)
+
     def log_batch(self, run_id: str, metrics=(), params=(), tags=()) -> None:
         log_batch_chunked(self.client, run_id, metrics=metrics, params=params, tags=tags)
 
