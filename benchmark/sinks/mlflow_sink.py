@@ -19,6 +19,7 @@ from pathlib import Path
 
 from irisbench.api import Sink
 from irisbench.errors import UsageError
+from irisbench.schema import CONFIG_COLUMNS
 from irisbench.sinks import mlflow_entities as entities
 from irisbench.sinks.mlflow_store import (
     MlflowLoggingError,
@@ -173,8 +174,8 @@ class MlflowSink(Sink):
         self.store.log_batch(run_id, metrics=metrics,
                              params=[Param(k, v) for k, v in entities.child_params(record, config).items()],
                              tags=[RunTag(k, v) for k, v in tags.items()])
-        levels = sorted(record.result_set.frame.loc[
-            (record.results[list(entities.CONFIG_COLUMNS)] == list(config)).all(axis=1), "level"].unique())
+        frame = record.results
+        levels = sorted(frame.loc[(frame[CONFIG_COLUMNS] == list(config)).all(axis=1), "level"].unique())
         inputs = [DatasetInput(ds, tags=[_context("clean")]) for ds in self._datasets([entities.clean_dataset(
             record, config[0])])]
         inputs += [DatasetInput(ds, tags=[_context("poisoned")]) for ds in self._datasets(
