@@ -19,6 +19,7 @@ from irisbench.render import printable
 class SinkFailure:
     name: str
     error: str
+    writes_files: bool = True
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Outputs:
                     raise
                 self.failures.append(SinkFailure(sink.name, describe_exception(exc)))
             except BaseException as exc:  # noqa: BLE001 - a sink is plugin code: it fails alone, sys.exit too
-                self.failures.append(SinkFailure(sink.name, describe_exception(exc)))
+                self.failures.append(SinkFailure(sink.name, describe_exception(exc), sink.writes_files))
         return written
 
     def abort(self, status: str) -> None:
@@ -56,7 +57,8 @@ class Outputs:
 
     def warnings(self, out_dir: Path | None) -> list[str]:
         again = f"; write it again with: irisbench report {printable(out_dir)}" if out_dir else ""
-        return [f"output {printable(f.name)!r} failed: {printable(f.error)}{again}" for f in self.failures]
+        return [f"output {printable(f.name)!r} failed: {printable(f.error)}{again if f.writes_files else ''}"
+                for f in self.failures]
 
 
 def open_outputs(registry, spec, out_dir: Path | None, params: dict[str, dict] | None = None) -> Outputs:

@@ -24,11 +24,6 @@ ALLOWED = {
     # same boundary as the CLI's lazy dispatch to its commands.
     ("irisbench.runner", "irisbench.commands.run"):
         "irisbench.run() is the CLI boundary for Python callers",
-    # Temporary: `log` borrows run's store_status() while run borrows report's confirmed_tracking_uri().
-    # Both are MLflow store helpers and move to the MLflow store module in the MLflow rewrite of
-    # issue 11; test_every_allowed_edge_still_closes_a_cycle fails once they have, so this line goes too.
-    ("irisbench.commands.report", "irisbench.commands.run"):
-        "store_status is MLflow's; it leaves commands.run with the MLflow rewrite",
 }
 
 

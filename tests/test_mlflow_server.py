@@ -1,4 +1,4 @@
-"""`irisbench run` and MlflowSink against a real `mlflow server` on loopback, read back over the REST API with urllib."""
+"""`irisbench run` and MlflowSink against a real `mlflow server` on loopback, read back over REST with urllib."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from irisbench.spec import build_spec
 
 from conftest import free_port, mlflow_server
 
-pytestmark = pytest.mark.slow  # subprocess runs, real servers or pip installs; make test-all runs them
+pytestmark = [pytest.mark.slow, pytest.mark.mlflow]  # a real server and subprocess runs: make test-all runs them
 
 
 def get_json(url: str) -> dict:
@@ -52,7 +52,7 @@ class _Logged:
         self.meta = meta
         self.run_id = meta["mlflow"]["run_id"]
         self.experiment_id = meta["mlflow"]["experiment_id"]
-        self.results = ResultSet.read(out_dir)
+        self.result_set = ResultSet.read(out_dir)
         self.summary = pd.read_csv(out_dir / "summary.csv")
 
 
@@ -63,11 +63,14 @@ def logged(server, tmp_path_factory):
     out_dir = workdir / "run1"
     result = subprocess.run(
         [sys.executable, "-m", "irisbench.cli", "run", "--attack", "gaussian,label_flip", "--seeds", "2",
-         "--out", str(out_dir), "--tracking-uri", server["url"], "--experiment", "served"],
+         "--levels", "0,0.5,2.5,10", "--out", str(out_dir), "--tracking-uri", server["url"], "--experiment", "served"],
         cwd=workdir, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "View run" not in result.stdout  # MLflow's own chatter is suppressed
     run = _Logged(out_dir)
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"accuracy against poisoning level: {server['url']}/#/experiments/{run.experiment_id}/runs?"
+        "workflowType=machine_learning&compareRunsMode=CHART&viewStateShareKey=irisbench")
     runs = post_json(server["url"] + "/api/2.0/mlflow/runs/search",
                      {"experiment_ids": [run.experiment_id], "max_results": 100})["runs"]
     return {"sink": run, "record": run, "runs": {r["info"]["run_id"]: r for r in runs}}
@@ -86,8 +89,8 @@ def test_runs_read_back_over_rest(logged, server):
     assert params["attacks"] == "gaussian,label_flip"
     assert params["tracking_uri"] == server["url"]
     children = [run for run in runs.values() if tags_of(run).get("mlflow.parentRunId") == sink.run_id]
-    assert sorted(run["info"]["run_name"] for run in children) == [
-        "iris / gaussian / none / decision_tree", "iris / label_flip / none / decision_tree"]
+    assert parent["info"]["run_name"] == "iris · gaussian,label_flip · none"
+    assert sorted(run["info"]["run_name"] for run in children) == ["gaussian", "label_flip"]
     assert all(run["info"]["status"] == "FINISHED" for run in children)
     assert {run["info"]["run_id"] for run in children} == set(record.meta["mlflow"]["child_run_ids"].values())
 
@@ -101,12 +104,12 @@ def test_metric_history_over_rest(logged, server):
         history = get_json(f"{server['url']}/api/2.0/mlflow/metrics/get-history?{query}")["metrics"]
         history.sort(key=lambda m: int(m["step"]))
         expected = summary[summary["attack"] == attack]
-        assert [int(m["step"]) for m in history] == [0, 5, 10, 50]
+        assert [int(m["step"]) for m in history] == [0, 50, 250, 1000]
         assert [m["value"] for m in history] == pytest.approx(list(expected["accuracy_mean"]))
     # inputs come back too: the clean set plus one poisoned set per level
     inputs = runs[next(iter(record.meta["mlflow"]["child_run_ids"].values()))]["inputs"]["dataset_inputs"]
     assert {i["dataset"]["name"] for i in inputs} == {
-        "iris", "iris/gaussian@0%", "iris/gaussian@5%", "iris/gaussian@10%", "iris/gaussian@50%"}
+        "iris", "iris/gaussian@0%", "iris/gaussian@0.5%", "iris/gaussian@2.5%", "iris/gaussian@10%"}
 
 
 def test_artifacts_are_proxied_to_the_server(logged, server):
@@ -122,7 +125,7 @@ def test_closed_port_fails_fast():
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     started = time.perf_counter()
     with pytest.raises(UsageError) as info:
-        MlflowSink(uri, "x").start(build_spec(load_registry(autoload=False), seeds=2))
+        MlflowSink().start(build_spec(load_registry(autoload=False), seeds=2, tracking_uri=uri, experiment="x"), None)
     assert time.perf_counter() - started < 10
     assert uri in str(info.value) and "mlflow server" in str(info.value)
 
@@ -135,5 +138,6 @@ def test_silent_server_fails_fast():
         uri = f"http://127.0.0.1:{sock.getsockname()[1]}"
         started = time.perf_counter()
         with pytest.raises(UsageError):
-            MlflowSink(uri, "x").start(build_spec(load_registry(autoload=False), seeds=2))
+            spec = build_spec(load_registry(autoload=False), seeds=2, tracking_uri=uri, experiment="x")
+            MlflowSink().start(spec, None)
         assert time.perf_counter() - started < 10

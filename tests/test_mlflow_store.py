@@ -1,4 +1,4 @@
-"""MlflowSink against a real sqlite store: what lands in MLflow, read back with MlflowClient."""
+"""The MLflow sink against a real sqlite store: what lands in MLflow, read back with MlflowClient."""
 
 from __future__ import annotations
 
@@ -17,20 +17,19 @@ from irisbench.executor import execute
 from irisbench.plan import make_plan
 from irisbench.record import RunRecord, config_dir_name
 from irisbench.registry import load_registry
-from irisbench.schema import config_label
 from irisbench.results import ResultSet
+from irisbench.schema import METRICS, level_step
 from irisbench.sinks.files import write_results, write_run_json, write_summary
-from irisbench.sinks.mlflow_sink import (
-    MlflowLoggingError,
-    MlflowSink,
-    default_tracking_uri,
-    log_batch_chunked,
-    metric_key,
-)
+from irisbench.sinks.mlflow_sink import MlflowSink
+from irisbench.sinks.mlflow_store import MlflowLoggingError, default_tracking_uri, log_batch_chunked
 from irisbench.spec import build_spec
 
+pytestmark = pytest.mark.mlflow
+
 IRIS = {"iris": ["setosa", "versicolor", "virginica"]}
-LEVELS = [0, 5, 10, 50]
+LEVELS = [0, 0.5, 2.5, 10]  # fractional levels: int(round(level)) put 0 and 0.5 on one step
+STEPS = [0, 50, 250, 1000]
+GRID = dict(attacks="gaussian[sigma=2.0],label_flip", models="decision_tree,dummy", levels="0,0.5,2.5,10")
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +37,32 @@ def registry():
     return load_registry(autoload=False)
 
 
-def run_grid(registry, out_dir: Path, **options) -> RunRecord:
-    """Compute a small real grid and write its files like the CLI does before finish()."""
-    spec = build_spec(registry, seeds=2, out=str(out_dir), **options)
-    rows, _ = execute(make_plan(spec, registry))
+def make_record(registry, out_dir: Path | None, **options) -> RunRecord:
+    """A small real grid, with the meta `irisbench run` records (digests, plugin params), files written."""
+    from irisbench.commands.run import _initial_meta, data_digests, dataset_profiles
+
+    spec = build_spec(registry, seeds=2, out=None if out_dir is None else str(out_dir), **options)
+    plan = make_plan(spec, registry)
+    rows, _ = execute(plan)
     results = ResultSet.from_rows(rows)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    record = RunRecord(spec, results, results.summary(), out_dir, IRIS, {"spec": spec.to_dict()})
-    write_results(record)
-    write_summary(record)
-    write_run_json(record)
+    meta = {**_initial_meta(plan, registry, out_dir, "now", IRIS), "data_digests": data_digests(spec, registry),
+            "dataset_profiles": dataset_profiles(spec, registry)}
+    record = RunRecord(spec, results, results.summary(), out_dir, IRIS, meta)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_results(record)
+        write_summary(record)
+        write_run_json(record)
     return record
+
+
+def log(uri: str, record: RunRecord, experiment: str = "bench") -> MlflowSink:
+    from dataclasses import replace
+
+    sink = MlflowSink()
+    sink.start(replace(record.spec, tracking_uri=uri, experiment=experiment), record.out_dir)
+    sink.write(record, record.out_dir)
+    return sink
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +75,8 @@ def logged(tmp_path_factory, registry):
     old = os.getcwd()
     os.chdir(cwd)  # artifacts must not land in ./mlruns of the cwd
     try:
-        spec = build_spec(registry, attacks="gaussian[sigma=2.0],label_flip", models="decision_tree,dummy",
-                          seeds=2, out=str(root / "results" / "run1"))
-        sink = MlflowSink(uri, "bench", artifact_root=root / "results" / "mlartifacts")
-        sink.start(spec)
-        record = run_grid(registry, Path(spec.out), attacks="gaussian[sigma=2.0],label_flip",
-                          models="decision_tree,dummy")
-        sink.finish(record)
+        record = make_record(registry, root / "results" / "run1", **GRID)
+        sink = log(uri, record)
     finally:
         os.chdir(old)
     from mlflow import MlflowClient
@@ -86,8 +95,15 @@ def test_default_uri_is_absolute_sqlite(tmp_path):
 
 
 def test_importing_the_sink_does_not_import_mlflow():
-    code = "import sys, irisbench.sinks.mlflow_sink; assert 'mlflow' not in sys.modules"
+    code = "import sys, irisbench.sinks.mlflow_sink; assert 'mlflow' not in sys.modules and 'pandas' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_mlflow_is_a_registered_sink_that_writes_no_files(registry):
+    sink = registry.create("sink", "mlflow", {})
+    assert isinstance(sink, MlflowSink) and sink.writes_files is False
+    assert sink.enabled(build_spec(registry, seeds=2)) is True
+    assert sink.enabled(build_spec(registry, seeds=2, mlflow=False)) is False
 
 
 def test_one_parent_and_one_child_per_config(logged):
@@ -100,49 +116,97 @@ def test_one_parent_and_one_child_per_config(logged):
     assert "mlflow.parentRunId" not in parent.data.tags
     children = children_of(client, sink)
     assert sorted(children) == sorted(config_dir_name(c) for c in configs)
-    for config in configs:
-        child = children[config_dir_name(config)]
-        assert child.info.status == "FINISHED"
-        assert child.info.run_name == config_label(config)
-        assert child.data.params["attack"] == config[1]
-        assert child.data.params["n_train"] == str(config[4])
-        assert child.data.params["seeds"] == "2"
+    assert all(child.info.status == "FINISHED" for child in children.values())
     assert record.meta["mlflow"]["run_id"] == sink.run_id
     assert record.meta["mlflow"]["child_run_ids"] == {k: r.info.run_id for k, r in children.items()}
 
 
-def test_child_accuracy_is_logged_against_level(logged):
+def test_runs_are_named_after_what_they_ran(logged):
+    client, sink = logged["client"], logged["sink"]
+    parent = client.get_run(sink.run_id)
+    assert parent.info.run_name == "iris · gaussian[sigma=2.0],label_flip · none · decision_tree,dummy"
+    # dataset, defense and n_train are the same everywhere: a child is named by attack and model only
+    names = sorted(run.info.run_name for run in children_of(client, sink).values())
+    assert names == ["gaussian[sigma=2.0] · decision_tree", "gaussian[sigma=2.0] · dummy",
+                     "label_flip · decision_tree", "label_flip · dummy"]
+
+
+def test_child_params_hold_the_coordinates_and_every_plugin_parameter(logged):
+    child = children_of(logged["client"], logged["sink"])["iris__gaussian_sigma=2.0__none__decision_tree__n105"]
+    params = child.data.params
+    assert {k: params[k] for k in ("dataset", "attack", "defense", "model", "n_train", "seeds", "levels")} == {
+        "dataset": "iris", "attack": "gaussian[sigma=2.0]", "defense": "none", "model": "decision_tree",
+        "n_train": "105", "seeds": "2", "levels": "0,0.5,2.5,10"}
+    assert params["attack.name"] == "gaussian" and params["attack.sigma"] == "2.0"
+    # defaults the label does not name are there too
+    assert params["model.criterion"] == "gini" and params["model.max_depth"] == "None"
+
+
+def test_child_metrics_are_logged_against_the_level_with_distinct_steps(logged):
     client, sink, record = logged["client"], logged["sink"], logged["record"]
     summary = record.summary
     for key, child in children_of(client, sink).items():
         config = next(c for c in record.result_set.configs() if config_dir_name(c) == key)
         cells = summary[(summary[["dataset", "attack", "defense", "model", "n_train"]] == list(config)).all(axis=1)]
-        history = sorted(client.get_metric_history(child.info.run_id, "accuracy"), key=lambda m: m.step)
-        assert [m.step for m in history] == LEVELS
-        assert [m.value for m in history] == pytest.approx(list(cells["accuracy_mean"]))
-        assert [m.step for m in client.get_metric_history(child.info.run_id, "accuracy_ci_low")] != []
-        # no defense flags anything, so detection metrics are NaN and left out
+        run_id = child.info.run_id
+
+        def history(name):
+            return sorted((m.step, m.value) for m in client.get_metric_history(run_id, name))
+
+        assert [s for s, _ in history("accuracy")] == STEPS == [level_step(v) for v in LEVELS]
+        assert [v for _, v in history("accuracy")] == pytest.approx(list(cells["accuracy_mean"]))
+        assert history("poisoning_level") == [(s, float(v)) for s, v in zip(STEPS, LEVELS)]
+        for bound in ("ci_low", "ci_high"):
+            assert [v for _, v in history(f"accuracy_{bound}")] == pytest.approx(list(cells[f"accuracy_{bound}"]))
+        assert [s for s, _ in history("f1_macro")] == STEPS
+        # no defense flags anything, so detection precision is undefined and left out
         assert "detection_f1" not in child.data.metrics
         assert child.data.metrics["removed_fraction"] == 0.0
+        assert set(child.data.metrics) <= {"poisoning_level"} | {
+            f"{m.name}{suffix}" for m in METRICS for suffix in ("", "_ci_low", "_ci_high")}
 
 
-def test_parent_params_tags_and_summary_metrics(logged):
+def test_detection_metrics_of_a_flagging_defense(logged, registry, tmp_path):
+    record = make_record(registry, None, defenses="isolation", levels="0,10")
+    sink = log(logged["uri"], record)
+    (child,) = children_of(logged["client"], sink).values()
+    history = logged["client"].get_metric_history(child.info.run_id, "detection_recall")
+    assert sorted(m.step for m in history) == [1000]  # 0 %: nothing poisoned, recall undefined
+    assert child.info.run_name == "iris / gaussian / isolation / decision_tree"  # nothing differs: full label
+
+
+def test_parent_holds_the_grid_and_a_handful_of_headline_metrics(logged):
     client, sink, record = logged["client"], logged["sink"], logged["record"]
     parent = client.get_run(sink.run_id)
-    params = parent.data.params
+    params, tags, metrics = parent.data.params, parent.data.tags, parent.data.metrics
     assert params["attacks"] == "gaussian[sigma=2.0],label_flip"
     assert params["models"] == "decision_tree,dummy"
-    assert params["levels"] == "0,5,10,50"
+    assert params["levels"] == "0,0.5,2.5,10"
     assert params["seeds"] == "2"
-    assert parent.data.tags["irisbench.version"]
-    assert parent.data.tags["versions.mlflow"].startswith("3.")
-    assert parent.info.run_name == "run1"
-    row = record.summary.iloc[-1]  # label_flip / dummy at 50 %
-    key = "iris/label_flip/none/dummy/n105/level_50/accuracy_mean"
-    assert parent.data.metrics[key] == pytest.approx(row["accuracy_mean"])
-    assert "iris/gaussian_sigma_2.0/none/decision_tree/n105/level_0/f1_macro_mean" in parent.data.metrics
-    assert parent.data.metrics["n_rows"] == len(record.results)
-    assert "accuracy" not in parent.data.metrics  # plain keys only for single-config runs
+    assert tags["irisbench.attacks"] == "gaussian[sigma=2.0],label_flip" and tags["irisbench.levels"] == "0,0.5,2.5,10"
+    assert tags["irisbench.version"] and tags["versions.mlflow"].startswith("3.")
+    summary = record.summary
+    assert sorted(metrics) == ["clean_accuracy_mean", "max_accuracy_drop", "n_cells", "n_configs", "n_failed",
+                               "n_rows", "worst_poisoned_accuracy_mean"]
+    assert metrics["clean_accuracy_mean"] == pytest.approx(summary[summary["level"] == 0]["accuracy_mean"].mean())
+    worst = summary[summary["level"] > 0]["accuracy_mean"].min()
+    assert metrics["worst_poisoned_accuracy_mean"] == pytest.approx(worst)
+    assert metrics["n_cells"] == record.spec.n_cells and metrics["n_failed"] == 0
+
+
+def test_experiment_opens_on_runs_and_charts(logged):
+    experiment = logged["client"].get_experiment(logged["sink"].experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_an_experiment_made_elsewhere_gets_the_kind_tag(logged, registry):
+    client = logged["client"]
+    client.create_experiment("made-by-hand")
+    sink = MlflowSink()
+    sink.start(build_spec(registry, seeds=2, tracking_uri=logged["uri"], experiment="made-by-hand"), None)
+    sink.abort("KILLED")
+    tags = client.get_experiment_by_name("made-by-hand").tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_artifacts_files_table_and_confusion(logged):
@@ -150,88 +214,140 @@ def test_artifacts_files_table_and_confusion(logged):
     paths = {a.path for a in client.list_artifacts(sink.run_id)}
     assert {"results.csv", "summary.csv", "run.json", "results_table.json"} <= paths
     run_json = json.loads(Path(client.download_artifacts(sink.run_id, "run.json", str(root))).read_text())
-    assert run_json["mlflow"]["run_id"] == sink.run_id
+    assert run_json["mlflow"]["run_id"] == sink.run_id and run_json["status"] == "complete"
     table = json.loads(Path(client.download_artifacts(sink.run_id, "results_table.json", str(root))).read_text())
     assert len(table["data"]) == len(logged["record"].results)  # logged once, not appended
 
     child = children_of(client, sink)["iris__label_flip__none__decision_tree__n105"]
     assert {a.path for a in client.list_artifacts(child.info.run_id, "confusion")} == {
-        f"confusion/confusion_{level}.csv" for level in LEVELS}
-    csv = Path(client.download_artifacts(child.info.run_id, "confusion/confusion_50.csv", str(root))).read_text()
+        f"confusion/confusion_{level:g}.csv" for level in LEVELS}
+    csv = Path(client.download_artifacts(child.info.run_id, "confusion/confusion_10.csv", str(root))).read_text()
     lines = csv.splitlines()
     assert lines[0] == "true\\predicted,setosa,versicolor,virginica"
     assert sum(int(v) for line in lines[1:] for v in line.split(",")[1:]) == 2 * 45  # 2 seeds x 45 test rows
 
 
-def test_artifacts_stay_under_artifact_root(logged):
+def test_artifacts_stay_next_to_the_store(logged):
     parent = logged["client"].get_run(logged["sink"].run_id)
     expected = (logged["root"] / "results" / "mlartifacts" / "bench").as_uri()
     assert parent.info.artifact_uri.startswith(expected)
     assert not (logged["cwd"] / "mlruns").exists()
 
 
-def test_dataset_inputs_with_digests(logged, registry):
-    from irisbench.worker import digest, load_dataset
-
+def test_dataset_inputs_come_from_the_recorded_digests(logged):
     client, sink, record = logged["client"], logged["sink"], logged["record"]
-    X, y, _, _ = load_dataset("iris", registry.create("dataset", "iris"))
     parent = client.get_run(sink.run_id)
     (clean,) = parent.inputs.dataset_inputs
-    assert clean.dataset.name == "iris" and clean.dataset.digest == digest(X, y)
+    assert clean.dataset.name == "iris" and clean.dataset.digest == record.meta["data_digests"]["iris"][:32]
+    assert json.loads(clean.dataset.profile)["n_samples"] == 150
     assert {(t.key, t.value) for t in clean.tags} == {("mlflow.data.context", "clean")}
 
     child = children_of(client, sink)["iris__gaussian_sigma=2.0__none__dummy__n105"]
     inputs = {i.dataset.name: i for i in client.get_run(child.info.run_id).inputs.dataset_inputs}
-    assert set(inputs) == {"iris"} | {f"iris/gaussian[sigma=2.0]@{level}%" for level in LEVELS}
+    assert set(inputs) == {"iris"} | {f"iris/gaussian[sigma=2.0]@{level:g}%" for level in LEVELS}
     frame = record.results
-    cell = frame[(frame["attack"] == "gaussian[sigma=2.0]") & (frame["model"] == "dummy") & (frame["level"] == 50)]
+    cell = frame[(frame["attack"] == "gaussian[sigma=2.0]") & (frame["model"] == "dummy") & (frame["level"] == 10)]
     expected = hashlib.sha256("\n".join(sorted(cell["train_digest"])).encode()).hexdigest()[:32]
-    poisoned = inputs["iris/gaussian[sigma=2.0]@50%"]
+    poisoned = inputs["iris/gaussian[sigma=2.0]@10%"]
     assert poisoned.dataset.digest == expected
     assert {(t.key, t.value) for t in poisoned.tags} == {("mlflow.data.context", "poisoned")}
-    profile = json.loads(poisoned.dataset.profile)
-    assert profile == {"n_train": 105, "n_poisoned_mean": float(cell["n_poisoned"].mean()), "seeds": 2}
-    assert profile["n_poisoned_mean"] > 50
-    assert json.loads(poisoned.dataset.source)["seeds"] == [0, 1]
+    assert json.loads(poisoned.dataset.profile) == {"n_train": 105, "n_poisoned_mean": float(cell["n_poisoned"].mean()),
+                                                    "seeds": 2}
 
 
-def test_single_config_logs_plain_metrics_by_level(logged, registry, tmp_path):
-    spec = build_spec(registry, seeds=2, out=str(tmp_path / "single"))
-    sink = MlflowSink(logged["uri"], "bench")
-    sink.start(spec)  # the experiment exists now: reused
-    record = run_grid(registry, tmp_path / "single")
-    sink.finish(record)
-    assert sink.experiment_id == logged["sink"].experiment_id
-    history = logged["client"].get_metric_history(sink.run_id, "accuracy")
-    assert sorted(m.step for m in history) == LEVELS
-    assert len(record.meta["mlflow"]["child_run_ids"]) == 1
+PLUGIN = '''
+import numpy as np
+from irisbench import Dataset, LoadedData, hookimpl
+
+
+class Blobs(Dataset):
+    name = "blobs"
+    description = "Two separated blobs"
+
+    def load(self):
+        rng = np.random.default_rng(0)
+        X = np.vstack([rng.normal(0, 1, (40, 2)), rng.normal(4, 1, (40, 2))])
+        return LoadedData(X, np.repeat([0, 1], 40), ["a", "b"], ["left", "right"])
+
+
+@hookimpl
+def irisbench_register_datasets():
+    return [Blobs]
+'''
+
+
+def test_python_api_without_files_logs_runs_and_a_plugins_dir_dataset(tmp_path, monkeypatch):
+    """irisbench.run(out=None, mlflow=True): no files, but params, metrics, children and the clean input,
+    also for a dataset only a --plugins-dir folder knows (the sink never reloads the registry)."""
+    import irisbench
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "blobs.py").write_text(PLUGIN)
+    uri = f"sqlite:///{tmp_path}/api.db"
+    record = irisbench.run(dataset="blobs", defense=["none", "isolation"], levels=[0, 1.5, 10], seeds=2, jobs=1,
+                           mlflow=True, tracking_uri=uri, experiment="api", plugins_dir=[str(tmp_path / "plugins")])
+    assert record.out_dir is None and not (tmp_path / "results").exists()
+    client = MlflowClient(uri)
+    parent = client.get_run(record.meta["mlflow"]["run_id"])
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "blobs · gaussian · none,isolation"
+    (clean,) = parent.inputs.dataset_inputs
+    assert clean.dataset.name == "blobs" and clean.dataset.digest == record.meta["data_digests"]["blobs"][:32]
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"results_table.json"}
+    children = [client.get_run(i) for i in record.meta["mlflow"]["child_run_ids"].values()]
+    assert sorted(c.info.run_name for c in children) == ["isolation", "none"]
+    for child in children:
+        steps = sorted(m.step for m in client.get_metric_history(child.info.run_id, "accuracy"))
+        assert steps == [0, 150, 1000]
 
 
 def test_abort_marks_runs_failed_or_killed(logged, registry):
     client = logged["client"]
-    spec = build_spec(registry, seeds=2)
-    failed, killed = MlflowSink(logged["uri"], "bench"), MlflowSink(logged["uri"], "bench")
-    failed.start(spec)
-    killed.start(spec)
+    spec = build_spec(registry, seeds=2, tracking_uri=logged["uri"], experiment="bench")
+    failed, killed = MlflowSink(), MlflowSink()
+    failed.start(spec, None)
+    killed.start(spec, None)
     failed.abort("FAILED")
     killed.abort("KILLED")
     failed.abort("FAILED")  # a second abort is a no-op
-    MlflowSink(logged["uri"], "bench").abort()  # never started: nothing to do
+    MlflowSink().abort()  # never started: nothing to do
     assert client.get_run(failed.run_id).info.status == "FAILED"
     assert client.get_run(killed.run_id).info.status == "KILLED"
     assert failed.run_id != killed.run_id
-    assert client.get_run(failed.run_id).info.run_name == "irisbench iris gaussian"
+    assert client.get_run(failed.run_id).info.run_name == "iris · gaussian · none"
 
 
-def test_finish_failure_is_one_line_and_fails_the_run(logged, registry, tmp_path):
-    sink = MlflowSink(logged["uri"], "bench")
-    sink.start(build_spec(registry, seeds=2))
-    record = run_grid(registry, tmp_path / "gone")
-    record.out_dir = tmp_path / "missing"  # run.json cannot be rewritten there
+def test_write_failure_is_one_line_and_fails_the_run(logged, registry, tmp_path):
+    client = logged["client"]
+    record = make_record(registry, tmp_path / "gone", levels="0,10")
+    blocker = logged["root"] / "results" / "mlartifacts" / "doomed"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the experiment's artifacts should go")  # uploads fail, the store works
+    sink = MlflowSink()
+    sink.start(build_spec(registry, seeds=2, tracking_uri=logged["uri"], experiment="doomed"), None)
     with pytest.raises(MlflowLoggingError) as info:
-        sink.finish(record)
-    assert "\n" not in str(info.value) and logged["uri"] in str(info.value)
-    assert logged["client"].get_run(sink.run_id).info.status == "FAILED"
+        sink.write(record, record.out_dir)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"MLflow logging failed ({logged['uri']})")
+    assert message.endswith(f"the files in {record.out_dir} are complete, upload them later with: "
+                            f"irisbench log {record.out_dir}")
+    assert client.get_run(sink.run_id).info.status == "FAILED"
+
+
+def test_resume_ends_the_interrupted_parent_still_running(logged, registry, tmp_path):
+    client = logged["client"]
+    spec = build_spec(registry, seeds=2, tracking_uri=logged["uri"], experiment="bench")
+    first = MlflowSink()
+    first.start(spec, None)  # then the driver is SIGKILLed: the parent stays RUNNING
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"status": "running", **first.run_meta()}))
+    second = MlflowSink()
+    second.start(spec, folder)
+    assert client.get_run(first.run_id).info.status == "KILLED"
+    assert client.get_run(second.run_id).info.status == "RUNNING"
+    second.abort("KILLED")
 
 
 def test_unwritable_store_folder_is_a_usage_error(tmp_path):
@@ -240,7 +356,7 @@ def test_unwritable_store_folder_is_a_usage_error(tmp_path):
     uri = f"sqlite:///{blocker}/results/mlflow.db"
     started = time.perf_counter()
     with pytest.raises(UsageError) as info:
-        MlflowSink(uri, "bench").start(build_spec(load_registry(autoload=False), seeds=2))
+        MlflowSink().start(build_spec(load_registry(autoload=False), seeds=2, tracking_uri=uri), None)
     assert time.perf_counter() - started < 5
     assert uri in str(info.value) and "--no-mlflow" in str(info.value)
 
@@ -260,91 +376,16 @@ def test_batches_are_chunked_to_mlflow_limits(logged):
     assert sum(key.startswith("t") for key in data.tags) == 150
 
 
-def test_metric_keys_are_valid_and_unique():
-    from mlflow.utils.validation import _validate_metric_name
-
-    key = metric_key("iris", "gaussian[sigma=2.0]", "none", "k nn(x)", "n105", "level_2.5", "accuracy_mean")
-    assert key == "iris/gaussian_sigma_2.0/none/k_nn_x/n105/level_2.5/accuracy_mean"
-    long_a = metric_key("a" * 300, "level_5", "accuracy_mean")
-    long_b = metric_key("a" * 299 + "b", "level_5", "accuracy_mean")
-    for k in (key, long_a, long_b):
-        _validate_metric_name(k)
-        assert len(k) <= 250
-    assert long_a != long_b and long_a.endswith("/level_5/accuracy_mean")
-
-
 def test_deleted_experiment_is_a_usage_error(logged, registry):
     client = logged["client"]
     client.delete_experiment(client.create_experiment("binned"))
     with pytest.raises(UsageError, match="deleted.*mlflow experiments restore"):
-        MlflowSink(logged["uri"], "binned").start(build_spec(registry, seeds=2))
-
-
-def _logged_view(client, sink) -> dict:
-    """What a child run holds, minus ids and times: params, metric histories, inputs, artifacts."""
-    view = {}
-    for key, child in children_of(client, sink).items():
-        run_id = child.info.run_id
-        view[key] = {
-            "status": child.info.status, "name": child.info.run_name, "params": child.data.params,
-            "metrics": {name: sorted((m.step, m.value) for m in client.get_metric_history(run_id, name))
-                        for name in child.data.metrics},
-            "inputs": sorted((i.dataset.name, i.dataset.digest) for i in child.inputs.dataset_inputs),
-            "artifacts": sorted(f.path for f in client.list_artifacts(run_id, "confusion")),
-        }
-    return view
-
-
-@pytest.mark.slow
-def test_children_logged_by_the_helper_process_equal_those_logged_in_process(logged, registry, tmp_path):
-    """`irisbench run` logs the child runs from a spawned helper while it writes the files."""
-    options = dict(attacks="gaussian[sigma=2.0],label_flip", models="decision_tree,dummy")
-    sink = MlflowSink(logged["uri"], "bench")
-    sink.start(build_spec(registry, seeds=2, **options))
-    sink.start_helper()
-    record = run_grid(registry, tmp_path / "helper", **options)
-    sink.log_in_background(record)
-    assert sink._helper is not None and sink._helper.pid != os.getpid()
-    sink.finish(record)
-    client = logged["client"]
-    assert client.get_run(sink.run_id).info.status == "FINISHED"
-    assert sink.background_seconds > 0
-    assert record.meta["mlflow"]["child_run_ids"] == {k: r.info.run_id for k, r in children_of(client, sink).items()}
-    assert _logged_view(client, sink) == _logged_view(client, logged["sink"])
-    parent, reference = client.get_run(sink.run_id), client.get_run(logged["sink"].run_id)
-    assert parent.data.metrics == reference.data.metrics  # the helper logged the parent's metrics
-    assert sorted((i.dataset.name, i.dataset.digest) for i in parent.inputs.dataset_inputs) == sorted(
-        (i.dataset.name, i.dataset.digest) for i in reference.inputs.dataset_inputs)
-    assert {f.path for f in client.list_artifacts(sink.run_id)} == {
-        f.path for f in client.list_artifacts(logged["sink"].run_id)}
-
-
-def test_a_run_stopped_before_its_results_leaves_no_helper_behind(logged, registry):
-    sink = MlflowSink(logged["uri"], "bench")
-    sink.start(build_spec(registry, seeds=2))
-    sink.start_helper()
-    helper = sink._helper
-    sink.abort("KILLED")  # e.g. Ctrl-C while computing
-    assert helper.returncode is not None and sink._helper is None
-    assert logged["client"].get_run(sink.run_id).info.status == "KILLED"
-
-
-def test_a_killed_helper_fails_the_run_in_one_line(logged, registry, tmp_path):
-    sink = MlflowSink(logged["uri"], "bench")
-    sink.start(build_spec(registry, seeds=2))
-    sink.start_helper()
-    record = run_grid(registry, tmp_path / "killed")
-    sink.log_in_background(record)
-    sink._helper.kill()
-    with pytest.raises(MlflowLoggingError) as info:
-        sink.finish(record)
-    assert "\n" not in str(info.value) and "helper process died" in str(info.value)
-    assert logged["client"].get_run(sink.run_id).info.status == "FAILED"
+        MlflowSink().start(build_spec(registry, seeds=2, tracking_uri=logged["uri"], experiment="binned"), None)
 
 
 @pytest.mark.slow
 def test_ctrl_c_while_the_files_are_written_kills_the_run_cleanly(tmp_path):
-    """Ctrl-C reaches the whole process group: driver, loky workers and the MLflow helper."""
+    """Ctrl-C reaches the whole process group: the driver ends its MLflow runs KILLED."""
     import signal
 
     out, uri = tmp_path / "run", f"sqlite:///{tmp_path}/mlflow.db"
@@ -367,25 +408,32 @@ def test_ctrl_c_while_the_files_are_written_kills_the_run_cleanly(tmp_path):
 
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("irisbench").experiment_id])
-    parents = [r for r in runs if r.data.tags.get("irisbench.role") == "parent"]
-    assert [r.info.status for r in parents] == ["KILLED"]
-    deadline = time.monotonic() + 20
-    while True:  # nothing of the group is left behind: no orphaned helper or worker
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, "processes of the interrupted run are still alive"
-        time.sleep(0.1)
-    assert not _helper_processes()  # the helper has its own session: the driver stopped it
+    assert [r.info.status for r in runs if r.data.tags.get("irisbench.role") == "parent"] == ["KILLED"]
+    assert all(r.info.status != "RUNNING" for r in runs)
 
 
-def _helper_processes() -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and b"irisbench.sinks.mlflow_helper" in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
+def _view_state(tags: dict) -> dict:
+    import base64
+    import zlib
+
+    view = json.loads(tags["mlflow.sharedViewState.irisbench"])
+    packed = view["state"].split(";", 1)
+    assert packed[0] == "deflate"
+    return {"name": view["name"], **json.loads(zlib.decompress(base64.b64decode(packed[1])))}
+
+
+def test_experiment_has_a_saved_view_with_the_level_as_x_axis(logged, registry):
+    """The UI's saved-view format (an experiment tag): charts against poisoning_level, not the step."""
+    client = logged["client"]
+    state = _view_state(client.get_experiment(logged["sink"].experiment_id).tags)
+    assert state["name"] == "irisbench: accuracy against poisoning level"
+    assert state["globalLineChartConfig"] == {"xAxisKey": "metric", "selectedXAxisMetricKey": "poisoning_level",
+                                              "lineSmoothness": 0}
+    # a view the user edited and saved under that key is kept by the next run
+    edited = json.dumps({"name": "mine", "createdAt": 0, "updatedAt": 0, "state": "{}"})
+    client.set_experiment_tag(logged["sink"].experiment_id, "mlflow.sharedViewState.irisbench", edited)
+    sink = MlflowSink()
+    sink.start(build_spec(registry, seeds=2, tracking_uri=logged["uri"], experiment="bench"), None)
+    sink.abort("KILLED")
+    assert client.get_experiment(sink.experiment_id).tags["mlflow.sharedViewState.irisbench"] == edited
+    assert sink.view_link() is None  # a link only for a server's UI, not for a sqlite file

@@ -47,10 +47,10 @@ def test_log_uploads_a_saved_run(saved_run, tmp_path):
     experiment = client.get_experiment_by_name("later")
     runs = client.search_runs([experiment.experiment_id])
     parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(parent) == 1 and parent[0].info.run_name == "run"
+    assert len(parent) == 1 and parent[0].info.run_name == "iris · label_flip · none"  # what it ran
     assert len(runs) == 2
     child = next(r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent[0].info.run_id)
-    assert [m.step for m in client.get_metric_history(child.info.run_id, "accuracy")] == [0, 10, 50]
+    assert [m.step for m in client.get_metric_history(child.info.run_id, "accuracy")] == [0, 1000, 5000]
 
 
 @pytest.mark.parametrize("command", ["report", "log"])

@@ -7,6 +7,8 @@ import pytest
 
 CLI = [sys.executable, "-m", "irisbench.cli"]
 
+pytestmark = pytest.mark.mlflow
+
 
 def test_a_quick_step_stays_silent_off_a_terminal(capsys):
     from irisbench.sinks.terminal import status

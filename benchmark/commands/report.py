@@ -49,7 +49,7 @@ def confirmed_tracking_uri(given: str | None, saved: str | None) -> str:
     and its URI could name their server. When it differs from the embedded store, say how to use it.
     """
     from irisbench.paths import RESULTS_ROOT
-    from irisbench.sinks.mlflow_sink import default_tracking_uri, redact_uri
+    from irisbench.sinks.mlflow_store import default_tracking_uri, redact_uri
     from irisbench.sinks.terminal import warn
 
     if given:
@@ -88,20 +88,21 @@ def log_command(args) -> int:
 
 
 def log_record(record, tracking_uri: str | None, experiment: str | None) -> int:
-    """Upload a saved run as a new parent run with its children; 1 when MLflow fails mid-way."""
-    from irisbench.commands.run import store_status
-    from irisbench.paths import RESULTS_ROOT
-    from irisbench.sinks.mlflow_sink import MlflowLoggingError, MlflowSink
+    """Upload a saved run through the MLflow sink, as a new parent run with its children; 1 when MLflow fails."""
+    from dataclasses import replace
+
+    from irisbench.sinks.mlflow_sink import MlflowSink
+    from irisbench.sinks.mlflow_store import MlflowLoggingError
     from irisbench.sinks.terminal import error, stdout
 
     uri = confirmed_tracking_uri(tracking_uri, record.spec.tracking_uri)
-    sink = MlflowSink(uri, experiment or record.spec.experiment, artifact_root=RESULTS_ROOT / "mlartifacts")
-    with store_status(sink.tracking_uri):
-        sink.start(record.spec, run_name=record.out_dir.name)
+    spec = replace(record.spec, tracking_uri=uri, experiment=experiment or record.spec.experiment, mlflow=True)
+    sink = MlflowSink()
+    sink.start(spec, None)  # None: a saved run has no interrupted parent to end
     try:
-        sink.finish(record)
+        sink.write(record, record.out_dir)
     except MlflowLoggingError as exc:
         error(str(exc))
         return 1
-    stdout.print(f"MLflow run {sink.run_id} in {sink.tracking_uri}")
+    stdout.print(f"MLflow run {sink.run_id} in {sink.run_meta()['mlflow']['tracking_uri']}")
     return 0

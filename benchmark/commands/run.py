@@ -86,16 +86,6 @@ def release_out_dir(path: Path, created: bool) -> None:
         path.rmdir()
 
 
-def store_status(uri: str):
-    """A status line while MLflow opens its store: creating a new one is 10-30 s of silence on a slow machine."""
-    from irisbench.sinks.mlflow_sink import _sqlite_path, redact_uri
-    from irisbench.sinks.terminal import status
-
-    path = _sqlite_path(uri)
-    first = " (first use creates it)" if path is not None and not Path(path).exists() else ""
-    return status(f"opening MLflow store {redact_uri(uri)}{first}")
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: finished tasks stay in the checkpoint."""
 
@@ -178,6 +168,18 @@ def data_digests(spec, registry) -> dict[str, str]:
     return digests
 
 
+def dataset_profiles(spec, registry) -> dict[str, dict]:
+    """Rows, features and classes per dataset, for sinks that describe the data (MLflow's inputs)."""
+    from irisbench.data import load_dataset
+
+    profiles = {}
+    for ref in spec.datasets:
+        X, y, features, class_names = load_dataset(ref.label, ref.create(registry))  # cached
+        profiles[ref.label] = {"n_samples": int(len(y)), "n_features": int(X.shape[1]),
+                               "n_classes": len(class_names), "feature_names": list(features)}
+    return profiles
+
+
 def _check_resumable(saved: dict, digests: dict[str, str], run_dir: Path) -> None:
     """Refuse to mix data: every dataset must be byte for byte what the interrupted run loaded."""
     recorded = saved.get("data_digests")
@@ -208,8 +210,10 @@ def run_command(args) -> int:
     if record is not None:
         terminal.print_summary(record)
         mlflow = record.meta.get("mlflow") or {}
-        if mlflow.get("run_id") and record.spec.mlflow:
+        if "child_run_ids" in mlflow and record.spec.mlflow:  # logged to the end
             terminal.stdout.print(f"MLflow run {mlflow['run_id']} in {mlflow['tracking_uri']}")
+            if mlflow.get("view"):
+                terminal.stdout.print(f"accuracy against poisoning level: {mlflow['view']}", soft_wrap=True)  # a link
     return exit_code
 
 
@@ -243,13 +247,6 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
     plan = make_plan(spec, registry)  # the last validation: sizes against each dataset
 
     outputs = None
-    sink = None
-    if spec.mlflow:
-        # Before any computation: an unreachable server fails in seconds, not after the grid.
-        from irisbench.sinks.mlflow_sink import MlflowSink, default_tracking_uri, redact_uri
-
-        sink = MlflowSink(spec.tracking_uri or default_tracking_uri(RESULTS_ROOT), spec.experiment,
-                          artifact_root=RESULTS_ROOT / "mlartifacts")
     if not write_files:
         out_dir, created = None, False
     else:
@@ -258,21 +255,12 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
     try:
         from irisbench.outputs import open_outputs
 
+        if spec.backend != "dask":  # local workers start (and import) while the sinks open (an MLflow run)
+            warm = WarmUp(plan, spec.jobs)
+        # before any computation: a sink that cannot reach its server fails in seconds, not after the grid
         outputs = open_outputs(registry, spec, out_dir)
         if spec.backend == "dask":
             dask = DaskBackend(spec.jobs, spec.scheduler)
-        else:  # local workers start (and import) while this process opens the MLflow run
-            warm = WarmUp(plan, spec.jobs)
-        if sink is not None:
-            # before any computation: a bad store fails in seconds, not after the grid
-            start = time.perf_counter()
-            with store_status(sink.tracking_uri):
-                sink.start(spec, run_name=out_dir.name)  # the parent run is named like its folder
-            stale = (saved or {}).get("mlflow")
-            if isinstance(stale, dict) and stale.get("tracking_uri") == redact_uri(sink.tracking_uri):
-                sink.end_stale_run(stale.get("run_id"))  # the interrupted run's parent, if still RUNNING
-            sink.start_helper()  # opens the store at low priority while the grid computes
-            mlflow_start_seconds = time.perf_counter() - start
     except BaseException:
         if dask is not None:
             dask.close()
@@ -282,22 +270,17 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
             release_out_dir(out_dir, created)
         raise
 
-    known = {"data_digests": digests}
-    if sink is not None:  # so that --resume can end this parent run if the driver is killed
-        known["mlflow"] = {"tracking_uri": redact_uri(sink.tracking_uri), "experiment_id": sink.experiment_id,
-                           "run_id": sink.run_id}
+    known = {"data_digests": digests, "dataset_profiles": dataset_profiles(spec, registry)}
+    for sink in outputs.sinks:  # e.g. MLflow's parent run id, so that --resume can end it if the driver is killed
+        known.update(getattr(sink, "run_meta", dict)())
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         record = _compute(plan, registry, out_dir, started_at, class_names, dask, warm, known)
-        if sink is not None:
-            record.meta["timings"]["mlflow_start_seconds"] = round(mlflow_start_seconds, 3)
     except BaseException as exc:
         signal.signal(signal.SIGTERM, previous)
         if warm is not None:
             warm.cancel()
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        if sink is not None:
-            sink.abort(status)
         outputs.abort(status)
         if out_dir is None:
             raise
@@ -306,12 +289,10 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
         if dask is not None:
             dask.close()
     try:
-        return _write(record, sink, outputs, started), record
+        return _write(record, outputs, started), record
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        outputs.abort(status)
-        if sink is not None:  # Ctrl-C or a crash while writing: no run left RUNNING, no helper left
-            sink.abort(status)
+        outputs.abort(status)  # Ctrl-C or a crash while writing: no MLflow run left RUNNING
         if out_dir is None:
             raise
         if isinstance(exc, KeyboardInterrupt):  # the checkpoint is kept: --resume writes the outputs
@@ -366,7 +347,10 @@ def _initial_meta(plan, registry, out_dir: Path, started_at: str, class_names) -
     spec = plan.spec
     refs = [ref for refs in (spec.datasets, spec.attacks, spec.defenses, spec.models) for ref in refs]
     plugins = {ref.label: registry.get(ref.kind, ref.name).package for ref in refs}
+    # every parameter, defaults included: sinks (MLflow's child params) read them without the registry
+    plugin_params = {ref.label: {k: v for k, v in ref.create(registry).get_params().items()} for ref in refs}
     return {
+        "plugin_params": plugin_params,
         "status": "running",
         "spec": spec.to_dict(),
         "versions": package_versions(set(plugins.values()) - {"irisbench"}),
@@ -413,7 +397,7 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
     return RunRecord(spec, results, results.summary(), out_dir, class_names, meta)
 
 
-def _write(record, sink, outputs, started: float) -> int:
+def _write(record, outputs, started: float) -> int:
     """results.csv, then every sink, then run.json "complete"; 1 when a cell or an output failed."""
     from irisbench.checkpoint import Checkpoint
     from irisbench.sinks import files, terminal
@@ -423,35 +407,12 @@ def _write(record, sink, outputs, started: float) -> int:
     out_dir = record.out_dir
     if out_dir is not None:
         files.write_results(record)
-    mlflow_seconds = 0.0
-    if sink is not None:
-        # the helper process logs children, metrics and table while this one writes the outputs
-        launch = time.perf_counter()
-        sink.log_in_background(record)
-        mlflow_seconds = time.perf_counter() - launch
-    outputs.write(record, out_dir)
+    outputs.write(record, out_dir)  # file sinks first, then those that send the run elsewhere (MLflow)
     for warning in outputs.warnings(out_dir):
         terminal.warn(warning)
-    timings["files_seconds"] = round(time.perf_counter() - write_start - mlflow_seconds, 3)
-    timings["total_seconds"] = round(time.perf_counter() - started, 3)
-    if out_dir is not None:
-        files.write_run_json(record)
-
+    # an MLflow sink times itself (mlflow_seconds): the rest is the files
+    timings["files_seconds"] = round(time.perf_counter() - write_start - timings.get("mlflow_seconds", 0.0), 3)
     exit_code = 1 if record.result_set.n_failed or outputs.failures else 0
-    if sink is not None:
-        from irisbench.sinks.mlflow_sink import MlflowLoggingError
-
-        log_start = time.perf_counter()
-        try:
-            sink.finish(record)
-        except MlflowLoggingError as exc:
-            where = f", the files in {record.out_dir} are complete" if out_dir is not None else ""
-            terminal.error(f"MLflow logging failed{where}: {exc}")
-            sink.abort("FAILED")
-            exit_code = 1
-        # time this process waited for MLflow after computing; the helper's own time is apart
-        timings["mlflow_seconds"] = round(mlflow_seconds + time.perf_counter() - log_start, 3)
-        timings["mlflow_background_seconds"] = round(sink.background_seconds, 3)
     # last: a run is complete only once run.json says so; until then --resume finishes the outputs
     record.meta["status"] = "complete"
     timings["total_seconds"] = round(time.perf_counter() - started, 3)

@@ -79,4 +79,7 @@ class HtmlSink(Sink):
 
 @hookimpl
 def irisbench_register_sinks():
-    return [SummarySink, ReportsSink, FiguresSink, AnalysisSink, HtmlSink]  # html after figures: it inlines them
+    from irisbench.sinks.mlflow_sink import MlflowSink  # imports MLflow only when it starts
+
+    # html after figures: it inlines them; MLflow (writes_files = False) runs after every file sink
+    return [SummarySink, ReportsSink, FiguresSink, AnalysisSink, HtmlSink, MlflowSink]
