@@ -6,7 +6,6 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import in_tmp  # noqa: F401 - fixture
 from irisbench.cli import main
 from irisbench.registry import load_registry
 
