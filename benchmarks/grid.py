@@ -31,8 +31,8 @@ What is measured (all in this one invocation):
   (``--no-mlflow``); whole-process wall times are shown too.
 - MLflow share: of the default-jobs ``irisbench run`` with MLflow, (MLflow time on the
   critical path) / (wall time). That MLflow time = ``mlflow_seconds`` from run.json
-  (launching the helper process that logs the child runs while the files are written, then
-  waiting for it and ``sink.finish``: parent metrics, table, inputs, artifacts) + whatever
+  (the MLflow sink's ``write`` after the file sinks: child runs, parent metrics, inputs,
+  artifacts) + whatever
   MLflow adds outside compute/files/finish (``sink.start``, which opens the run before computing),
   estimated as that run's untimed remainder (total - compute - files - mlflow) minus the
   same remainder of the ``--no-mlflow`` twin run at the same --jobs. Also printed: the
@@ -593,9 +593,7 @@ def report(results: dict) -> str:
                 f"({100 * ms['total'] / ms['wall']:.1f} %; finish only {100 * ms['finish'] / ms['wall']:.1f} %)")
             t = c["default" if key == "mlflow" else "default_again"]["timings"]
             if "mlflow_start_seconds" in t:
-                add(f"    run.json: sink.start {t['mlflow_start_seconds']:.2f} s (workers start meanwhile); "
-                    f"child runs in the helper process {t.get('mlflow_background_seconds', 0):.2f} s, "
-                    "alongside the files")
+                add(f"    run.json: sink.start {t['mlflow_start_seconds']:.2f} s (workers start meanwhile)")
             add(f"    marginal cost: wall - wall of the --no-mlflow twin = {ms['marginal']:.2f} s "
                 f"({100 * ms['marginal'] / ms['wall']:.1f} %; compute differs by {ms['compute_delta']:+.2f} s; "
                 "two separate runs, +-2 s of noise)")
