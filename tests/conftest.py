@@ -134,6 +134,14 @@ def install_plugin_packages(packages: list[Path], site: Path, columns: int = 200
     return env
 
 
+def plugin_folder(root: Path, source: str, name: str = "plugin.py") -> Path:
+    """A ``--plugins-dir`` folder under ``root`` holding one plugin file with ``source``."""
+    folder = root / "plugins"
+    folder.mkdir()
+    (folder / name).write_text(source)
+    return folder
+
+
 def one_line_error(capsys) -> str:
     """The CLI's answer to bad input: exactly one line on stderr, ``irisbench: error: ...``, no traceback."""
     err = capsys.readouterr().err.strip()

@@ -13,6 +13,7 @@ import time
 import pandas as pd
 import pytest
 
+from conftest import plugin_folder
 from irisbench.checkpoint import CHECKPOINT_NAME
 
 TRAPS = '''
@@ -134,10 +135,7 @@ TINY = ["--seeds", "3", "--levels", "0,10", "--no-mlflow"]
 
 @pytest.fixture
 def plugins(tmp_path):
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    (folder / "traps.py").write_text(TRAPS)
-    return folder
+    return plugin_folder(tmp_path, TRAPS, "traps.py")
 
 
 def training_sum(seed: int) -> float:

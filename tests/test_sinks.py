@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import pytest
 
+from conftest import plugin_folder
 from irisbench.cli import main
 from irisbench.registry import load_registry
 
@@ -51,10 +52,7 @@ def irisbench_register_sinks():
 
 @pytest.fixture
 def sink_dir(tmp_path):
-    folder = tmp_path / "my_sinks"
-    folder.mkdir()
-    (folder / "sinks.py").write_text(RAISING)
-    return folder
+    return plugin_folder(tmp_path, RAISING, "sinks.py")
 
 
 def test_the_builtin_outputs_are_registered_sinks():

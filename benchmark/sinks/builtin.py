@@ -5,7 +5,9 @@ when the sink writes, so listing plugins never imports matplotlib or MLflow.
 """
 
 from dataclasses import replace
+from importlib import import_module
 from pathlib import Path
+from typing import ClassVar
 
 from irisbench import Param, Sink, hookimpl
 
@@ -15,66 +17,50 @@ def _at(record, out_dir: Path):
     return record if record.out_dir == out_dir else replace(record, out_dir=out_dir)
 
 
-class SummarySink(Sink):
-    """summary.csv: mean, std and 95 % CI of every metric per cell."""
+class _Writer(Sink):
+    """A built-in sink whose code is ``writer`` ("module:function" in irisbench.sinks), imported when it writes.
 
+    The function takes the record (and the sink's parameters) and returns the path or paths it wrote.
+    """
+
+    writer: ClassVar[str] = ""
+
+    def write(self, record, out_dir: Path) -> list[Path]:
+        module, function = self.writer.split(":")
+        written = getattr(import_module(module), function)(_at(record, out_dir), **self.get_params())
+        return list(written) if isinstance(written, (list, tuple)) else [written]
+
+
+class SummarySink(_Writer):
     name = "summary"
     description = "summary.csv: mean, std and 95 % CI of every metric per cell (configuration x level)"
-
-    def write(self, record, out_dir: Path) -> list[Path]:
-        from irisbench.sinks.files import write_summary
-
-        return [write_summary(_at(record, out_dir))]
+    writer = "irisbench.sinks.files:write_summary"
 
 
-class ReportsSink(Sink):
-    """One scikit-learn classification report per configuration and level."""
-
+class ReportsSink(_Writer):
     name = "reports"
     description = "report_<level>.txt: classification report and confusion matrix per configuration and level"
-
-    def write(self, record, out_dir: Path) -> list[Path]:
-        from irisbench.sinks.reports import write_reports
-
-        return write_reports(_at(record, out_dir))
+    writer = "irisbench.sinks.reports:write_reports"
 
 
-class FiguresSink(Sink):
-    """The figures: accuracy vs level always, the others when the grid has what they show."""
-
+class FiguresSink(_Writer):
     name = "figures"
     description = "*.png: accuracy vs poisoning level, learning curves, defense heatmap, detection"
     params = (Param("heatmap_level", float, None, "level of the defense heatmap (default: the highest)",
                     min=0, max=100),)
-
-    def write(self, record, out_dir: Path) -> list[Path]:
-        from irisbench.sinks.figures import write_figures
-
-        return write_figures(_at(record, out_dir), heatmap_level=self.heatmap_level)
+    writer = "irisbench.sinks.figures:write_figures"
 
 
-class AnalysisSink(Sink):
-    """analysis_report.md and its tables, written from the measured numbers."""
-
+class AnalysisSink(_Writer):
     name = "analysis"
     description = "analysis_report.md: findings, tests and mitigations written from the measured numbers"
-
-    def write(self, record, out_dir: Path) -> list[Path]:
-        from irisbench.sinks.analysis import write_analysis
-
-        return [write_analysis(_at(record, out_dir))]
+    writer = "irisbench.sinks.analysis:write_analysis"
 
 
-class HtmlSink(Sink):
-    """report.html: headline findings, figures and tables on one self-contained page."""
-
+class HtmlSink(_Writer):
     name = "html"
     description = "report.html: headline findings, figures and main tables on one self-contained page"
-
-    def write(self, record, out_dir: Path) -> list[Path]:
-        from irisbench.sinks.html import write_html
-
-        return [write_html(_at(record, out_dir))]
+    writer = "irisbench.sinks.html:write_html"
 
 
 @hookimpl
