@@ -28,10 +28,10 @@ def test_two_runs_at_once_share_the_store_without_losing_or_mixing(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path}/results/mlflow.db")
     experiment = client.get_experiment_by_name("irisbench")
     runs = client.search_runs([experiment.experiment_id])
-    parents = {r.info.run_name: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
+    parents = {r.data.params["attacks"]: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
     assert set(parents) == set(grids)
     for name, parent in parents.items():
         assert parent.info.status == "FINISHED"
-        assert parent.data.params["attacks"] == name
+        assert parent.info.run_name == f"iris · {name} · none"  # named after what it ran
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         assert [c.data.params["attack"] for c in children] == [name]
