@@ -134,9 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--pivot", action="store_true", help="with two runs, pivot them instead of comparing")
 
     report = commands.add_parser(
-        "report", help="regenerate the reports, figures and analysis of a saved run (no recomputation)",
-        description="Rebuild summary.csv, report_<level>.txt, every figure and analysis_report.md of a run "
-                    "folder from its results.csv. Nothing is recomputed; MLflow is used only with --log.")
+        "report", help="regenerate the outputs of a saved run with every sink (no recomputation)",
+        description="Rebuild the outputs of a run folder from its results.csv with every registered sink that "
+                    "writes files: summary.csv, report_<level>.txt, the figures, analysis_report.md, report.html "
+                    "and those of installed sink plugins. Nothing is recomputed; MLflow is used only with --log.")
     report.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'irisbench run'")
     report.add_argument("--heatmap-level", metavar="PCT", help="level for the defense x attack heatmap "
                         "(default: the highest level)")
@@ -167,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     ui.add_argument("--tracking-uri", metavar="URI", help="store to browse (default: results/mlflow.db)")
 
-    plugins = commands.add_parser("plugins", help="list the installed attacks, defenses, models and datasets",
+    plugins = commands.add_parser("plugins", help="list the installed attacks, defenses, models, datasets and sinks",
                                   description="List every plugin with its kind, name, description, "
                                               "parameters and the package it came from.")
     plugins.add_argument("--kind", choices=["attack", "defense", "model", "dataset", "sink"], help="only this kind")
