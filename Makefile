@@ -1,13 +1,13 @@
 # Two commands on a fresh machine with Python >= 3.11:
 #   make run       create .venv, install irisbench, run the default experiment (embedded MLflow store)
-#   make test      create .venv with the dev extras and run the fast tests (a few minutes)
+#   make test      create .venv with the dev extras (and Debian's Chromium if missing) and run the fast tests
 #   make test-all  everything, the slow tests too (installs the wheel in a fresh venv; what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test test-all check clean
+.PHONY: run test test-all check clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/irisbench run $(ARGS)
 
-test: $(VENV)/.installed-dev
+# The HTML report's tests render it in Debian's Chromium, driven by Playwright (no browser download).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: $(VENV)/.installed-dev chromium
 	$(BIN)/python -m pytest -m "not slow"
 
-test-all: $(VENV)/.installed-dev
+test-all: $(VENV)/.installed-dev chromium
 	$(BIN)/python -m pytest
 
 # The robustness regression check: a small deterministic grid against the committed baseline.

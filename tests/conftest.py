@@ -134,6 +134,25 @@ def install_plugin_packages(packages: list[Path], site: Path, columns: int = 200
     return env
 
 
+#: Debian's Chromium, driven by Playwright (never a downloaded browser); `make test` installs it when missing.
+CHROMIUM = Path("/usr/bin/chromium")
+#: Headless, offline: without the background-networking flags Chromium keeps calling home on this closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for the module's tests; a missing browser is a failure, not a skip."""
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: apt-get install chromium ('make test' installs it)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 def plugin_folder(root: Path, source: str, name: str = "plugin.py") -> Path:
     """A ``--plugins-dir`` folder under ``root`` holding one plugin file with ``source``."""
     folder = root / "plugins"

@@ -20,9 +20,6 @@ from irisbench.results import ResultSet
 from irisbench.schema import level_text, mean_ci
 from irisbench.sinks.html import FIGURES, write_html
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
 HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>", "\x1b[31mred"]
 
@@ -33,17 +30,6 @@ def run_dir(tmp_path_factory):
     assert main(["run", "--no-mlflow", "--defense", "none,isolation", "--levels", "0,10,50", "--seeds", "3",
                  "--jobs", "1", "--out", str(out)]) == 0
     return out
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(browser, path: Path, viewport: dict | None = None):
