@@ -8,6 +8,7 @@ plugin checks in :mod:`irisbench.testing` call the same validation.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 
@@ -64,9 +65,30 @@ def check_datasets(refs, registry) -> dict[str, list[str]]:
     return names
 
 
-def digest(X: np.ndarray, y: np.ndarray) -> str:
-    """Content digest of a training set (provenance: which exact data a model saw)."""
+def digest(X: np.ndarray, y: np.ndarray, *extra: bytes, length: int = 16) -> str:
+    """Content digest of a data set (provenance: which exact data a model saw), SHA-256 over X, y and ``extra``."""
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(X, dtype=float).tobytes())
     h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
-    return h.hexdigest()[:16]
+    for part in extra:
+        h.update(part)
+    return h.hexdigest()[:length]
+
+
+def data_digests(refs, registry) -> dict[str, str]:
+    """The full digest per dataset of the grid over X, the encoded y and the class names (``--resume`` checks it)."""
+    digests = {}
+    for ref in refs:
+        X, y, _, class_names = load_dataset(ref.label, ref.create(registry))  # cached: loaded once per run
+        digests[ref.label] = digest(X, y, json.dumps(class_names).encode(), length=64)
+    return digests
+
+
+def dataset_profiles(refs, registry) -> dict[str, dict]:
+    """Rows, features and classes per dataset, for sinks that describe the data (MLflow's inputs)."""
+    profiles = {}
+    for ref in refs:
+        X, y, features, class_names = load_dataset(ref.label, ref.create(registry))  # cached
+        profiles[ref.label] = {"n_samples": int(len(y)), "n_features": int(X.shape[1]),
+                               "n_classes": len(class_names), "feature_names": list(features)}
+    return profiles

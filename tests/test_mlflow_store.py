@@ -39,14 +39,15 @@ def registry():
 
 def make_record(registry, out_dir: Path | None, **options) -> RunRecord:
     """A small real grid, with the meta `irisbench run` records (digests, plugin params), files written."""
-    from irisbench.commands.run import _initial_meta, data_digests, dataset_profiles
+    from irisbench.commands.run import _initial_meta
+    from irisbench.data import data_digests, dataset_profiles
 
     spec = build_spec(registry, seeds=2, out=None if out_dir is None else str(out_dir), **options)
     plan = make_plan(spec, registry)
     rows, _ = execute(plan)
     results = ResultSet.from_rows(rows)
-    meta = {**_initial_meta(plan, registry, out_dir, "now", IRIS), "data_digests": data_digests(spec, registry),
-            "dataset_profiles": dataset_profiles(spec, registry)}
+    meta = {**_initial_meta(plan, registry, out_dir, "now", IRIS), "data_digests": data_digests(spec.datasets, registry),
+            "dataset_profiles": dataset_profiles(spec.datasets, registry)}
     record = RunRecord(spec, results, results.summary(), out_dir, IRIS, meta)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -150,36 +150,6 @@ def _saved_spec(args, registry):
     return spec, run_dir, meta
 
 
-def data_digests(spec, registry) -> dict[str, str]:
-    """A SHA-256 per dataset over what the grid uses (X, the encoded y and the class names)."""
-    import hashlib
-
-    import numpy as np
-
-    from irisbench.data import load_dataset
-
-    digests = {}
-    for ref in spec.datasets:
-        X, y, _, class_names = load_dataset(ref.label, ref.create(registry))  # cached: loaded once per run
-        h = hashlib.sha256(np.ascontiguousarray(X, dtype=float).tobytes())
-        h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
-        h.update(json.dumps(class_names).encode())
-        digests[ref.label] = h.hexdigest()
-    return digests
-
-
-def dataset_profiles(spec, registry) -> dict[str, dict]:
-    """Rows, features and classes per dataset, for sinks that describe the data (MLflow's inputs)."""
-    from irisbench.data import load_dataset
-
-    profiles = {}
-    for ref in spec.datasets:
-        X, y, features, class_names = load_dataset(ref.label, ref.create(registry))  # cached
-        profiles[ref.label] = {"n_samples": int(len(y)), "n_features": int(X.shape[1]),
-                               "n_classes": len(class_names), "feature_names": list(features)}
-    return profiles
-
-
 def _check_resumable(saved: dict, digests: dict[str, str], run_dir: Path) -> None:
     """Refuse to mix data: every dataset must be byte for byte what the interrupted run loaded."""
     recorded = saved.get("data_digests")
@@ -228,7 +198,7 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
     from irisbench.plan import make_plan
     from irisbench.registry import load_registry
     from irisbench.sinks import terminal
-    from irisbench.data import check_datasets
+    from irisbench.data import check_datasets, data_digests, dataset_profiles
 
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -240,7 +210,7 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
         print(f"{printable(resume_dir)} is already complete; nothing to resume")
         return 0, None
     class_names = check_datasets(spec.datasets, registry)
-    digests = data_digests(spec, registry)
+    digests = data_digests(spec.datasets, registry)
     if resume_dir is not None:
         _check_resumable(saved, digests, resume_dir)
         _remove_stale_temp_files(resume_dir)
@@ -270,7 +240,7 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
             release_out_dir(out_dir, created)
         raise
 
-    known = {"data_digests": digests, "dataset_profiles": dataset_profiles(spec, registry)}
+    known = {"data_digests": digests, "dataset_profiles": dataset_profiles(spec.datasets, registry)}
     for sink in outputs.sinks:  # e.g. MLflow's parent run id, so that --resume can end it if the driver is killed
         known.update(getattr(sink, "run_meta", dict)())
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
