@@ -36,13 +36,16 @@ class Outputs:
             if out_dir is None and sink.writes_files:
                 continue
             try:
-                written += list(sink.write(record, out_dir) or [])
+                paths = [Path(p) for p in sink.write(record, out_dir) or []]
+                written += paths
+                if out_dir is not None and sink.writes_files:  # run.json says which sink wrote which file
+                    record.meta.setdefault("outputs", {})[sink.name] = _relative(paths, out_dir)
             except KeyboardInterrupt:
                 raise
             except OSError as exc:
                 if exc.errno in DISK_FULL_ERRNOS:  # not the sink's fault: the run stops, --resume writes again
                     raise
-                self.failures.append(SinkFailure(sink.name, describe_exception(exc)))
+                self.failures.append(SinkFailure(sink.name, describe_exception(exc), sink.writes_files))
             except BaseException as exc:  # noqa: BLE001 - a sink is plugin code: it fails alone, sys.exit too
                 self.failures.append(SinkFailure(sink.name, describe_exception(exc), sink.writes_files))
         return written
@@ -59,6 +62,13 @@ class Outputs:
         again = f"; write it again with: irisbench report {printable(out_dir)}" if out_dir else ""
         return [f"output {printable(f.name)!r} failed: {printable(f.error)}{again if f.writes_files else ''}"
                 for f in self.failures]
+
+
+def _relative(paths: list[Path], out_dir: Path) -> list[str]:
+    """The paths inside ``out_dir``, relative to it, as POSIX text (a sink may return others: they are not the run's)."""
+    root = Path(out_dir).resolve()
+    inside = (Path(p).resolve() for p in paths)
+    return [p.relative_to(root).as_posix() for p in inside if p.is_relative_to(root)]
 
 
 def open_outputs(registry, spec, out_dir: Path | None, params: dict[str, dict] | None = None) -> Outputs:

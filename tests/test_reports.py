@@ -187,7 +187,7 @@ def test_verdicts_follow_holm_and_the_confidence_interval(tmp_path):
 def test_without_level_0_the_drop_is_not_computed(tmp_path):
     frame = hand_rows({("iris", "gaussian", "none", "decision_tree", 105, 5): [0.9, 0.8, 0.85],
                        ("iris", "gaussian", "none", "decision_tree", 105, 10): [0.7, 0.8, 0.75]})
-    text = write_analysis(record_from(frame, tmp_path)).read_text()
+    text = write_analysis(record_from(frame, tmp_path))[0].read_text()
     assert section(text, "## Clean accuracy").count("cannot be computed") == 1
     assert section(text, "## Degradation per level").count("cannot be computed") == 1
     assert "| decision" not in section(text, "## Degradation per level")

@@ -2,6 +2,7 @@
 that fails, fails alone."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -132,3 +133,44 @@ def test_python_api_bad_input_raises_usage_error(options, message, in_tmp):
     with pytest.raises(irisbench.UsageError, match=message):
         irisbench.run(**options)
     assert list(in_tmp.iterdir()) == []
+
+
+def test_run_json_says_which_sink_wrote_which_file(sink_dir, tmp_path):
+    out = tmp_path / "run"
+    main(["--plugins-dir", str(sink_dir), "run", *GRID, "--out", str(out)])
+    outputs = json.loads((out / "run.json").read_text())["outputs"]
+    assert outputs["cells"] == ["cells.txt"] and outputs["summary"] == ["summary.csv"]
+    assert "analysis_report.md" in outputs["analysis"] and "degradation.csv" in outputs["analysis"]
+    assert "raises" not in outputs and "mlflow" not in outputs  # failed, and not a file sink
+    for paths in outputs.values():
+        assert all((out / path).is_file() for path in paths)
+
+
+@pytest.mark.mlflow
+def test_mlflow_attaches_the_files_of_every_sink_a_third_party_one_included(sink_dir, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    out, store = tmp_path / "run", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    main(["--plugins-dir", str(sink_dir), "run", *GRID[1:], "--out", str(out), "--tracking-uri", store])
+    run_id = json.loads((out / "run.json").read_text())["mlflow"]["run_id"]
+    attached = {artifact.path for artifact in MlflowClient(store).list_artifacts(run_id)}
+    assert {"cells.txt", "results.csv", "summary.csv", "report.html", "run.json"} <= attached
+
+
+def test_a_run_json_cannot_make_mlflow_upload_files_outside_the_run(tmp_path):
+    from dataclasses import replace
+
+    import irisbench
+    from irisbench.sinks.mlflow_sink import run_files
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (tmp_path / "secret.txt").write_text("private")
+    for name in ("results.csv", "ok.txt"):
+        (run / name).write_text("x")
+    (run / "link.txt").symlink_to(tmp_path / "secret.txt")
+    (run / "sub").symlink_to(tmp_path)
+    listed = ["ok.txt", "../secret.txt", str(tmp_path / "secret.txt"), "link.txt", "sub/secret.txt", "run.json",
+              "missing.txt"]
+    record = replace(irisbench.run(levels=[0], seeds=2, jobs=1), meta={"outputs": {"evil": listed, "odd": 3}})
+    assert run_files(record, run) == [Path("results.csv"), Path("ok.txt")]

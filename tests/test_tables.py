@@ -196,7 +196,7 @@ def quoted_numbers(record: RunRecord, text: str) -> list[str]:
 
 def assert_numbers_traceable(record: RunRecord) -> str:
     """Write the analysis, then look up every number it quotes; return the report text."""
-    text = write_analysis(record).read_text()
+    text = write_analysis(record)[0].read_text()
     quoted = quoted_numbers(record, text)
     assert quoted, "the analysis quotes no numbers at all"
     allowed = independent_numbers(record) | bootstrap_numbers(Path(record.out_dir))
@@ -528,7 +528,7 @@ def test_detecting_defenses_are_those_measured_at_a_poisoned_level(tmp_path):
     record = record_from(frame, tmp_path)
     assert tb.detecting_defenses(frame) == []
     assert tb.detection_table(record.result_set).empty and detection_data(record.summary, frame) is None
-    assert "No defense in this run flags training rows at a poisoned level" in write_analysis(record).read_text()
+    assert "No defense in this run flags training rows at a poisoned level" in write_analysis(record)[0].read_text()
 
     poisoned = (frame["defense"] == "isolation") & (frame["level"] == 30)
     frame.loc[poisoned & (frame["seed"] == 1), "detection_recall"] = 0.5

@@ -255,12 +255,35 @@ class MlflowSink(Sink):
 
 
 def run_files(record, out_dir: Path) -> list[Path]:
-    """The files of the run folder that irisbench's sinks write, as relative paths: a fixed list of
-    names, the figures and the per-level reports (in each configuration's subfolder when there are several).
+    """The files of the run folder that the sinks wrote, as relative paths: results.csv and what
+    ``meta["outputs"]`` lists per sink (third-party sinks included); for a folder written before
+    that list existed, irisbench's own file names.
 
-    A folder handed over by someone else may hold anything, including links to private files:
-    only regular files of these names are returned, never symbolic links; run.json is written from memory.
+    A folder handed over by someone else may hold anything, including links to private files and a
+    run.json that lists paths out of the folder: only regular files inside it are returned, never
+    symbolic links; run.json is written from memory.
     """
+    listed = record.meta.get("outputs")
+    if not isinstance(listed, dict):
+        return _irisbench_files(record, out_dir)
+    root = Path(out_dir).resolve()
+    names = ["results.csv", *(name for paths in listed.values() if isinstance(paths, list)
+                              for name in paths if isinstance(name, str))]
+    found = []
+    for name in dict.fromkeys(names):
+        relative = Path(name)
+        path = root / relative
+        if relative.is_absolute() or ".." in relative.parts or relative.name == "run.json":
+            continue
+        if any((root / Path(*relative.parts[:i])).is_symlink() for i in range(1, len(relative.parts) + 1)):
+            continue
+        if path.is_file() and path.resolve().is_relative_to(root):
+            found.append(relative)
+    return found
+
+
+def _irisbench_files(record, out_dir: Path) -> list[Path]:
+    """irisbench's own output names (run folders written before run.json listed its outputs)."""
     from fnmatch import fnmatch
 
     from irisbench.record import config_dir_name

@@ -59,11 +59,11 @@ def write_tables(record: RunRecord, t: tb.Tables) -> list[Path]:
     return written
 
 
-def write_analysis(record: RunRecord) -> Path:
-    """Write ``analysis_report.md`` and the analysis tables (CSV) in the run folder; return the report's path."""
+def write_analysis(record: RunRecord) -> list[Path]:
+    """Write ``analysis_report.md`` and the analysis tables (CSV) in the run folder; return their paths, report first."""
     path = Path(record.out_dir) / REPORT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     t = record.tables
-    write_tables(record, t)
+    tables = write_tables(record, t)
     atomic_write_text(path, printable_lines(analysis_text(record, t)))  # labels may hold ESC
-    return path
+    return [path, *tables]
