@@ -9,10 +9,8 @@ reports and MLflow pick it up from this list.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from irisbench import metrics
 from irisbench.errors import UsageError
 
 #: Share of each dataset held out, stratified, as the clean test split.
@@ -42,9 +40,16 @@ class Metric:
     detection: bool = False
     #: Compared by ``irisbench check`` unless the user picks metrics.
     checked: bool = True
-    #: The test-set score from the pooled confusion matrix (None for detection metrics, which the
-    #: worker scores from the flagged and poisoned masks).
-    score: Callable | None = None
+    #: Its function of the confusion matrix in :mod:`irisbench.metrics`, by name (None for detection
+    #: metrics, which the worker scores from the flagged and poisoned masks). A name, not the function:
+    #: the schema is imported by ``irisbench --help``, which must not pay for importing NumPy.
+    score: str | None = None
+
+    def compute(self, confusion) -> float:
+        """The metric of a confusion matrix (rows: true class, columns: predicted class)."""
+        from irisbench import metrics
+
+        return getattr(metrics, self.score)(confusion)
 
     def column(self, stat: str) -> str:
         """The summary column of ``stat`` (``mean``, ``std``, ``ci_low``, ``ci_high``)."""
@@ -52,9 +57,9 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("accuracy", "accuracy", score=metrics.accuracy),
-    Metric("f1_macro", "macro F1", score=metrics.f1_macro),
-    Metric("balanced_accuracy", "balanced accuracy", score=metrics.balanced_accuracy),
+    Metric("accuracy", "accuracy", score="accuracy"),
+    Metric("f1_macro", "macro F1", score="f1_macro"),
+    Metric("balanced_accuracy", "balanced accuracy", score="balanced_accuracy"),
     Metric("detection_precision", "detection precision", detection=True),
     Metric("detection_recall", "detection recall", detection=True),
     Metric("detection_f1", "detection F1", detection=True),

@@ -331,5 +331,5 @@ def fit_and_score(estimator, X_train, y_train, X_test, y_test, n_classes: int, m
     if y_pred.min() < 0 or y_pred.max() >= n_classes:
         raise CellError(f"model {model_label} predicted labels outside the {n_classes} classes")
     cm = metrics.confusion(y_test, y_pred, n_classes)
-    return {**{m.name: m.score(cm) for m in METRICS if m.score is not None},
+    return {**{m.name: m.compute(cm) for m in METRICS if m.score is not None},
             "confusion": json.dumps(cm.tolist(), separators=(",", ":"))}
