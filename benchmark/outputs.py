@@ -29,15 +29,16 @@ class Outputs:
     sinks: list = field(default_factory=list)
     failures: list[SinkFailure] = field(default_factory=list)
 
-    def write(self, record, out_dir: Path | None) -> list[Path]:
-        """Every sink writes ``record``; one that raises is reported as a failure and skipped."""
-        written: list[Path] = []
+    def write(self, record, out_dir: Path | None) -> None:
+        """Every sink writes ``record``; one that raises is reported as a failure and skipped.
+
+        What each file sink wrote goes into ``record.meta["outputs"]`` (run.json), relative to ``out_dir``.
+        """
         for sink in self.sinks:
             if out_dir is None and sink.writes_files:
                 continue
             try:
                 paths = [Path(p) for p in sink.write(record, out_dir) or []]
-                written += paths
                 if out_dir is not None and sink.writes_files:  # run.json says which sink wrote which file
                     record.meta.setdefault("outputs", {})[sink.name] = _relative(paths, out_dir)
             except KeyboardInterrupt:
@@ -48,7 +49,6 @@ class Outputs:
                 self.failures.append(SinkFailure(sink.name, describe_exception(exc), sink.writes_files))
             except BaseException as exc:  # noqa: BLE001 - a sink is plugin code: it fails alone, sys.exit too
                 self.failures.append(SinkFailure(sink.name, describe_exception(exc), sink.writes_files))
-        return written
 
     def abort(self, status: str) -> None:
         """The run stopped before writing: each sink may close what it opened (a parent MLflow run)."""
