@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from irisbench.checkpoint import Checkpoint, task_key
 from irisbench.errors import UsageError
 from irisbench.plan import Plan
-from irisbench.worker import describe_task, failed_task, note_interrupts, noting_interrupts, run_task, warm_up
+from irisbench.worker import describe_task, failed_task, noting_interrupts, run_task, warm_up
 
 #: seconds an idle loky worker waits for work (joblib's default): warm workers outlast the MLflow start
 IDLE_SECONDS = 300
@@ -86,8 +86,14 @@ def _exit_with(parent: int) -> None:
 
 
 def _start_worker() -> None:
-    """In each loky worker: note a real Ctrl-C, and exit when the driver is gone, even SIGKILLed."""
-    note_interrupts(signal.SIGINT)
+    """In each loky worker: leave Ctrl-C to the driver, and exit when the driver is gone, even SIGKILLed.
+
+    The driver stops the workers itself on an interrupt (:func:`stop_workers`). A worker that took
+    the Ctrl-C of its process group could take it between two tasks, inside loky's own loop, and
+    print loky's traceback; ignoring it there also means a KeyboardInterrupt in a worker is always
+    plugin code's, which fails its cell.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
 
 
