@@ -26,6 +26,8 @@ from irisbench.sinks.mlflow_store import (
     Store,
     default_tracking_uri,
     one_line,
+    opening_message,
+    preflight,
     redact_uri,
     store_status,
 )
@@ -37,6 +39,7 @@ class MlflowSink(Sink):
     description = ("MLflow: a parent run named after the grid with headline metrics, one child run per "
                    "configuration with accuracy, F1 and detection metrics against the poisoning level")
     writes_files = False
+    background = True  # ~1 s of imports and a store to open: off the critical path, in its own process
 
     def __init__(self, **values) -> None:
         super().__init__(**values)
@@ -44,6 +47,8 @@ class MlflowSink(Sink):
         self.run_id: str | None = None
         self.child_run_ids: dict[str, str] = {}
         self.start_seconds = 0.0
+        #: what the driver says while it waits for this sink's process to open the store
+        self.starting_message: str | None = None
         self._open: set[str] = set()  # runs started but not yet terminated
 
     @property
@@ -58,31 +63,60 @@ class MlflowSink(Sink):
         return bool(spec.mlflow)
 
     # ----------------------------------------------------------------- start
+    def _store_for(self, spec) -> Store:
+        from irisbench.paths import RESULTS_ROOT  # the CLI's results/ folder holds the embedded store
+
+        if self.store is None:
+            self.store = Store(spec.tracking_uri or default_tracking_uri(RESULTS_ROOT), spec.experiment)
+        return self.store
+
+    def preflight(self, spec) -> None:
+        """Fail in seconds, without importing mlflow: a server that does not answer, an unwritable folder."""
+        store = self._store_for(spec)
+        preflight(store.uri)
+        self.starting_message = opening_message(store.uri)
+
+    def prepare(self, spec) -> None:
+        """Import mlflow, and connect where that creates nothing (a server, an existing store).
+
+        The slow part of starting, done while the driver still checks the data: a run rejected
+        then leaves nothing behind, not even a new store.
+        """
+        started = time.perf_counter()
+        store = self._store_for(spec)
+        try:
+            store.load()
+            if store.exists():
+                store.connect()
+        except Exception as exc:
+            raise UsageError(f"cannot use MLflow tracking URI {redact_uri(store.uri)}: "
+                             f"{one_line(exc)}; fix the URI or pass --no-mlflow") from None
+        finally:
+            self.start_seconds += time.perf_counter() - started
+
     def start(self, spec, out_dir) -> None:
-        """Open the store, the experiment and the parent run; before any computation.
+        """Open the store (created when new), the experiment and the parent run; before any computation.
 
         A bad URI is a one-line UsageError naming it and the fix. On ``--resume`` (``out_dir``
         holds an unfinished run.json) the interrupted run's parent, still RUNNING, is ended KILLED.
         """
-        from irisbench.paths import RESULTS_ROOT  # the CLI's results/ folder holds the embedded store
-
         started = time.perf_counter()
-        self.store = Store(spec.tracking_uri or default_tracking_uri(RESULTS_ROOT), spec.experiment)
+        store = self._store_for(spec)
         try:
-            with store_status(self.store.uri):
-                self.store.open()
-                self.store.save_view(*entities.saved_view(int(time.time() * 1000)))
+            with store_status(store.uri):
+                store.open()
+                store.save_view(*entities.saved_view(int(time.time() * 1000)))
                 self._start_parent(spec)
         except UsageError:
             self.abort("FAILED")
             raise
         except Exception as exc:
             self.abort("FAILED")
-            raise UsageError(f"cannot use MLflow tracking URI {redact_uri(self.store.uri)}: "
+            raise UsageError(f"cannot use MLflow tracking URI {redact_uri(store.uri)}: "
                              f"{one_line(exc)}; fix the URI or pass --no-mlflow") from None
         if out_dir is not None:
             self._end_stale_run(Path(out_dir))
-        self.start_seconds = time.perf_counter() - started
+        self.start_seconds += time.perf_counter() - started
 
     def _start_parent(self, spec) -> None:
         from mlflow.entities import Param, RunTag
