@@ -203,14 +203,19 @@ class Sink(Plugin):
         """Quick checks first, in the driver, for every sink (a server that does not answer fails in seconds)."""
 
     def prepare(self, spec) -> None:
-        """Slow set-up that leaves nothing behind if the run stops early (imports, opening a store).
+        """Slow set-up that leaves nothing behind if the run stops early (imports, connecting).
 
-        Runs once the options are valid, before the data are checked; a background sink's runs in its
-        process, while the driver goes on.
+        Runs while the grid computes, in a thread of the driver; a background sink's runs in its
+        own process, from the moment the options are valid. ``write`` comes after it either way.
         """
 
     def start(self, spec, out_dir) -> None:
         """Called once the run is valid, before the grid computes (e.g. open a run on a server)."""
+
+    def send(self, record, out_dir) -> None:
+        """Optional, for a sink that does not write files: called as soon as the grid is computed,
+        before the file sinks write, with what needs none of their files (MLflow logs its runs and
+        metrics meanwhile). ``write`` follows, after the file sinks."""
 
     def write(self, record, out_dir) -> list:
         """Write ``record`` under ``out_dir`` (a ``pathlib.Path``); return the paths written."""

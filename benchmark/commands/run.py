@@ -400,6 +400,7 @@ def _write(record, outputs, started: float) -> int:
     elsewhere = sum(outputs.seconds.get(sink.name, 0.0) for sink in outputs.sinks if not sink.writes_files)
     timings["files_seconds"] = round(time.perf_counter() - write_start - elsewhere, 3)
     timings["elsewhere_seconds"] = round(elsewhere, 3)  # e.g. MLflow: logging, or still opening its store
+    timings["sink_seconds"] = {name: round(seconds, 3) for name, seconds in outputs.seconds.items()}
     exit_code = 1 if record.result_set.n_failed or outputs.failures else 0
     # last: a run is complete only once run.json says so; until then --resume finishes the outputs
     record.meta["status"] = "complete"

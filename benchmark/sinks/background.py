@@ -37,7 +37,7 @@ class BackgroundSink:
         theirs.close()
         self._error: BaseException | None = None  # prepare or start failed: raised by check() and write()
         self._run_meta: dict = {}
-        self._started = self._done = False
+        self._started = self._sent = self._done = False
 
     # ----------------------------------------------------------------- driver side
     def preflight(self, spec) -> None:
@@ -58,13 +58,22 @@ class BackgroundSink:
         self.check()
         return dict(self._run_meta)
 
+    def send(self, record, out_dir) -> None:
+        """Ship the record: the child runs the sink's ``send`` with it while the driver writes the files."""
+        self.check()
+        self._send("send", record, out_dir)
+        self._sent = True
+
     def write(self, record, out_dir) -> list:
-        """Send the record; wait for the child to write it. What it set in ``record.meta`` comes back."""
+        """Wait for the child to write the record (sent now, or only its meta if ``send`` shipped it).
+
+        What it set in ``record.meta`` comes back.
+        """
         from irisbench.sinks.terminal import status
 
         try:
             self.check()
-            self._send("write", record, out_dir)
+            self._send("write", record.meta if self._sent else record, out_dir)
             with status(self._waiting_for()):
                 reply = self._receive()
                 while reply[0] != "written":
@@ -103,10 +112,10 @@ class BackgroundSink:
             self._run_meta, self._started = rest[0], True
         elif kind == "error":
             stage, exc = rest
-            self._error = exc if stage == "written" else SinkStartError(
+            self._error = exc if stage in ("sent", "written") else SinkStartError(
                 str(exc) if isinstance(exc, UsageError) else
                 f"output {self.name!r} could not start: {describe_exception(exc)}")
-        # "prepared" needs nothing
+        # "prepared" and "sent" need nothing
 
     def _send(self, *message) -> None:
         try:
@@ -165,8 +174,17 @@ def _serve(conn, drivers_end, sink, spec) -> None:
             out_dir = args[0]
             if not _step(conn, sink, "started", lambda: sink.start(spec, out_dir) or getattr(sink, "run_meta", dict)()):
                 return
-        elif kind == "write":
+        elif kind == "send":
             record, out_dir = args
+            if not _step(conn, sink, "sent", lambda: sink.send(record, out_dir)):
+                return
+        elif kind == "write":
+            if isinstance(args[0], dict):  # the meta of the record ``send`` shipped, as the file sinks left it
+                record.meta.clear()
+                record.meta.update(args[0])
+            else:
+                record = args[0]
+            out_dir = args[1]
             _step(conn, sink, "written", lambda: [sink.write(record, out_dir) or [], record.meta], unpack=True)
             return
         elif kind == "abort":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from irisbench.api import Sink
@@ -47,6 +48,8 @@ class MlflowSink(Sink):
         self.run_id: str | None = None
         self.child_run_ids: dict[str, str] = {}
         self.start_seconds = 0.0
+        self._logging_seconds = 0.0
+        self._logged = False  # the runs and metrics (send), before the files (write)
         #: what the driver says while it waits for this sink's process to open the store
         self.starting_message: str | None = None
         self._open: set[str] = set()  # runs started but not yet terminated
@@ -154,17 +157,18 @@ class MlflowSink(Sink):
                            "run_id": self.run_id}}
 
     # ----------------------------------------------------------------- write
+    def send(self, record, out_dir) -> None:
+        """Log the runs, params and metrics, which need no file: while the file sinks write theirs."""
+        with self._logging(record, out_dir):
+            self._log_runs(record)
+
     def write(self, record, out_dir) -> list:
-        """Log the record: children, the parent's headline metrics, inputs, table and files; end FINISHED.
+        """Log the record (if ``send`` has not), then the files; end the parent FINISHED.
 
         Any MLflow failure is one MlflowLoggingError line, and the open runs are marked FAILED.
         """
-        if self.run_id is None:
-            raise MlflowLoggingError("MlflowSink.write() called before start()")
-        started = time.perf_counter()
-        try:
-            self._log_children(record)
-            self._log_parent(record)
+        with self._logging(record, out_dir):
+            self._log_runs(record)
             record.meta["mlflow"] = {**self.run_meta()["mlflow"], "child_run_ids": dict(self.child_run_ids)}
             if self.view_link():
                 record.meta["mlflow"]["view"] = self.view_link()
@@ -172,6 +176,16 @@ class MlflowSink(Sink):
                 self._log_files(record, Path(out_dir))
             self.store.client.set_terminated(self.run_id, "FINISHED")
             self._open.discard(self.run_id)
+        return []
+
+    @contextmanager
+    def _logging(self, record, out_dir):
+        """One MlflowLoggingError line for any MLflow failure (the open runs end FAILED); the time it took."""
+        if self.run_id is None:
+            raise MlflowLoggingError("MlflowSink.write() called before start()")
+        started = time.perf_counter()
+        try:
+            yield
         except Exception as exc:
             self.abort("FAILED")
             where = f"; the files in {out_dir} are complete, upload them later with: irisbench log {out_dir}" \
@@ -179,10 +193,16 @@ class MlflowSink(Sink):
             raise MlflowLoggingError(f"MLflow logging failed ({redact_uri(self.store.uri)}): "
                                      f"{one_line(exc)}{where}") from exc
         finally:
+            self._logging_seconds += time.perf_counter() - started
             timings = record.meta.setdefault("timings", {})
             timings["mlflow_start_seconds"] = round(self.start_seconds, 3)
-            timings["mlflow_seconds"] = round(time.perf_counter() - started, 3)
-        return []
+            timings["mlflow_seconds"] = round(self._logging_seconds, 3)
+
+    def _log_runs(self, record) -> None:
+        if not self._logged:
+            self._log_children(record)
+            self._log_parent(record)
+            self._logged = True
 
     def _log_children(self, record) -> None:
         from irisbench.record import config_dir_name
