@@ -11,12 +11,10 @@ without a word (SIGKILL) its end of the pipe closes: the child aborts with "KILL
 
 from __future__ import annotations
 
-import copy
-import pickle
 import signal
 
 from irisbench.errors import SinkStartError, UsageError, describe_exception
-from irisbench.processes import context
+from irisbench.processes import context, portable
 
 #: seconds an aborting driver waits for the child to end what it opened before killing it
 ABORT_SECONDS = 15.0
@@ -200,7 +198,7 @@ def _step(conn, sink, done: str, call, unpack: bool = False) -> bool:
     try:
         result = call()
     except BaseException as exc:  # noqa: BLE001 - a sink is plugin code; the driver reports its error
-        message, ok = ("error", done, _portable(exc)), False
+        message, ok = ("error", done, portable(exc)), False
     else:
         message, ok = ((done, *result) if unpack else (done, result)), True
     try:
@@ -209,14 +207,3 @@ def _step(conn, sink, done: str, call, unpack: bool = False) -> bool:
         sink.abort("KILLED")
         return False
     return ok
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The exception itself when it pickles (UsageError, MLflow's), else its one-line description."""
-    try:
-        pickle.dumps(exc)
-        copy.deepcopy(exc)  # rebuilt from its pickled form on the other side
-        return exc
-    except Exception:  # noqa: BLE001
-        return UsageError(describe_exception(exc)) if isinstance(exc, UsageError) else \
-            RuntimeError(describe_exception(exc))
