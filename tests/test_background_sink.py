@@ -84,3 +84,22 @@ def test_a_killed_driver_leaves_no_mlflow_run_running(tmp_path):
         assert time.monotonic() < deadline, "the parent run is still RUNNING"
         time.sleep(0.2)
     assert client.get_run(run_id).info.status == "KILLED"
+
+
+def test_from_a_driver_with_threads_the_sink_process_is_spawned_and_logs(tmp_path):
+    """A notebook has threads, so nothing is forked there: the MLflow process is spawned and works the same."""
+    code = """if True:
+        import threading, time, multiprocessing
+        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()  # as a notebook's threads
+        import irisbench
+        record = irisbench.run(seeds=2, levels=[0, 10], jobs=2, mlflow=True, tracking_uri=URI)
+        children = [p for p in multiprocessing.active_children() if p.name.startswith("irisbench-sink")]
+        print(record.meta["mlflow"]["run_id"], len(record.meta["mlflow"]["child_run_ids"]), children)
+    """.replace("URI", repr(f"sqlite:///{tmp_path}/api.db"))
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    run_id, n_children, alive = done.stdout.split(maxsplit=2)
+    assert n_children == "1" and alive.strip() == "[]"  # the sink's process is gone once it wrote
+    from mlflow import MlflowClient
+
+    assert MlflowClient(f"sqlite:///{tmp_path}/api.db").get_run(run_id).info.status == "FINISHED"
