@@ -63,12 +63,6 @@ def _fail():
     raise ValueError("drawn wrong")
 
 
-def _die():
-    import os
-
-    os._exit(7)
-
-
 def test_in_parallel_returns_results_in_order_and_raises_what_a_call_raised():
     from functools import partial
 
@@ -77,17 +71,24 @@ def test_in_parallel_returns_results_in_order_and_raises_what_a_call_raised():
         in_parallel([partial(_square, 2), _fail])
 
 
-def test_in_parallel_reports_a_child_that_died():
-    if threading.active_count() > 1:
-        pytest.skip("another thread runs in this test process: in_parallel runs the calls here, one by one")
-    with pytest.raises(RuntimeError, match="exit code 7"):
-        in_parallel([partial_square(), _die])
+def test_in_parallel_reports_a_child_that_died(tmp_path):
+    """In a fresh, single-threaded process, where the calls are forked."""
+    code = """if True:
+        import os
+        from functools import partial
+        from irisbench.processes import in_parallel
 
+        def die():
+            os._exit(7)
 
-def partial_square():
-    from functools import partial
-
-    return partial(_square, 3)
+        try:
+            in_parallel([partial(int, "3"), die])
+        except RuntimeError as exc:
+            print(exc)
+    """
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "a child process died (exit code 7)"
 
 
 def test_figures_are_the_same_bytes_drawn_side_by_side_or_one_by_one(tmp_path):
