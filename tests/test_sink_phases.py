@@ -4,7 +4,6 @@ and the helper that draws independent figures side by side in forked processes."
 import json
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -14,7 +13,6 @@ from irisbench.processes import in_parallel
 
 PHASES = '''
 import json
-import threading
 
 from irisbench import Sink, hookimpl
 
