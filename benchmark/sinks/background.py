@@ -35,7 +35,7 @@ class BackgroundSink:
         theirs.close()
         self._error: BaseException | None = None  # prepare or start failed: raised by check() and write()
         self._run_meta: dict = {}
-        self._started = self._sent = self._done = False
+        self._start_sent = self._started = self._sent = self._done = False
 
     # ----------------------------------------------------------------- driver side
     def preflight(self, spec) -> None:
@@ -43,6 +43,7 @@ class BackgroundSink:
 
     def start(self, spec, out_dir) -> None:
         self._send("start", out_dir)
+        self._start_sent = True
 
     def check(self) -> None:
         """Raise the child's prepare/start error, if it reported one; never waits."""
@@ -95,12 +96,16 @@ class BackgroundSink:
         """Tell the child to end what it opened; kill it if it does not within ABORT_SECONDS."""
         if self._done:
             return
+        if not self._start_sent:  # it only prepared (imports), which leaves nothing to end: no need to wait
+            self._process.kill()
+            self._finish()
+            return
         try:
             self._send("abort", status)
             if self._conn.poll(ABORT_SECONDS):
                 while self._receive()[0] != "aborted":
                     pass
-        except (OSError, EOFError):  # the child had already stopped (its start failed)
+        except Exception:  # noqa: BLE001, S110 - the child had stopped already (its start failed): nothing open
             pass
         self._finish()
 
