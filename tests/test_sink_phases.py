@@ -13,6 +13,7 @@ from irisbench.processes import in_parallel
 
 PHASES = '''
 import json
+import threading
 
 from irisbench import Sink, hookimpl
 
