@@ -1,6 +1,8 @@
 """Executor: run a plan's tasks in this process, on loky workers or on a Dask cluster.
 
-Workers return plain rows; the driver checkpoints each finished task and sorts the rows
+Local workers are forked from the driver when that is safe (:func:`can_fork`): they start in
+milliseconds with everything the driver imported, where a spawned worker imports scikit-learn for
+about a second, which is more than the whole compute of a small grid. Workers return plain rows; the driver checkpoints each finished task and sorts the rows
 into grid order, so results never depend on the backend, ``--jobs`` or completion order.
 
 A plugin that kills its process (``os._exit``, a segfault, the OOM killer) fails its own task's
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -25,7 +28,7 @@ from irisbench import shared_data
 from irisbench.checkpoint import Checkpoint, task_key
 from irisbench.errors import UsageError
 from irisbench.plan import Plan
-from irisbench.worker import describe_task, failed_task, noting_interrupts, run_task, warm_up
+from irisbench.worker import describe_task, failed_task, import_shared_modules, noting_interrupts, run_task, warm_up
 
 #: seconds an idle loky worker waits for work (joblib's default): warm workers outlast the MLflow start
 IDLE_SECONDS = 300
@@ -125,31 +128,75 @@ def _start_worker() -> None:
 
 
 _pool_in_use = None
+#: the pool forked from the driver at warm-up, while it is the right size and no worker of it died
+_forked = None
+
+
+def can_fork() -> bool:
+    """Whether workers may be forked from this process: on Linux, and only while it runs one thread.
+
+    A fork copies the driver with its imports and data, so a worker starts in milliseconds instead
+    of importing scikit-learn for a second. A thread holding a lock at fork time (a notebook's,
+    MLflow's) would leave that lock held forever in the child, and macOS system libraries are not
+    fork-safe, so everywhere else workers are spawned.
+    """
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def _fork_pool(workers: int):
+    """Workers forked from the driver now; the pool that computes the grid unless one of them dies."""
+    global _pool_in_use, _forked
+    import multiprocessing
+
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    stop_workers()
+    _forked = _pool_in_use = ProcessPoolExecutor(max_workers=workers, context=multiprocessing.get_context("fork"),
+                                                 initializer=_start_worker)
+    return _forked
 
 
 def _pool(workers: int):
-    """The reusable loky executor, resized to ``workers``: the same processes for warm-up, grid and retries."""
-    global _pool_in_use
+    """The pool for ``workers`` processes: the forked one while it serves, else loky's reusable executor.
+
+    The reusable executor spawns its workers (each imports what tasks need), so it is safe to
+    create at any time: after a worker death, for a resized pool, and when forking is not safe.
+    """
+    global _pool_in_use, _forked
     from joblib.externals.loky import get_reusable_executor
 
+    if _forked is not None:
+        if _forked is _pool_in_use and _forked._max_workers == workers:
+            return _forked
+        stop_workers()
     _pool_in_use = get_reusable_executor(max_workers=workers, timeout=IDLE_SECONDS, initializer=_start_worker)
     return _pool_in_use
 
 
+def _worker_died() -> None:
+    """A worker died: the forked pool is broken, later tasks go to spawned workers."""
+    if _forked is not None:
+        stop_workers()
+
+
 def stop_workers() -> None:
-    """Kill the loky workers now (an interrupt, a failed run) instead of leaving them to idle out."""
-    global _pool_in_use
+    """Kill the workers now (an interrupt, a failed run, the end of a forked pool's run) instead of
+    leaving them to idle out."""
+    global _pool_in_use, _forked
     if _pool_in_use is not None:
         _pool_in_use.shutdown(wait=True, kill_workers=True)
         _pool_in_use = None
+    _forked = None
 
 
 class WarmUp:
-    """Loky workers started ahead of the grid, importing what the tasks need.
+    """Worker processes started ahead of the grid, importing what the tasks need.
 
-    Started before the driver opens the MLflow run, so worker start-up overlaps that. ``wait()``
-    before computing; ``cancel()`` when the run stops before it. Serial runs and single-task plans
-    start nothing.
+    Started before the driver opens the sinks, so worker start-up overlaps that. On Linux the
+    workers are forked from the single-threaded driver (:func:`can_fork`) after it imported
+    scikit-learn's shared parts; each still imports its estimators' modules, in parallel.
+    ``wait()`` before computing; ``cancel()`` when the run stops before it. Serial runs and
+    single-task plans start nothing.
     """
 
     def __init__(self, plan: Plan, jobs: int):
@@ -157,7 +204,11 @@ class WarmUp:
         self._started = n_jobs > 1
         self._pending = []
         if self._started:
-            pool = _pool(n_jobs)  # the same size as the grid's, so these very processes compute it
+            if can_fork():
+                import_shared_modules()  # once here instead of once per worker
+                pool = _fork_pool(n_jobs)
+            else:
+                pool = _pool(n_jobs)  # the same size as the grid's, so these very processes compute it
             self._pending = [pool.submit(warm_up, plan.tasks[0]) for _ in range(n_jobs)]
 
     def wait(self) -> None:
@@ -167,7 +218,7 @@ class WarmUp:
             try:
                 future.result()
             except TerminatedWorkerError:  # a model that kills its process: its cells will say so
-                pass
+                _worker_died()
         self._pending = []
 
     def cancel(self) -> None:
@@ -214,6 +265,7 @@ def _pooled(tasks: list, jobs: int) -> Iterator:
                 running[pool.submit(run_task, task)] = task
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             if any(isinstance(future.exception(), TerminatedWorkerError) for future in done):
+                _worker_died()
                 break
             for future in done:
                 del running[future]
@@ -282,6 +334,8 @@ def execute(plan: Plan, jobs: int = 1, on_task_done: Callable[[int], None] | Non
     except BaseException:
         stop_workers()
         raise
+    if _forked is not None:  # copies of this driver: they would keep its memory (and outlive a notebook's run)
+        stop_workers()
     rows.sort(key=plan.order_key)
     return rows, busy
 

@@ -194,16 +194,24 @@ class TaskResult:
     seconds: float
 
 
+def import_shared_modules() -> None:
+    """What every task imports whatever its plugins: scikit-learn's splitter and utilities, threadpoolctl.
+
+    Runs no plugin code, so the driver may call it before forking workers (a plugin may kill its process).
+    """
+    import importlib
+
+    for module in ("sklearn.model_selection", "sklearn.utils", "threadpoolctl"):
+        importlib.import_module(module)
+
+
 def warm_up(task: Task) -> None:
     """Import what running ``task`` needs (scikit-learn's splitter, the models' estimators), compute nothing.
 
     Sent to freshly started workers while the driver still prepares the run, so their ~1 s
     of imports overlaps that instead of delaying the first results.
     """
-    import importlib
-
-    for module in ("sklearn.model_selection", "sklearn.utils", "threadpoolctl"):
-        importlib.import_module(module)
+    import_shared_modules()
     for label, model in task.models:
         try:
             model.build(0)  # imports the estimator's module
