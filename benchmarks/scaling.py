@@ -1,8 +1,8 @@
 """How the cost grows with the rows of a dataset and with the cells of a grid (issue 12), with peak memory per worker.
 
-    .venv/bin/python benchmarks/scaling.py            # rows 1e3..1e6, cells 40/160/640, 2 repetitions (~6 min)
-    .venv/bin/python benchmarks/scaling.py --quick    # 1 repetition, cells 40/160 (~1.5 min)
-    .venv/bin/python benchmarks/scaling.py --jobs 1 --keep
+    .venv/bin/python benchmarks/scaling.py              # rows 1e3..1e6, cells 40/160/640, 3 repetitions (~3 min)
+    .venv/bin/python benchmarks/scaling.py --quick      # 1 repetition, cells 40/160 (~40 s)
+    .venv/bin/python benchmarks/scaling.py --only rows --jobs 1 --keep
 
 Every run is a whole ``irisbench run --no-mlflow`` process (``--jobs 2`` by default), timed with a
 wall clock; compute is ``compute_seconds`` from its run.json (the grid from the first task sent to
@@ -134,13 +134,14 @@ def measured_run(cmd: list[str], cwd: Path, log_file: Path) -> dict:
 
 
 class Bench:
-    def __init__(self, tmp: Path, jobs: int):
-        self.tmp, self.jobs, self.exe, self.count = tmp, jobs, irisbench_exe(), 0
+    def __init__(self, tmp: Path, jobs: int, backend: str = "loky"):
+        self.tmp, self.jobs, self.backend, self.exe, self.count = tmp, jobs, backend, irisbench_exe(), 0
 
     def run(self, flags: list[str]) -> dict:
         self.count += 1
         out = self.tmp / f"run{self.count}"
-        result = measured_run([self.exe, "run", "--no-mlflow", "--jobs", str(self.jobs), "--out", str(out), *flags],
+        result = measured_run([self.exe, "run", "--no-mlflow", "--jobs", str(self.jobs), "--backend", self.backend,
+                               "--out", str(out), *flags],
                               self.tmp, self.tmp / f"run{self.count}.log")
         timings = run_json(out)["timings"]
         result["compute"] = timings["compute_seconds"]
@@ -153,25 +154,34 @@ def median_of(results: list[dict]) -> dict:
 
 
 def table(title: str, first: str, rows: list[tuple[str, int, float | None, dict]]) -> list[str]:
+    """One line per point; with the data's size known, the worker's private memory beyond the smallest
+    point's (an idle worker, in effect) in copies of the data."""
+    sized = rows[0][2] is not None
     lines = [title, f"  {first:>10} {'cells':>6} {'wall s':>8} {'compute s':>10} {'ms/cell':>9} {'RSS MB':>7} "
-                    f"{'USS MB':>7} {'PSS MB':>7} {'driver MB':>10} {'one copy MB':>12}", "  " + "-" * 94]
+                    f"{'USS MB':>7} {'PSS MB':>7} {'driver MB':>10}"
+             + (f" {'one copy MB':>12} {'USS+ copies':>12}" if sized else ""), "  " + "-" * (94 + 26 * sized)]
     for label, cells, copy_mb, r in rows:
-        copy = f"{copy_mb:12.1f}" if copy_mb is not None else f"{'-':>12}"
         per_cell = 1000 * r["compute"] / cells
-        lines.append(f"  {label:>10} {cells:6d} {r['wall']:8.2f} {r['compute']:10.2f} {per_cell:9.2f} "
-                     f"{r['worker_hwm_mb']:7.0f} {r['worker_uss_mb']:7.0f} {r['worker_pss_mb']:7.0f} "
-                     f"{r['driver_mb']:10.0f} {copy}")
+        line = (f"  {label:>10} {cells:6d} {r['wall']:8.2f} {r['compute']:10.2f} {per_cell:9.2f} "
+                f"{r['worker_hwm_mb']:7.0f} {r['worker_uss_mb']:7.0f} {r['worker_pss_mb']:7.0f} {r['driver_mb']:10.0f}")
+        if sized:
+            extra = (r["worker_uss_mb"] - rows[0][3]["worker_uss_mb"]) / copy_mb
+            line += f" {copy_mb:12.1f} {extra:12.2f}"
+        lines.append(line)
     return lines
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="How irisbench's cost grows with rows and cells (issue 12).")
     parser.add_argument("--quick", action="store_true", help="1 repetition, the cells table up to 160 cells")
-    parser.add_argument("--repeats", type=int, help="repetitions per point (default 2; --quick: 1)")
+    parser.add_argument("--repeats", type=int, help="repetitions per point (default 3; --quick: 1)")
+    parser.add_argument("--only", choices=("rows", "cells"), help="measure one of the two tables")
+    parser.add_argument("--backend", choices=("loky", "dask"), default="loky",
+                        help="--backend of every run (dask: a LocalCluster; its nannies count as workers too)")
     parser.add_argument("--jobs", type=int, default=2, help="--jobs of every run (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (run folders, logs)")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (1 if args.quick else 2)
+    repeats = args.repeats or (1 if args.quick else 3)
     if repeats < 1 or args.jobs < 1:
         parser.error("--repeats and --jobs must be at least 1")
 
@@ -179,16 +189,15 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="irisbench-scaling-"))
     try:
-        bench = Bench(tmp, args.jobs)
+        bench = Bench(tmp, args.jobs, args.backend)
         log(f"temporary folder {tmp}")
-        rows_table = []
-        for n in ROWS["sizes"]:
+        rows_table, cells_table = [], []
+        for n in ROWS["sizes"] if args.only != "cells" else ():
             log(f"rows: synthetic n_samples={n}")
             result = median_of([bench.run(["--dataset", f"synthetic[n_samples={n}]", *ROWS["flags"]])
                                 for _ in range(repeats)])
             rows_table.append((f"{n:.0e}", ROWS["cells"], n * (N_FEATURES * 8 + 8) / 2**20, result))
-        cells_table = []
-        for seeds in CELLS["quick_seeds" if args.quick else "seeds"]:
+        for seeds in CELLS["quick_seeds" if args.quick else "seeds"] if args.only != "rows" else ():
             cells = seeds * CELLS["cells_per_seed"]
             log(f"cells: iris, {cells} cells")
             result = median_of([bench.run([*CELLS["flags"], "--seeds", str(seeds)]) for _ in range(repeats)])
@@ -207,6 +216,7 @@ def main(argv=None) -> int:
     out = [f"irisbench scaling benchmark (issue 12), {date}",
            f"command: {' '.join(['benchmarks/scaling.py', *(argv if argv is not None else sys.argv[1:])])}",
            f"machine: {os.cpu_count()} CPUs (usable {len(os.sched_getaffinity(0))}), --jobs {args.jobs}, "
+           f"--backend {args.backend}, "
            f"{repeats} repetition(s) per point (medians)",
            "packages: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
            "load average (1, 5, 15 min): " + " / ".join(f"{x:.2f}" for x in load_before) + " at start, "
@@ -214,11 +224,14 @@ def main(argv=None) -> int:
            "per worker, the largest of the run's workers: RSS = peak resident set (VmHWM; counts pages shared with "
            "the driver or other workers), USS = peak private memory, PSS = peak proportional share (both sampled "
            "every 50 ms from smaps_rollup); driver MB: the driver's VmHWM", ""]
-    out += table("Rows: synthetic (20 features, 3 classes), gaussian x none x logistic_regression x levels 0, 10 "
-                 "x 2 seeds", "rows", rows_table)
-    out.append("")
-    out += table("Cells: iris, gaussian, label_flip x none x decision_tree, logistic_regression x levels 0, 10",
-                 "seeds", cells_table)
+    if rows_table:
+        out += table("Rows: synthetic (20 features, 3 classes), gaussian x none x logistic_regression x levels 0, "
+                     "10 x 2 seeds", "rows", rows_table)
+        out.append("USS+ copies: the worker's peak USS minus that of the 1e3-row run, over one copy of the data")
+        out.append("")
+    if cells_table:
+        out += table("Cells: iris, gaussian, label_flip x none x decision_tree, logistic_regression x levels 0, 10",
+                     "seeds", cells_table)
     print("\n".join(out))
     return 0
 
