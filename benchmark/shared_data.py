@@ -19,7 +19,9 @@ Workers never load the user's data themselves (see ``Task.data``).
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -27,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+#: the name of a run's folder of data files, before the host's name and the driver's pid
+PREFIX = "irisbench-data-"
 #: key -> (X, y): the datasets this process planned with (inherited by workers forked from it)
 _ARRAYS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 #: key -> (folder, X, y): datasets this process opened memory-mapped, for the run writing ``folder``
@@ -81,6 +85,25 @@ def resolve(ref: DataRef | None) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def _remove_orphans() -> None:
+    """Remove the folders of runs on this host whose driver was killed (SIGKILL) before it could."""
+    mine = f"{PREFIX}{socket.gethostname()}-"  # another host (container) sharing the folder has other pids
+    for folder in Path(tempfile.gettempdir()).glob(f"{mine}*"):
+        pid = folder.name[len(mine):].split("-", 1)[0]  # mkdtemp's suffix has no "-"
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _path(folder: str, key: str, part: str) -> Path:
     return Path(folder, f"{key}-{part}.npy")
 
@@ -89,14 +112,16 @@ def _path(folder: str, key: str, part: str) -> Path:
 def on_disk(tasks: list, needed: bool = True):
     """Write each dataset of ``tasks`` once to a new temporary folder; yield the tasks pointing there.
 
-    The folder is removed when the block ends, however it ends (an error, Ctrl-C). Workers that
-    still have the files open keep their mapping until they drop it. With ``needed`` false (no
+    The folder is removed when the block ends, however it ends (an error, Ctrl-C); one left by a
+    driver that was killed outright is removed by the next run. Workers that still have the files
+    open keep their mapping until they drop it. With ``needed`` false (no
     local worker will run a task), nothing is written and the tasks are yielded unchanged.
     """
     if not needed or not tasks:
         yield tasks
         return
-    folder = tempfile.mkdtemp(prefix="irisbench-data-")
+    _remove_orphans()
+    folder = tempfile.mkdtemp(prefix=f"{PREFIX}{socket.gethostname()}-{os.getpid()}-")
     try:
         for key in {task.data.key for task in tasks}:
             for part, array in zip(("X", "y"), _ARRAYS[key]):

@@ -6,7 +6,11 @@ The driver keeps each dataset it planned with; loky workers that did not inherit
 
 import json
 import multiprocessing
+import os
 import pickle
+import socket
+import subprocess
+import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -80,6 +84,22 @@ def test_the_runs_folder_serves_local_workers_and_is_removed_also_on_an_interrup
     in_workers, _ = execute(plan, 2)  # local workers read the files of a folder made for this run
     assert rows_text(in_workers) == rows_text(in_process)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_removes_the_folders_of_killed_drivers_on_this_host_only(registry, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    host = socket.gethostname()
+    orphan = tmp_path / f"irisbench-data-{host}-{dead}-x1y2"
+    kept = [tmp_path / f"irisbench-data-{host}-{os.getpid()}-a1b2",  # a live driver's
+            tmp_path / f"irisbench-data-other-host-{dead}-c3d4"]  # pids of another host mean nothing here
+    for folder in (orphan, *kept):
+        folder.mkdir()
+        (folder / "data-X.npy").write_bytes(b"")
+    with shared_data.on_disk(list(plan_of(registry).tasks)) as tasks:
+        assert Path(tasks[0].data.folder).name.startswith(f"irisbench-data-{host}-{os.getpid()}-")
+    assert not orphan.exists() and all(folder.is_dir() for folder in kept)
 
 
 def _in_spawned_worker(task) -> dict:
