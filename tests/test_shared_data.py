@@ -8,10 +8,12 @@ import json
 import multiprocessing
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import numpy as np
 import pytest
 
 from irisbench import shared_data
+from irisbench.checkpoint import CHECKPOINT_NAME
 from irisbench.data import load_dataset
 from irisbench.executor import execute
 from irisbench.plan import make_plan
@@ -100,6 +103,35 @@ def test_a_run_removes_the_folders_of_killed_drivers_on_this_host_only(registry,
     with shared_data.on_disk(list(plan_of(registry).tasks)) as tasks:
         assert Path(tasks[0].data.folder).name.startswith(f"irisbench-data-{host}-{os.getpid()}-")
     assert not orphan.exists() and all(folder.is_dir() for folder in kept)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_leaves_no_data_folder(tmp_path, sig, code):
+    from conftest import plugin_folder
+    from test_plugin_crashes import TRAPS
+
+    plugins, temp, out = plugin_folder(tmp_path, TRAPS, "traps.py"), tmp_path / "temp", tmp_path / "run"
+    temp.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "irisbench.cli", "--plugins-dir", str(plugins), "run", "--attack", "trap[act=sleep]",
+         "--seeds", "6", "--levels", "0,10", "--no-mlflow", "--jobs", "2", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(temp)})
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / CHECKPOINT_NAME).is_file():  # computing: workers sleep in the trap
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert [path.name.startswith("irisbench-data-") for path in temp.iterdir()] == [True]
+        os.killpg(process.pid, sig)  # Ctrl-C in a terminal reaches the whole group
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == code, stderr
+    assert not any(temp.iterdir())
 
 
 def _in_spawned_worker(task) -> dict:
