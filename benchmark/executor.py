@@ -73,7 +73,7 @@ class DaskBackend:
         for _ in range(SCATTER_ROUNDS):
             if not pending:
                 break
-            futures = self._submit(pending)
+            futures, _scattered = self._submit(pending)  # the data stays on the workers until the round ends
             owners, pending = dict(zip(futures, pending)), []
             for future in as_completed(futures):
                 try:
@@ -92,16 +92,16 @@ class DaskBackend:
                 result = _died(task, "Dask KilledWorker")
             yield result
 
-    def _submit(self, tasks) -> list:
-        """``run_task`` futures for ``tasks``: each dataset scattered to every worker, its futures passed along
-        (Dask resolves them to the worker's copy). Fresh keys each time: a lost copy is never reused."""
+    def _submit(self, tasks) -> tuple[list, dict]:
+        """``run_task`` futures for ``tasks``, and the data's: each dataset scattered to every worker, its futures
+        passed along (Dask resolves them to the worker's copy). Fresh keys each time: a lost copy is never reused."""
         scattered = {}
         for task in tasks:
             if task.data.key not in scattered:
                 arrays = list(shared_data.resolve(task.data))
                 scattered[task.data.key] = self.client.scatter(arrays, broadcast=True, hash=False)
         data = [scattered[task.data.key] for task in tasks]
-        return self.client.map(run_task, tasks, [X for X, _ in data], [y for _, y in data], pure=False)
+        return self.client.map(run_task, tasks, [X for X, _ in data], [y for _, y in data], pure=False), scattered
 
     def close(self) -> None:
         for resource in (getattr(self, "client", None), self.cluster):
