@@ -189,13 +189,33 @@ class Sink(Plugin):
     #: False for a sink that sends the run elsewhere (a tracking server): it still runs when
     #: ``irisbench.run(out=None)`` writes no files.
     writes_files: ClassVar[bool] = True
+    #: True for a sink whose start is slow (imports, a server, creating a store): it then runs in a
+    #: process of its own, so that its start overlaps the grid and the file sinks instead of
+    #: delaying them. The sink object is copied there (it must pickle; a spawned process must be
+    #: able to import its class), and what ``write`` puts in ``record.meta`` comes back.
+    background: ClassVar[bool] = False
 
     def enabled(self, spec) -> bool:
         """Whether this run wants the sink (MLflow's says ``spec.mlflow``); True by default."""
         return True
 
+    def preflight(self, spec) -> None:
+        """Quick checks first, in the driver, for every sink (a server that does not answer fails in seconds)."""
+
+    def prepare(self, spec) -> None:
+        """Slow set-up that leaves nothing behind if the run stops early (imports, connecting).
+
+        Runs while the grid computes, in a thread of the driver; a background sink's runs in its
+        own process, from the moment the options are valid. ``write`` comes after it either way.
+        """
+
     def start(self, spec, out_dir) -> None:
-        """Called before the grid computes, so that a sink that talks to a server fails in seconds."""
+        """Called once the run is valid, before the grid computes (e.g. open a run on a server)."""
+
+    def send(self, record, out_dir) -> None:
+        """Optional, for a sink that does not write files: called as soon as the grid is computed,
+        before the file sinks write, with what needs none of their files (MLflow logs its runs and
+        metrics meanwhile). ``write`` follows, after the file sinks."""
 
     def write(self, record, out_dir) -> list:
         """Write ``record`` under ``out_dir`` (a ``pathlib.Path``); return the paths written."""

@@ -9,6 +9,10 @@ class UsageError(ValueError):
     """
 
 
+class SinkStartError(UsageError):
+    """A sink that started in the background could not (a deleted MLflow experiment): the run stops, exit 2."""
+
+
 def describe_exception(exc: BaseException) -> str:
     """One line for a plugin's exception (``sys.exit`` included)."""
     if isinstance(exc, SystemExit):

@@ -1,9 +1,10 @@
 """Executor: run a plan's tasks in this process, on loky workers or on a Dask cluster.
 
-Local workers are forked from the driver when that is safe (:func:`can_fork`): they start in
-milliseconds with everything the driver imported, where a spawned worker imports scikit-learn for
-about a second, which is more than the whole compute of a small grid. Workers return plain rows; the driver checkpoints each finished task and sorts the rows
-into grid order, so results never depend on the backend, ``--jobs`` or completion order.
+Local workers are forked from the driver when that is safe (:func:`irisbench.processes.can_fork`):
+they start in milliseconds with everything the driver imported, where a spawned worker imports
+scikit-learn for about a second, more than the whole compute of a small grid. Workers return
+plain rows; the driver checkpoints each finished task and sorts the rows into grid order, so
+results never depend on the backend, ``--jobs`` or completion order.
 
 A plugin that kills its process (``os._exit``, a segfault, the OOM killer) fails its own task's
 cells and nothing else: the tasks a dead worker may have been running are re-run one at a time on
@@ -18,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -28,6 +28,7 @@ from irisbench import shared_data
 from irisbench.checkpoint import Checkpoint, task_key
 from irisbench.errors import UsageError
 from irisbench.plan import Plan
+from irisbench.processes import can_fork
 from irisbench.worker import describe_task, failed_task, import_shared_modules, noting_interrupts, run_task, warm_up
 
 #: seconds an idle loky worker waits for work (joblib's default): warm workers outlast the MLflow start
@@ -132,17 +133,6 @@ _pool_in_use = None
 _forked = None
 
 
-def can_fork() -> bool:
-    """Whether workers may be forked from this process: on Linux, and only while it runs one thread.
-
-    A fork copies the driver with its imports and data, so a worker starts in milliseconds instead
-    of importing scikit-learn for a second. A thread holding a lock at fork time (a notebook's,
-    MLflow's) would leave that lock held forever in the child, and macOS system libraries are not
-    fork-safe, so everywhere else workers are spawned.
-    """
-    return sys.platform.startswith("linux") and threading.active_count() == 1
-
-
 def _fork_pool(workers: int):
     """Workers forked from the driver now; the pool that computes the grid unless one of them dies."""
     global _pool_in_use, _forked
@@ -184,9 +174,26 @@ def stop_workers() -> None:
     leaving them to idle out."""
     global _pool_in_use, _forked
     if _pool_in_use is not None:
+        _drop_queued(_pool_in_use)
         _pool_in_use.shutdown(wait=True, kill_workers=True)
         _pool_in_use = None
     _forked = None
+
+
+def _drop_queued(pool) -> None:
+    """Forget the tasks submitted but not yet queued for a worker, before killing the pool.
+
+    loky's manager thread drops their work items when it shuts down with ``kill_workers`` and then
+    still looks their ids up (KeyError, printed as a thread's traceback). Their futures fail anyway.
+    """
+    import queue
+
+    ids = getattr(pool, "_work_ids", None)
+    while ids is not None:
+        try:
+            ids.get_nowait()
+        except queue.Empty:
+            break
 
 
 class WarmUp:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from irisbench.errors import UsageError
+from irisbench.errors import SinkStartError, UsageError
 from irisbench.paths import RESULTS_ROOT
 from irisbench.render import printable
 
@@ -195,6 +195,7 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
     elsewhere (MLflow, when asked for). The record is None when ``--resume`` finds the run complete.
     """
     from irisbench.executor import DaskBackend, WarmUp
+    from irisbench.outputs import create_outputs
     from irisbench.plan import make_plan
     from irisbench.registry import load_registry
     from irisbench.sinks import terminal
@@ -209,29 +210,28 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
     if spec is None:  # scripts resume blindly: a finished run is not an error
         print(f"{printable(resume_dir)} is already complete; nothing to resume")
         return 0, None
-    class_names = check_datasets(spec.datasets, registry)
-    digests = data_digests(spec.datasets, registry)
-    if resume_dir is not None:
-        _check_resumable(saved, digests, resume_dir)
-        _remove_stale_temp_files(resume_dir)
-    plan = make_plan(spec, registry)  # the last validation: sizes against each dataset
-
-    outputs = None
-    if not write_files:
-        out_dir, created = None, False
-    else:
-        out_dir, created = (resume_dir, False) if resume_dir else prepare_out_dir(spec.out)
-    dask = warm = None
+    # first the sinks: a background one (MLflow) opens its store while the data are checked and computed
+    outputs = create_outputs(registry, spec, files=write_files)
+    out_dir = created = dask = warm = None
     try:
-        from irisbench.outputs import open_outputs
-
-        if spec.backend != "dask":  # local workers start (and import) while the sinks open (an MLflow run)
+        class_names = check_datasets(spec.datasets, registry)
+        digests = data_digests(spec.datasets, registry)
+        if resume_dir is not None:
+            _check_resumable(saved, digests, resume_dir)
+            _remove_stale_temp_files(resume_dir)
+        plan = make_plan(spec, registry)  # the last validation: sizes against each dataset
+        if write_files:
+            out_dir, created = (resume_dir, False) if resume_dir else prepare_out_dir(spec.out)
+        if spec.backend != "dask":  # local workers start (and import) while the sinks start
             warm = WarmUp(plan, spec.jobs)
-        # before any computation: a sink that cannot reach its server fails in seconds, not after the grid
-        outputs = open_outputs(registry, spec, out_dir)
+        outputs.start(spec, out_dir)
         if spec.backend == "dask":
             dask = DaskBackend(spec.jobs, spec.scheduler)
+        # e.g. MLflow's parent run id, so that --resume can end it if the driver is killed
+        known = {"data_digests": digests, "dataset_profiles": dataset_profiles(spec.datasets, registry),
+                 **outputs.check()}
     except BaseException:
+        outputs.abort("FAILED")
         if dask is not None:
             dask.close()
         if warm is not None:
@@ -240,12 +240,9 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
             release_out_dir(out_dir, created)
         raise
 
-    known = {"data_digests": digests, "dataset_profiles": dataset_profiles(spec.datasets, registry)}
-    for sink in outputs.sinks:  # e.g. MLflow's parent run id, so that --resume can end it if the driver is killed
-        known.update(getattr(sink, "run_meta", dict)())
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        record = _compute(plan, registry, out_dir, started_at, class_names, dask, warm, known)
+        record = _compute(plan, registry, out_dir, started_at, class_names, dask, warm, known, outputs.check)
     except BaseException as exc:
         signal.signal(signal.SIGTERM, previous)
         if warm is not None:
@@ -265,7 +262,7 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
         outputs.abort(status)  # Ctrl-C or a crash while writing: no MLflow run left RUNNING
         if out_dir is None:
             raise
-        if isinstance(exc, KeyboardInterrupt):  # the checkpoint is kept: --resume writes the outputs
+        if isinstance(exc, (KeyboardInterrupt, SinkStartError)):  # the checkpoint is kept: --resume writes
             return _interrupted(exc, out_dir), None
         if _disk_full(exc, record.out_dir):
             return 1, None
@@ -277,7 +274,8 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
 def _interrupted(exc: BaseException, out_dir: Path) -> int:
     """Say what was kept and how to go on; re-raise what is not an interruption.
 
-    A dead worker process is none: the executor fails the cells of the task that killed it.
+    A dead worker process is none: the executor fails the cells of the task that killed it. A sink
+    that could not start in the background (a deleted MLflow experiment) stops the run with exit 2.
     """
     from irisbench.checkpoint import Checkpoint
     from irisbench.sinks import terminal
@@ -287,6 +285,9 @@ def _interrupted(exc: BaseException, out_dir: Path) -> int:
     if isinstance(exc, KeyboardInterrupt):
         terminal.error(f"interrupted; {hint}")
         return 143 if isinstance(exc, Terminated) else 130
+    if isinstance(exc, SinkStartError):
+        terminal.error(f"{exc}; {hint} once it is fixed")
+        return 2
     if _disk_full(exc, out_dir):
         return 1
     raise exc
@@ -337,8 +338,12 @@ def _initial_meta(plan, registry, out_dir: Path, started_at: str, class_names) -
 
 
 def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[str, list[str]], dask, warm,
-             known: dict):
-    """Run the grid (what the checkpoint lacks); run.json says "running" with ``known`` (digests, MLflow ids)."""
+             known: dict, check_outputs):
+    """Run the grid (what the checkpoint lacks); run.json says "running" with ``known`` (digests, MLflow ids).
+
+    After each task ``check_outputs()`` raises what a background sink reported (a grid of hours stops
+    within seconds when MLflow cannot start) and returns what the sinks add to run.json meanwhile.
+    """
     from irisbench.checkpoint import Checkpoint
     from irisbench.executor import execute
     from irisbench.record import RunRecord
@@ -347,16 +352,28 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
 
     spec = plan.spec
     meta = {**_initial_meta(plan, registry, out_dir, started_at, class_names), **known}
+
+    def save_meta() -> None:
+        if out_dir is not None:
+            text = json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n"
+            files.atomic_write_text(out_dir / "run.json", text)
+
+    def check(n_cells: int) -> None:
+        fresh = check_outputs()
+        if any(meta.get(key) != value for key, value in fresh.items()):
+            meta.update(fresh)
+            save_meta()
+
     checkpoint = None
+    save_meta()
     if out_dir is not None:
-        files.atomic_write_text(out_dir / "run.json", json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
         checkpoint = Checkpoint(out_dir, plan)  # checkpointed tasks with missing or odd rows are recomputed
     compute_start = time.perf_counter()
     try:
         with terminal.progress_bar(plan.n_cells) as advance:
             if warm is not None:
                 warm.wait()  # workers still starting up count as compute time
-            rows, busy = execute(plan, spec.jobs, advance, checkpoint=checkpoint, dask=dask)
+            rows, busy = execute(plan, spec.jobs, lambda n: (advance(n), check(n)), checkpoint=checkpoint, dask=dask)
     finally:
         if checkpoint is not None:
             checkpoint.close()
@@ -372,7 +389,6 @@ def _write(record, outputs, started: float) -> int:
     from irisbench.checkpoint import Checkpoint
     from irisbench.sinks import files, terminal
 
-    timings = record.meta["timings"]
     write_start = time.perf_counter()
     out_dir = record.out_dir
     if out_dir is not None:
@@ -380,8 +396,11 @@ def _write(record, outputs, started: float) -> int:
     outputs.write(record, out_dir)  # file sinks first, then those that send the run elsewhere (MLflow)
     for warning in outputs.warnings(out_dir):
         terminal.warn(warning)
-    # an MLflow sink times itself (mlflow_seconds): the rest is the files
-    timings["files_seconds"] = round(time.perf_counter() - write_start - timings.get("mlflow_seconds", 0.0), 3)
+    timings = record.meta["timings"]  # after the sinks: a background sink's record.meta comes back whole
+    elsewhere = sum(outputs.seconds.get(sink.name, 0.0) for sink in outputs.sinks if not sink.writes_files)
+    timings["files_seconds"] = round(time.perf_counter() - write_start - elsewhere, 3)
+    timings["elsewhere_seconds"] = round(elsewhere, 3)  # e.g. MLflow: logging, or still opening its store
+    timings["sink_seconds"] = {name: round(seconds, 3) for name, seconds in outputs.seconds.items()}
     exit_code = 1 if record.result_set.n_failed or outputs.failures else 0
     # last: a run is complete only once run.json says so; until then --resume finishes the outputs
     record.meta["status"] = "complete"

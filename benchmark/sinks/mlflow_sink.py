@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from irisbench.api import Sink
@@ -26,6 +27,8 @@ from irisbench.sinks.mlflow_store import (
     Store,
     default_tracking_uri,
     one_line,
+    opening_message,
+    preflight,
     redact_uri,
     store_status,
 )
@@ -37,6 +40,7 @@ class MlflowSink(Sink):
     description = ("MLflow: a parent run named after the grid with headline metrics, one child run per "
                    "configuration with accuracy, F1 and detection metrics against the poisoning level")
     writes_files = False
+    background = True  # ~1 s of imports and a store to open: off the critical path, in its own process
 
     def __init__(self, **values) -> None:
         super().__init__(**values)
@@ -44,6 +48,10 @@ class MlflowSink(Sink):
         self.run_id: str | None = None
         self.child_run_ids: dict[str, str] = {}
         self.start_seconds = 0.0
+        self._logging_seconds = 0.0
+        self._logged = False  # the runs and metrics (send), before the files (write)
+        #: what the driver says while it waits for this sink's process to open the store
+        self.starting_message: str | None = None
         self._open: set[str] = set()  # runs started but not yet terminated
 
     @property
@@ -58,31 +66,60 @@ class MlflowSink(Sink):
         return bool(spec.mlflow)
 
     # ----------------------------------------------------------------- start
+    def _store_for(self, spec) -> Store:
+        from irisbench.paths import RESULTS_ROOT  # the CLI's results/ folder holds the embedded store
+
+        if self.store is None:
+            self.store = Store(spec.tracking_uri or default_tracking_uri(RESULTS_ROOT), spec.experiment)
+        return self.store
+
+    def preflight(self, spec) -> None:
+        """Fail in seconds, without importing mlflow: a server that does not answer, an unwritable folder."""
+        store = self._store_for(spec)
+        preflight(store.uri)
+        self.starting_message = opening_message(store.uri)
+
+    def prepare(self, spec) -> None:
+        """Import mlflow, and connect where that creates nothing (a server, an existing store).
+
+        The slow part of starting, done while the driver still checks the data: a run rejected
+        then leaves nothing behind, not even a new store.
+        """
+        started = time.perf_counter()
+        store = self._store_for(spec)
+        try:
+            store.load()
+            if store.exists():
+                store.connect()
+        except Exception as exc:
+            raise UsageError(f"cannot use MLflow tracking URI {redact_uri(store.uri)}: "
+                             f"{one_line(exc)}; fix the URI or pass --no-mlflow") from None
+        finally:
+            self.start_seconds += time.perf_counter() - started
+
     def start(self, spec, out_dir) -> None:
-        """Open the store, the experiment and the parent run; before any computation.
+        """Open the store (created when new), the experiment and the parent run; before any computation.
 
         A bad URI is a one-line UsageError naming it and the fix. On ``--resume`` (``out_dir``
         holds an unfinished run.json) the interrupted run's parent, still RUNNING, is ended KILLED.
         """
-        from irisbench.paths import RESULTS_ROOT  # the CLI's results/ folder holds the embedded store
-
         started = time.perf_counter()
-        self.store = Store(spec.tracking_uri or default_tracking_uri(RESULTS_ROOT), spec.experiment)
+        store = self._store_for(spec)
         try:
-            with store_status(self.store.uri):
-                self.store.open()
-                self.store.save_view(*entities.saved_view(int(time.time() * 1000)))
+            with store_status(store.uri):
+                store.open()
+                store.save_view(*entities.saved_view(int(time.time() * 1000)))
                 self._start_parent(spec)
         except UsageError:
             self.abort("FAILED")
             raise
         except Exception as exc:
             self.abort("FAILED")
-            raise UsageError(f"cannot use MLflow tracking URI {redact_uri(self.store.uri)}: "
+            raise UsageError(f"cannot use MLflow tracking URI {redact_uri(store.uri)}: "
                              f"{one_line(exc)}; fix the URI or pass --no-mlflow") from None
         if out_dir is not None:
             self._end_stale_run(Path(out_dir))
-        self.start_seconds = time.perf_counter() - started
+        self.start_seconds += time.perf_counter() - started
 
     def _start_parent(self, spec) -> None:
         from mlflow.entities import Param, RunTag
@@ -120,17 +157,18 @@ class MlflowSink(Sink):
                            "run_id": self.run_id}}
 
     # ----------------------------------------------------------------- write
+    def send(self, record, out_dir) -> None:
+        """Log the runs, params and metrics, which need no file: while the file sinks write theirs."""
+        with self._logging(record, out_dir):
+            self._log_runs(record)
+
     def write(self, record, out_dir) -> list:
-        """Log the record: children, the parent's headline metrics, inputs, table and files; end FINISHED.
+        """Log the record (if ``send`` has not), then the files; end the parent FINISHED.
 
         Any MLflow failure is one MlflowLoggingError line, and the open runs are marked FAILED.
         """
-        if self.run_id is None:
-            raise MlflowLoggingError("MlflowSink.write() called before start()")
-        started = time.perf_counter()
-        try:
-            self._log_children(record)
-            self._log_parent(record)
+        with self._logging(record, out_dir):
+            self._log_runs(record)
             record.meta["mlflow"] = {**self.run_meta()["mlflow"], "child_run_ids": dict(self.child_run_ids)}
             if self.view_link():
                 record.meta["mlflow"]["view"] = self.view_link()
@@ -138,6 +176,16 @@ class MlflowSink(Sink):
                 self._log_files(record, Path(out_dir))
             self.store.client.set_terminated(self.run_id, "FINISHED")
             self._open.discard(self.run_id)
+        return []
+
+    @contextmanager
+    def _logging(self, record, out_dir):
+        """One MlflowLoggingError line for any MLflow failure (the open runs end FAILED); the time it took."""
+        if self.run_id is None:
+            raise MlflowLoggingError("MlflowSink.write() called before start()")
+        started = time.perf_counter()
+        try:
+            yield
         except Exception as exc:
             self.abort("FAILED")
             where = f"; the files in {out_dir} are complete, upload them later with: irisbench log {out_dir}" \
@@ -145,10 +193,16 @@ class MlflowSink(Sink):
             raise MlflowLoggingError(f"MLflow logging failed ({redact_uri(self.store.uri)}): "
                                      f"{one_line(exc)}{where}") from exc
         finally:
+            self._logging_seconds += time.perf_counter() - started
             timings = record.meta.setdefault("timings", {})
             timings["mlflow_start_seconds"] = round(self.start_seconds, 3)
-            timings["mlflow_seconds"] = round(time.perf_counter() - started, 3)
-        return []
+            timings["mlflow_seconds"] = round(self._logging_seconds, 3)
+
+    def _log_runs(self, record) -> None:
+        if not self._logged:
+            self._log_children(record)
+            self._log_parent(record)
+            self._logged = True
 
     def _log_children(self, record) -> None:
         from irisbench.record import config_dir_name

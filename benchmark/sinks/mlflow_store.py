@@ -71,13 +71,18 @@ def artifact_root(uri: str) -> Path | None:
     return Path(path).resolve().parent / "mlartifacts" if path is not None else None
 
 
-def store_status(uri: str):
-    """A status line while MLflow opens its store: creating a new one is 10-30 s of silence on a slow machine."""
-    from irisbench.sinks.terminal import status
-
+def opening_message(uri: str) -> str:
+    """What irisbench says while MLflow opens its store: creating a new one is 10-30 s of silence on a slow machine."""
     path = sqlite_path(uri)
     first = " (first use creates it)" if path is not None and not Path(path).exists() else ""
-    return status(f"opening MLflow store {redact_uri(uri)}{first}")
+    return f"opening MLflow store {redact_uri(uri)}{first}"
+
+
+def store_status(uri: str):
+    """A status line (:func:`opening_message`) while MLflow opens its store."""
+    from irisbench.sinks.terminal import status
+
+    return status(opening_message(uri))
 
 
 def one_line(exc: BaseException) -> str:
@@ -138,7 +143,8 @@ class Store:
             self.experiment_id = self._experiment_id()
         return self.experiment_id
 
-    def connect(self) -> None:
+    def load(self) -> None:
+        """Import mlflow (about a second) with irisbench's settings; creates and connects nothing."""
         if urlsplit(self.uri).scheme.lower() in ("http", "https"):
             for name, value in HTTP_ENV_DEFAULTS.items():
                 os.environ.setdefault(name, value)
@@ -146,11 +152,25 @@ class Store:
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         # no usage telemetry from a benchmark tool (and no network attempts on offline machines)
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        from mlflow import MlflowClient
+        import mlflow  # noqa: F401
 
         for logger in ("mlflow", "alembic"):
             logging.getLogger(logger).setLevel(logging.WARNING)
-        self.client = MlflowClient(tracking_uri=self.uri)
+
+    def connect(self) -> None:
+        """The client; for a sqlite store this opens it, creating the file and its tables when new."""
+        if self.client is None:
+            self.load()
+            from mlflow import MlflowClient
+
+            self.client = MlflowClient(tracking_uri=self.uri)
+
+    def exists(self) -> bool:
+        """A server, or a sqlite store with content: connecting to it creates nothing."""
+        if urlsplit(self.uri).scheme.lower() in ("http", "https"):
+            return True
+        path = sqlite_path(self.uri)
+        return path is not None and os.path.isfile(path) and os.path.getsize(path) > 0
 
     @contextmanager
     def _lock(self):

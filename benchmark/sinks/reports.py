@@ -7,10 +7,12 @@ and the plots use.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from irisbench.processes import in_parallel
 from irisbench.record import RunRecord, config_dir_name
 from irisbench.schema import CELL_COLUMNS, config_label, fmt, level_text
 from irisbench.sinks.files import atomic_write_text
@@ -111,10 +113,21 @@ def write_reports(record: RunRecord) -> list[Path]:
     """Write ``report_<level>.txt`` per configuration and level (see :func:`report_names`).
 
     One configuration writes straight into the run folder; several get one subfolder each,
-    so that file names stay the same whatever the grid.
+    so that file names stay the same whatever the grid. Big grids write theirs in a few forked
+    processes side by side (:func:`irisbench.processes.in_parallel`).
     """
-    rows = summary_rows(record.summary)
+    import os
+
     configs = record.result_set.configs()
+    workers = min(len(configs), os.cpu_count() or 1) if len(configs) >= 8 else 1
+    size = -(-len(configs) // workers)  # contiguous chunks: the paths come back in grid order
+    chunks = [configs[i:i + size] for i in range(0, len(configs), size)]
+    written = in_parallel([partial(_write_reports, record, chunk) for chunk in chunks])
+    return [path for paths in written for path in paths]
+
+
+def _write_reports(record: RunRecord, configs: list[tuple]) -> list[Path]:
+    rows = summary_rows(record.summary)
     written = []
     names = report_names(record.result_set.levels())
     for config in configs:

@@ -51,10 +51,22 @@ def progress_bar(total_cells: int):
         yield advance
 
 
+_silent = False
+
+
+def silence() -> None:
+    """No status lines from this process: a background sink's child, whose driver owns the terminal."""
+    global _silent
+    _silent = True
+
+
 @contextmanager
 def status(message: str, delay: float = 1.0):
     """Say what a slow, silent step is doing: a spinner on a terminal; elsewhere one plain line once
     the step has taken ``delay`` seconds, so a quick step (or a quick one-line error) stays alone."""
+    if _silent:
+        yield
+        return
     if stderr.is_terminal:
         with stderr.status(escape(message)):
             yield

@@ -8,8 +8,10 @@ no matplotlib) so tests can check them, a ``*_figure`` function that draws witho
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
+from irisbench.processes import in_parallel
 from irisbench.record import RunRecord
 from irisbench.sinks.figures.accuracy_vs_level import plot_accuracy_vs_level
 from irisbench.sinks.figures.defense_heatmap import heatmap_level as resolve_heatmap_level
@@ -21,10 +23,11 @@ from irisbench.sinks.figures.learning_curves import plot_learning_curves
 def write_figures(record: RunRecord, heatmap_level: float | None = None) -> list[Path]:
     """Write every figure that applies to this run (accuracy vs level always); returns their paths.
 
-    A ``heatmap_level`` the run does not have raises UsageError before anything is written.
+    A ``heatmap_level`` the run does not have raises UsageError before anything is written. The
+    figures are drawn side by side in forked processes where that is safe (:func:`in_parallel`).
     """
     if heatmap_level is not None:
         heatmap_level = resolve_heatmap_level(record.result_set.levels(), heatmap_level)
-    paths = [plot_accuracy_vs_level(record), plot_learning_curves(record),
-             plot_defense_heatmap(record, heatmap_level), plot_detection(record)]
+    paths = in_parallel([partial(plot_accuracy_vs_level, record), partial(plot_learning_curves, record),
+                         partial(plot_defense_heatmap, record, heatmap_level), partial(plot_detection, record)])
     return [path for path in paths if path is not None]
