@@ -1,7 +1,7 @@
 """How the cost grows with the rows of a dataset and with the cells of a grid (issue 12), with peak memory per worker.
 
-    .venv/bin/python benchmarks/scaling.py              # rows 1e3..1e6, cells 40/160/640, 3 repetitions (~3 min)
-    .venv/bin/python benchmarks/scaling.py --quick      # 1 repetition, cells 40/160 (~40 s)
+    .venv/bin/python benchmarks/scaling.py              # rows 1e3..1e6, cells 40/160/640, 3 repetitions (~1.5 min)
+    .venv/bin/python benchmarks/scaling.py --quick      # 1 repetition, cells 40/160 (~30-40 s)
     .venv/bin/python benchmarks/scaling.py --only rows --jobs 1 --keep
 
 Every run is a whole ``irisbench run --no-mlflow`` process (``--jobs 2`` by default), timed with a
