@@ -1,7 +1,7 @@
 """Datasets as the engine uses them: loaded, validated and encoded once, then shared.
 
-The driver loads every dataset here before any work starts (the plan carries the arrays to the
-workers), so unusable data is a one-line usage error and never a grid of failed cells. The
+The driver loads every dataset here before any work starts (workers get the arrays from the driver,
+see :mod:`irisbench.shared_data`), so unusable data is a one-line usage error and never a grid of failed cells. The
 plugin checks in :mod:`irisbench.testing` call the same validation.
 """
 

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 
+from irisbench import shared_data
 from irisbench.checkpoint import Checkpoint, task_key
 from irisbench.errors import UsageError
 from irisbench.plan import Plan
@@ -32,6 +33,8 @@ from irisbench.worker import describe_task, failed_task, import_shared_modules, 
 
 #: seconds an idle loky worker waits for work (joblib's default): warm workers outlast the MLflow start
 IDLE_SECONDS = 300
+#: times Dask tasks whose scattered data was lost with dying workers are submitted again, all together
+SCATTER_ROUNDS = 3
 
 
 class DaskBackend:
@@ -58,24 +61,48 @@ class DaskBackend:
     def map(self, tasks) -> Iterator:
         """Results as they complete. Dask gives up on a task (``KilledWorker``) whose workers kept dying,
         but also on a healthy one that happened to share them: those run again alone, one at a time,
-        and a task that still kills its worker fails its cells."""
+        and a task that still kills its worker fails its cells.
+
+        Each dataset goes once to every worker (scattered), not inside each task. Workers that die
+        take their copy with them; when no copy is left, Dask cancels the tasks that needed it, and
+        those are submitted again with the data scattered anew (then, if still cancelled, alone)."""
+        from concurrent.futures import CancelledError
+
         from dask.distributed import KilledWorker, as_completed
 
-        futures = self.client.map(run_task, tasks, pure=False)
-        owners, suspects = dict(zip(futures, tasks)), []
-        for future in as_completed(futures):
+        pending, suspects = list(tasks), []
+        for _ in range(SCATTER_ROUNDS):
+            if not pending:
+                break
+            futures, _scattered = self._submit(pending)  # the data stays on the workers until the round ends
+            owners, pending = dict(zip(futures, pending)), []
+            for future in as_completed(futures):
+                try:
+                    result = future.result()
+                except KilledWorker:
+                    suspects.append(owners[future])
+                    continue
+                except CancelledError:  # its data was lost with the workers that held it
+                    pending.append(owners[future])
+                    continue
+                yield result
+        for task in suspects + pending:  # with its data inside: a copy on a worker it kills would be lost
             try:
-                result = future.result()
-            except KilledWorker:
-                suspects.append(owners[future])
-                continue
-            yield result
-        for task in suspects:
-            try:
-                result = self.client.submit(run_task, task, pure=False).result()
+                result = self.client.submit(run_task, task, *shared_data.resolve(task.data), pure=False).result()
             except KilledWorker:
                 result = _died(task, "Dask KilledWorker")
             yield result
+
+    def _submit(self, tasks) -> tuple[list, dict]:
+        """``run_task`` futures for ``tasks``, and the data's: each dataset scattered to every worker, its futures
+        passed along (Dask resolves them to the worker's copy). Fresh keys each time: a lost copy is never reused."""
+        scattered = {}
+        for task in tasks:
+            if task.data.key not in scattered:
+                arrays = list(shared_data.resolve(task.data))
+                scattered[task.data.key] = self.client.scatter(arrays, broadcast=True, hash=False)
+        data = [scattered[task.data.key] for task in tasks]
+        return self.client.map(run_task, tasks, [X for X, _ in data], [y for _, y in data], pure=False), scattered
 
     def close(self) -> None:
         for resource in (getattr(self, "client", None), self.cluster):
@@ -302,7 +329,8 @@ def execute(plan: Plan, jobs: int = 1, on_task_done: Callable[[int], None] | Non
     busy = 0.0
     try:
         # a real Ctrl-C/SIGTERM is noted, so that the same exception raised by a plugin is told apart
-        with noting_interrupts(signal.SIGINT, signal.SIGTERM):
+        with noting_interrupts(signal.SIGINT, signal.SIGTERM), shared_data.on_disk(todo, dask is None and (
+                jobs > 1 or bool(checkpoint and checkpoint.died()))) as todo:  # datasets for local workers
             for result in _outputs(todo, jobs, dask, checkpoint):
                 if checkpoint is not None:
                     checkpoint.append(result.key, result.rows)

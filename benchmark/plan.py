@@ -15,6 +15,7 @@ import numpy as np
 
 from irisbench.api import Attack, Dataset, Defense, Model
 from irisbench.data import check_datasets, load_dataset
+from irisbench.shared_data import DataRef, share
 from irisbench.sizes import resolve_sizes
 from irisbench.spec import RunSpec
 
@@ -39,10 +40,10 @@ class Task:
     cell_timeout: float | None = None
     #: for the clean (level 0) task: the attack labels its rows are reported under
     shared_with: tuple[str, ...] = ()
-    #: the dataset as loaded once by the driver: (X, y encoded, feature names, class names).
-    #: Workers never load data themselves, so relative paths and changing files cannot differ
-    #: between processes or cluster nodes.
-    data: tuple | None = None
+    #: the dataset as loaded once by the driver, by reference: the arrays travel once per worker
+    #: (see :mod:`irisbench.shared_data`), not in every task. Workers never load data themselves,
+    #: so relative paths and changing files cannot differ between processes or cluster nodes.
+    data: DataRef | None = None
 
     @property
     def n_cells(self) -> int:
@@ -57,7 +58,7 @@ class Task:
     @property
     def cost(self) -> int:
         """A rough estimate of the work: fits x training samples, for scheduling only."""
-        n_samples = len(self.data[1]) if self.data is not None else 1
+        n_samples = self.data.n_samples if self.data is not None else 1
         return self.n_fits * n_samples
 
 
@@ -95,8 +96,9 @@ def make_plan(spec: RunSpec, registry) -> Plan:
     tasks = []
     for dataset_ref in spec.datasets:
         dataset = (dataset_ref.label, dataset_ref.create(registry))
-        data = load_dataset(*dataset)
-        y = data[1]
+        loaded = load_dataset(*dataset)
+        data = share(loaded)  # before any worker starts: workers forked from the driver inherit it
+        y = loaded[1]
         sizes = resolve_sizes(spec.sizes, len(y), np.bincount(y), spec.test_size, dataset_ref.label)
         poisoned_levels = tuple(level for level in spec.levels if level > 0)
         for seed in range(spec.seeds):

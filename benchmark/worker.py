@@ -19,7 +19,8 @@ import numpy as np
 
 from irisbench import metrics, seeding
 from irisbench.checkpoint import task_key
-from irisbench.data import digest, load_dataset
+from irisbench import shared_data
+from irisbench.data import digest
 from irisbench.plan import CLEAN, Task
 from irisbench.schema import METRICS, SCORE_METRICS
 
@@ -218,11 +219,13 @@ def warm_up(task: Task) -> None:
             _failure("model", label, exc)
 
 
-def run_task(task: Task) -> TaskResult:
+def run_task(task: Task, X=None, y=None) -> TaskResult:
     """Run every cell of a task; return its rows and the wall time spent.
 
     Work is shared down the loops: one split per task, one subsample per size, one
     poisoned set per level, one sanitized set per defense, then every model on it.
+    The dataset is ``task.data`` resolved in this process, or ``X, y`` when the caller
+    holds them (Dask passes the copy it scattered to this worker).
     """
     from threadpoolctl import threadpool_limits
 
@@ -230,7 +233,7 @@ def run_task(task: Task) -> TaskResult:
     # oversubscribe the cores, and a fixed thread count keeps floating-point results identical
     # whatever --jobs is.
     with threadpool_limits(limits=1):
-        result = _run_task(task)
+        result = _run_task(task, data=None if X is None else (X, y))
     if _interrupted:  # a plugin swallowed a real interrupt: never return (and checkpoint) its cells
         raise KeyboardInterrupt
     return result
@@ -250,16 +253,16 @@ def describe_task(task: Task) -> str:
     return f"[{task.dataset[0]}, seed {task.seed}, {attack}]"
 
 
-def _run_task(task: Task, failure: str | None = None) -> TaskResult:
+def _run_task(task: Task, failure: str | None = None, data: tuple | None = None) -> TaskResult:
     started = time.perf_counter()
     dataset_label = task.dataset[0]
-    X, y, _, class_names = task.data if task.data is not None else load_dataset(*task.dataset)
+    X, y = data if data is not None else shared_data.resolve(task.data)
     X_train, X_test, y_train, y_test = make_split(X, y, task.test_size, task.root_seed, dataset_label, task.seed)
     rows = []
     for size in task.sizes:
         X_sub, y_sub = subsample(X_train, y_train, size, task.root_seed, dataset_label, task.seed)
         for level in task.levels:
-            rows.extend(_run_level(task, level, X_sub, y_sub, X_test, y_test, len(class_names), failure))
+            rows.extend(_run_level(task, level, X_sub, y_sub, X_test, y_test, task.data.n_classes, failure))
     if task.shared_with:  # the clean task: the same rows under every attack
         rows = [{**row, "attack": label} for label in task.shared_with for row in rows]
     return TaskResult(task_key(task), rows, time.perf_counter() - started)
