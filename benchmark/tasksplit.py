@@ -43,8 +43,12 @@ def workers_for(spec) -> int:
 
 
 def work(task) -> int:
-    """Estimated work of a task: model fits x their training rows (``sizes`` are resolved row counts)."""
-    return len(task.levels) * len(task.defenses) * len(task.models) * sum(task.sizes)
+    """Estimated work of a task in training rows processed (``sizes`` are resolved row counts).
+
+    Per size and level: one poisoned set, then per defense one sanitized set and every model's fit,
+    each counted like one fit. So a piece cut by defense pays again for its poisoned set.
+    """
+    return sum(task.sizes) * len(task.levels) * (1 + len(task.defenses) * (1 + len(task.models)))
 
 
 def makespan(tasks, workers: int) -> float:
