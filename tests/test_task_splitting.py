@@ -186,7 +186,7 @@ def test_results_csv_is_identical_whatever_the_cut_jobs_or_backend(tmp_path, reg
     pytest.importorskip("dask.distributed")
     serial, meta = results(tmp_path, "serial", "--jobs", "1")
     assert meta["n_tasks"] == 3 and meta["n_cells"] == spec.n_cells
-    for name, extra, workers in (("loky", ["--jobs", "2"], 2), ("dask", ["--backend", "dask", "--jobs", "3"], 3)):
+    for name, extra, workers in (("loky", ["--jobs", "2"], 2), ("dask", ["--backend", "dask", "--jobs", "4"], 4)):
         csv, meta = results(tmp_path, name, *extra)
         assert csv == serial, name
         assert meta["n_tasks"] == len(make_plan(spec, registry, workers).tasks) > 3, name
