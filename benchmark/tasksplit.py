@@ -14,8 +14,6 @@ from dataclasses import replace
 
 #: an estimated gain smaller than this share is within the estimate's error: not worth repeated work
 TOLERANCE = 0.1
-
-
 #: seconds to wait for a Dask scheduler that is asked how many threads its workers have
 PROBE_SECONDS = 3
 
