@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from irisbench.tasksplit import overlap, restrict
+
 CHECKPOINT_NAME = "checkpoint.jsonl"
 RUNNING_NAME = "running.jsonl"
 
@@ -25,8 +27,29 @@ def _key(dataset: str, seed: int, attack: str) -> str:
 
 
 def task_key(task) -> str:
-    """Stable identity of a task across processes: its (dataset, seed, attack) coordinates."""
-    return _key(task.dataset[0], task.seed, task.attack[0])
+    """Stable identity of a task across processes and attempts: its (dataset, seed, attack) coordinates.
+
+    A piece of such a task (cut finer for the workers, :mod:`irisbench.tasksplit`) also names its
+    levels, defenses and sizes, so a resume cut differently still knows which cells it holds.
+    """
+    if not task.piece:
+        return _key(task.dataset[0], task.seed, task.attack[0])
+    return json.dumps([task.dataset[0], int(task.seed), task.attack[0], [float(level) for level in task.levels],
+                       [label for label, _ in task.defenses], [int(size) for size in task.sizes]])
+
+
+def _piece_of(whole, key: str):
+    """The task ``key`` names if it is ``whole`` or a piece of it, else None (a foreign or hand-edited key)."""
+    try:
+        coordinates = json.loads(key)
+        if len(coordinates) == 3:
+            candidate = whole
+        else:
+            levels, defenses, sizes = coordinates[3:]
+            candidate = restrict(whole, set(levels), set(defenses), set(sizes))
+    except (ValueError, TypeError, AttributeError, RecursionError):  # ValueError covers a wrong length
+        return None
+    return candidate if candidate is not None and task_key(candidate) == key else None
 
 
 def _plain(value):
@@ -117,6 +140,27 @@ class Checkpoint:
             except (ValueError, KeyError, TypeError, RecursionError):
                 continue
         return done
+
+    def kept(self, tasks) -> list:
+        """What a resume keeps of an earlier attempt, as that attempt cut it: the tasks (or pieces of
+        ``tasks``, whole tasks as the plan lays them out) it finished with fitting rows, then those it was
+        running when its process died. Disjoint: of two that overlap, the first recorded wins."""
+        done = self.read()
+        whole = {task_key(task): task for task in tasks}
+        kept: list = []
+        for key in [*done, *sorted(self.died())]:
+            try:
+                dataset, seed, attack = json.loads(key)[:3]
+                task = whole.get(_key(dataset, seed, attack))
+            except (ValueError, TypeError, KeyError, RecursionError):
+                continue
+            piece = None if task is None else _piece_of(task, key)
+            if piece is None or (key in done and not _rows_fit(piece, done[key])):
+                continue
+            if not any(overlap(piece, other) for other in kept if other.attack[0] == piece.attack[0]
+                       and other.dataset[0] == piece.dataset[0] and other.seed == piece.seed):
+                kept.append(piece)
+        return kept
 
     def died(self) -> set[str]:
         """Tasks an earlier attempt was running in its own process when that process died."""

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from irisbench.api import Attack, Dataset, Defense, Model
+from irisbench.checkpoint import Checkpoint
 from irisbench.data import check_datasets, load_dataset
 from irisbench.shared_data import DataRef, share
 from irisbench.sizes import resolve_sizes
 from irisbench.spec import RunSpec
+from irisbench.tasksplit import remainder, split_tasks, work
 
 
 #: The attack label of the clean (level 0) task, before its rows are copied to each attack.
@@ -38,6 +40,8 @@ class Task:
     levels: tuple[float, ...]
     sizes: tuple[int | None, ...] = (None,)
     cell_timeout: float | None = None
+    #: a piece of a coarse task, cut finer for the workers (:mod:`irisbench.tasksplit`)
+    piece: bool = False
     #: for the clean (level 0) task: the attack labels its rows are reported under
     shared_with: tuple[str, ...] = ()
     #: the dataset as loaded once by the driver, by reference: the arrays travel once per worker
@@ -85,10 +89,12 @@ class Plan:
         )
 
 
-def make_plan(spec: RunSpec, registry) -> Plan:
-    """Instantiate the plugins once, resolve sizes per dataset and lay out the tasks.
+def make_plan(spec: RunSpec, registry, workers: int = 1, resume=None) -> Plan:
+    """Instantiate the plugins once, resolve sizes per dataset and lay out the tasks for ``workers``.
 
     Loads each dataset in the driver (cached), so bad data or sizes fail here, before any work.
+    With ``resume`` (the folder of an interrupted run), what its checkpoint holds is kept as that
+    run cut it, and only the rest is cut for ``workers``: never a cell twice, never one missing.
     """
     check_datasets(spec.datasets, registry)
     defenses = tuple((ref.label, ref.create(registry)) for ref in spec.defenses)
@@ -111,7 +117,14 @@ def make_plan(spec: RunSpec, registry) -> Plan:
                 for attack_ref in spec.attacks:
                     tasks.append(Task(*common, (attack_ref.label, attack_ref.create(registry)), defenses, models,
                                       poisoned_levels, sizes, spec.cell_timeout, data=data))
+    kept = Checkpoint(resume).kept(tasks) if resume is not None else []
+    todo = [part for task in tasks for part in remainder(task, [k for k in kept if _within(k, task)])]
+    tasks = kept + split_tasks(todo, workers)
     # Longest first (stable, so seed order is kept among equals): the last tasks to finish are
     # short ones, and no worker idles long at the end. Rows are sorted into grid order anyway.
-    tasks.sort(key=lambda task: task.cost, reverse=True)
+    tasks.sort(key=work, reverse=True)
     return Plan(spec, tuple(tasks))
+
+
+def _within(piece: Task, task: Task) -> bool:
+    return (piece.dataset[0], piece.seed, piece.attack[0]) == (task.dataset[0], task.seed, task.attack[0])

@@ -198,6 +198,7 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
     from irisbench.outputs import create_outputs
     from irisbench.plan import make_plan
     from irisbench.registry import load_registry
+    from irisbench.tasksplit import workers_for
     from irisbench.sinks import terminal
     from irisbench.data import check_datasets, data_digests, dataset_profiles
 
@@ -219,7 +220,8 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
         if resume_dir is not None:
             _check_resumable(saved, digests, resume_dir)
             _remove_stale_temp_files(resume_dir)
-        plan = make_plan(spec, registry)  # the last validation: sizes against each dataset
+        # the last validation (sizes against each dataset); cut for the workers, around what --resume finds done
+        plan = make_plan(spec, registry, workers_for(spec), resume_dir)
         if write_files:
             out_dir, created = (resume_dir, False) if resume_dir else prepare_out_dir(spec.out)
         if spec.backend != "dask":  # local workers start (and import) while the sinks start
