@@ -59,12 +59,6 @@ class Task:
         """Model fits this task computes (its cells before the clean rows are copied)."""
         return len(self.sizes) * len(self.levels) * len(self.defenses) * len(self.models)
 
-    @property
-    def cost(self) -> int:
-        """A rough estimate of the work: fits x training samples, for scheduling only."""
-        n_samples = self.data.n_samples if self.data is not None else 1
-        return self.n_fits * n_samples
-
 
 @dataclass(frozen=True)
 class Plan:
