@@ -28,7 +28,7 @@ from irisbench import shared_data
 from irisbench.checkpoint import Checkpoint, task_key
 from irisbench.errors import UsageError
 from irisbench.plan import Plan
-from irisbench.processes import can_fork
+from irisbench.processes import can_fork, frozen_gc
 from irisbench.worker import describe_task, failed_task, import_shared_modules, noting_interrupts, run_task, warm_up
 
 #: seconds an idle loky worker waits for work (joblib's default): warm workers outlast the MLflow start
@@ -213,10 +213,12 @@ class WarmUp:
         if self._started:
             if can_fork():
                 import_shared_modules()  # once here instead of once per worker
-                pool = _fork_pool(n_jobs)
+                with frozen_gc():  # the workers are forked by the first submit
+                    pool = _fork_pool(n_jobs)
+                    self._pending = [pool.submit(warm_up, plan.tasks[0]) for _ in range(n_jobs)]
             else:
                 pool = _pool(n_jobs)  # the same size as the grid's, so these very processes compute it
-            self._pending = [pool.submit(warm_up, plan.tasks[0]) for _ in range(n_jobs)]
+                self._pending = [pool.submit(warm_up, plan.tasks[0]) for _ in range(n_jobs)]
 
     def wait(self) -> None:
         from joblib.externals.loky.process_executor import TerminatedWorkerError

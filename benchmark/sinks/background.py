@@ -14,7 +14,7 @@ from __future__ import annotations
 import signal
 
 from irisbench.errors import SinkStartError, UsageError, describe_exception
-from irisbench.processes import context, portable
+from irisbench.processes import context, frozen_gc, portable
 
 #: seconds an aborting driver waits for the child to end what it opened before killing it
 ABORT_SECONDS = 15.0
@@ -31,7 +31,8 @@ class BackgroundSink:
         self._conn, theirs = ctx.Pipe()
         self._process = ctx.Process(target=_serve, args=(theirs, self._conn, sink, spec), daemon=True,
                                     name=f"irisbench-sink-{sink.name}")
-        self._process.start()
+        with frozen_gc():
+            self._process.start()
         theirs.close()
         self._error: BaseException | None = None  # prepare or start failed: raised by check() and write()
         self._run_meta: dict = {}
