@@ -143,8 +143,10 @@ class BackgroundSink:
         self._finish()
         if self._error is not None:
             raise self._error
-        code = self._process.exitcode
-        raise RuntimeError(f"the process of output {self.name!r} stopped unexpectedly (exit code {code})")
+        died = f"the process of output {self.name!r} stopped unexpectedly (exit code {self._process.exitcode})"
+        if not self._sent:  # it cannot have started: like a start that failed, the run stops
+            raise SinkStartError(f"{died}; run again")
+        raise RuntimeError(died)
 
     def _finish(self) -> None:
         if self._done:
