@@ -213,9 +213,12 @@ class Sink(Plugin):
         """Called once the run is valid, before the grid computes (e.g. open a run on a server)."""
 
     def send(self, record, out_dir) -> None:
-        """Optional, for a sink that does not write files: called as soon as the grid is computed,
-        before the file sinks write, with what needs none of their files (MLflow logs its runs and
-        metrics meanwhile). ``write`` follows, after the file sinks."""
+        """Optional: called for every sink as soon as the grid is computed, before any sink writes.
+
+        A background sink starts its work on the record here, while the others write: MLflow logs
+        its runs and metrics, the figures are drawn. It must not read other sinks' files here;
+        ``write`` follows, in the usual order (file sinks in registration order, then the rest).
+        """
 
     def write(self, record, out_dir) -> list:
         """Write ``record`` under ``out_dir`` (a ``pathlib.Path``); return the paths written."""

@@ -42,8 +42,8 @@ class Outputs:
         """
         if self._preparing is not None:
             self._preparing.join()
-        for sink in self.sinks:  # a background sink (MLflow) logs what needs no file while the files are written
-            if not sink.writes_files:
+        for sink in self.sinks:  # background sinks start on the record now (MLflow logs, figures draw)
+            if out_dir is not None or not sink.writes_files:
                 self._run(sink, sink.send, record, out_dir)
         for sink in self.sinks:
             if (out_dir is None and sink.writes_files) or any(f.name == sink.name for f in self.failures):

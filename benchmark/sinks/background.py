@@ -29,13 +29,16 @@ class BackgroundSink:
         self.writes_files = sink.writes_files
         ctx = context()
         self._conn, theirs = ctx.Pipe()
-        self._process = ctx.Process(target=_serve, args=(theirs, self._conn, sink, spec), daemon=True,
+        # not a daemon, so that it may fork (the figures sink draws side by side); it ends itself when
+        # the driver goes (its pipe closes), and the driver kills it after ABORT_SECONDS at most
+        self._process = ctx.Process(target=_serve, args=(theirs, self._conn, sink, spec),
                                     name=f"irisbench-sink-{sink.name}")
         with frozen_gc():
             self._process.start()
         theirs.close()
         self._error: BaseException | None = None  # prepare or start failed: raised by check() and write()
         self._run_meta: dict = {}
+        self._failed: BaseException | None = None  # raised by write(): a failure of this sink alone
         self._start_sent = self._started = self._sent = self._done = False
 
     # ----------------------------------------------------------------- driver side
@@ -43,13 +46,12 @@ class BackgroundSink:
         self.sink.preflight(spec)  # here, in the driver: quick, and its error is the user's to see now
 
     def start(self, spec, out_dir) -> None:
-        self._send("start", out_dir)
+        self._post("start", out_dir)
         self._start_sent = True
 
     def check(self) -> None:
-        """Raise the child's prepare/start error, if it reported one; never waits."""
-        while self._error is None and not self._done and self._conn.poll():
-            self._take(self._receive())
+        """Raise what stops the run (the child's start failed, or it died starting); never waits."""
+        self._pump()
         if self._error is not None:
             raise self._error
 
@@ -61,7 +63,9 @@ class BackgroundSink:
     def send(self, record, out_dir) -> None:
         """Ship the record: the child runs the sink's ``send`` with it while the driver writes the files."""
         self.check()
-        self._send("send", record, out_dir)
+        if self._failed is not None:
+            raise self._failed
+        self._post("send", record, out_dir)
         self._sent = True
 
     def write(self, record, out_dir) -> list:
@@ -73,14 +77,12 @@ class BackgroundSink:
 
         try:
             self.check()
-            self._send("write", record.meta if self._sent else record, out_dir)
-            with status(self._waiting_for()):
-                reply = self._receive()
-                while reply[0] != "written":
-                    self._take(reply)
-                    if self._error is not None:
-                        raise self._error
-                    reply = self._receive()
+            if self._failed is None:
+                self._post("write", record.meta if self._sent else record, out_dir)
+                with status(self._waiting_for()):
+                    reply = self._pump(until="written")
+            if self._error is not None or self._failed is not None:
+                raise self._error or self._failed
         finally:
             self._finish()
         _, paths, meta = reply
@@ -102,51 +104,63 @@ class BackgroundSink:
             self._finish()
             return
         try:
-            self._send("abort", status)
-            if self._conn.poll(ABORT_SECONDS):
-                while self._receive()[0] != "aborted":
-                    pass
-        except Exception:  # noqa: BLE001, S110 - the child had stopped already (its start failed): nothing open
+            self._post("abort", status)
+            if not self._done and self._conn.poll(ABORT_SECONDS):
+                self._pump(until="aborted")
+        except Exception:  # noqa: BLE001, S110 - already failing: nothing more to do
             pass
         self._finish()
 
-    def _take(self, reply: tuple) -> None:
-        kind, *rest = reply
+    def _pump(self, until: str | None = None) -> tuple | None:
+        """Take the child's messages: those waiting now, or up to the ``until`` reply (returned).
+
+        None when the child stopped before it: after reporting an error, or dying unannounced.
+        """
+        while not self._done and (until is not None or self._conn.poll()):
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                self._died()
+                return None
+            self._take(message)
+            if message[0] == until:
+                return message
+            if message[0] == "error" and until is not None:  # the child stops after reporting one
+                return None
+        return None
+
+    def _take(self, message: tuple) -> None:
+        kind, *rest = message
         if kind == "started":
             self._run_meta, self._started = rest[0], True
         elif kind == "error":
             stage, exc = rest
-            self._error = exc if stage in ("sent", "written") else SinkStartError(
-                str(exc) if isinstance(exc, UsageError) else
-                f"output {self.name!r} could not start: {describe_exception(exc)}")
-        # "prepared" and "sent" need nothing
+            if stage in ("sent", "written") or (stage == "prepared" and not isinstance(exc, UsageError)):
+                self._failed = exc  # the sink fails alone, when it writes (matplotlib would not import)
+            else:  # the user's settings are wrong (an MLflow store that cannot be used): the run stops
+                self._error = SinkStartError(str(exc) if isinstance(exc, UsageError) else
+                                             f"output {self.name!r} could not start: {describe_exception(exc)}")
+        # "prepared", "sent" and "aborted" need nothing
 
-    def _send(self, *message) -> None:
+    def _post(self, *message) -> None:
+        """Send to the child; a child that is gone is noted (check and write say so), not raised here."""
+        if self._done:
+            return
         try:
             self._conn.send(message)
         except (OSError, EOFError):
-            self._lost()
+            self._pump()  # what it said before going
+            self._died()
 
-    def _receive(self) -> tuple:
-        try:
-            return self._conn.recv()
-        except (OSError, EOFError):
-            self._lost()
-
-    def _lost(self):
-        """The child is gone: raise what it reported before going, else say that it died."""
-        try:
-            while self._error is None and self._conn.poll():
-                self._take(self._conn.recv())
-        except (OSError, EOFError):
-            pass
+    def _died(self) -> None:
+        """The child is gone. Unless it said why, that fails the sink, or stops the run if it had not started."""
         self._finish()
-        if self._error is not None:
-            raise self._error
-        died = f"the process of output {self.name!r} stopped unexpectedly (exit code {self._process.exitcode})"
-        if not self._sent:  # it cannot have started: like a start that failed, the run stops
-            raise SinkStartError(f"{died}; run again")
-        raise RuntimeError(died)
+        if self._error is None and self._failed is None:
+            died = f"the process of output {self.name!r} stopped unexpectedly (exit code {self._process.exitcode})"
+            if self._sent:
+                self._failed = RuntimeError(died)
+            else:
+                self._error = SinkStartError(f"{died}; run again")
 
     def _finish(self) -> None:
         if self._done:
