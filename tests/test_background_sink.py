@@ -103,3 +103,53 @@ def test_from_a_driver_with_threads_the_sink_process_is_spawned_and_logs(tmp_pat
     from mlflow import MlflowClient
 
     assert MlflowClient(f"sqlite:///{tmp_path}/api.db").get_run(run_id).info.status == "FINISHED"
+
+
+BROKEN = '''
+from irisbench import Sink, UsageError, hookimpl
+
+
+class Broken(Sink):
+    name = "broken"
+    description = "a background sink whose set-up fails as its parameter says"
+    writes_files = False
+    background = True
+
+    def __init__(self, **values):
+        super().__init__(**values)
+        import os
+        self.how = os.environ.get("BROKEN_HOW", "")
+
+    def prepare(self, spec):
+        if self.how == "import":
+            raise ImportError("no module named nowhere")
+        if self.how == "settings":
+            raise UsageError("broken: the address is wrong; fix it")
+
+    def write(self, record, out_dir):
+        return []
+
+
+@hookimpl
+def irisbench_register_sinks():
+    return [Broken]
+'''
+
+
+@pytest.mark.parametrize("how, code, says", [
+    ("import", 1, "irisbench: warning: output 'broken' failed: ImportError: no module named nowhere"),
+    ("settings", 2, "irisbench: error: broken: the address is wrong; fix it"),
+])
+def test_a_background_sink_that_cannot_prepare(tmp_path, how, code, says):
+    """A broken set-up fails that sink alone; wrong settings (a UsageError) stop the run in one line."""
+    from conftest import plugin_folder
+
+    folder = plugin_folder(tmp_path, BROKEN, "broken.py")
+    done = subprocess.run([sys.executable, "-m", "irisbench.cli", "--plugins-dir", str(folder), "run", "--no-mlflow",
+                           "--seeds", "2", "--levels", "0,10", "--out", "run"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "BROKEN_HOW": how})
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    assert any(line.startswith(says) for line in done.stderr.splitlines()), done.stderr  # (+ how to resume)
+    if how == "import":  # the other outputs are all there
+        assert (tmp_path / "run" / "summary.csv").is_file() and (tmp_path / "run" / "report.html").is_file()
