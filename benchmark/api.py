@@ -206,7 +206,8 @@ class Sink(Plugin):
         """Slow set-up that leaves nothing behind if the run stops early (imports, connecting).
 
         Runs while the grid computes, in a thread of the driver; a background sink's runs in its
-        own process, from the moment the options are valid. ``write`` comes after it either way.
+        own process, from the moment the options are valid. ``write`` comes after it either way. A
+        UsageError here stops the run (exit 2); any other error fails this sink alone, when it writes.
         """
 
     def start(self, spec, out_dir) -> None:
