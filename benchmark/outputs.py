@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from irisbench.atomic import DISK_FULL_ERRNOS
-from irisbench.errors import SinkStartError, describe_exception
+from irisbench.errors import SinkStartError, UsageError, describe_exception
 from irisbench.render import printable
 from irisbench.sinks.background import BackgroundSink
 
@@ -34,6 +34,8 @@ class Outputs:
     #: wall time of each sink's write, in this process (a background sink's: waiting for it)
     seconds: dict[str, float] = field(default_factory=dict)
     _preparing: threading.Thread | None = None
+    #: sink name -> what its prepare raised (in the thread)
+    _unprepared: dict = field(default_factory=dict)
 
     def write(self, record, out_dir: Path | None) -> None:
         """Every sink writes ``record``; one that raises is reported as a failure and skipped.
@@ -42,17 +44,26 @@ class Outputs:
         """
         if self._preparing is not None:
             self._preparing.join()
+        for sink in self.sinks:  # as a background sink's: wrong settings stop the run, the rest fails the sink
+            exc = self._unprepared.get(sink.name)
+            if isinstance(exc, UsageError):
+                raise SinkStartError(str(exc))
+            if exc is not None:
+                self.failures.append(SinkFailure(sink.name, describe_exception(exc), sink.writes_files))
         for sink in self.sinks:  # background sinks start on the record now (MLflow logs, figures draw)
-            if out_dir is not None or not sink.writes_files:
+            if (out_dir is not None or not sink.writes_files) and not self._failed(sink):
                 self._run(sink, sink.send, record, out_dir)
         for sink in self.sinks:
-            if (out_dir is None and sink.writes_files) or any(f.name == sink.name for f in self.failures):
+            if (out_dir is None and sink.writes_files) or self._failed(sink):
                 continue
             started = time.perf_counter()
             paths = self._run(sink, sink.write, record, out_dir)
             self.seconds[sink.name] = time.perf_counter() - started
             if paths is not None and out_dir is not None and sink.writes_files:  # run.json: which sink wrote what
                 record.meta.setdefault("outputs", {})[sink.name] = _relative(paths, out_dir)
+
+    def _failed(self, sink) -> bool:
+        return any(failure.name == sink.name for failure in self.failures)
 
     def _run(self, sink, call, *args) -> list[Path] | None:
         """``call(*args)`` as paths; None when it raised, recorded as the sink's failure."""
@@ -81,7 +92,7 @@ class Outputs:
             raise
         # the others prepare (import matplotlib...) in a thread, while the driver waits for the workers
         local = [sink for sink in self.sinks if not isinstance(sink, BackgroundSink)]
-        self._preparing = threading.Thread(target=_prepare, args=(local, spec), daemon=True)
+        self._preparing = threading.Thread(target=_prepare, args=(local, spec, self._unprepared), daemon=True)
         self._preparing.start()
 
     def check(self) -> dict:
@@ -116,13 +127,13 @@ def _relative(paths: list[Path], out_dir: Path) -> list[str]:
     return [p.relative_to(root).as_posix() for p in inside if p.is_relative_to(root)]
 
 
-def _prepare(sinks: list, spec) -> None:
-    """Each sink's ``prepare``; one that fails will fail (and be reported) when it writes."""
+def _prepare(sinks: list, spec, errors: dict) -> None:
+    """Each sink's ``prepare``; what one raises is kept in ``errors`` for ``Outputs.write`` to report."""
     for sink in sinks:
         try:
             sink.prepare(spec)
-        except Exception:  # noqa: BLE001, S110
-            pass
+        except Exception as exc:  # noqa: BLE001 - a sink is plugin code: reported when the run writes
+            errors[sink.name] = exc
 
 
 def create_outputs(registry, spec, files: bool, params: dict[str, dict] | None = None) -> Outputs:

@@ -106,18 +106,18 @@ def test_from_a_driver_with_threads_the_sink_process_is_spawned_and_logs(tmp_pat
 
 
 BROKEN = '''
+import os
+
 from irisbench import Sink, UsageError, hookimpl
 
 
 class Broken(Sink):
     name = "broken"
-    description = "a background sink whose set-up fails as its parameter says"
+    description = "a sink whose set-up fails as BROKEN_HOW says"
     writes_files = False
-    background = True
 
     def __init__(self, **values):
         super().__init__(**values)
-        import os
         self.how = os.environ.get("BROKEN_HOW", "")
 
     def prepare(self, spec):
@@ -130,24 +130,32 @@ class Broken(Sink):
         return []
 
 
+class BrokenBehind(Broken):
+    name = "broken_behind"
+    background = True
+
+
 @hookimpl
 def irisbench_register_sinks():
-    return [Broken]
+    return [Broken] if os.environ.get("BROKEN_WHERE") == "thread" else [BrokenBehind]
 '''
 
 
+@pytest.mark.parametrize("where", ["thread", "process"])
 @pytest.mark.parametrize("how, code, says", [
-    ("import", 1, "irisbench: warning: output 'broken' failed: ImportError: no module named nowhere"),
+    ("import", 1, "irisbench: warning: output '{}' failed: ImportError: no module named nowhere"),
     ("settings", 2, "irisbench: error: broken: the address is wrong; fix it"),
 ])
-def test_a_background_sink_that_cannot_prepare(tmp_path, how, code, says):
-    """A broken set-up fails that sink alone; wrong settings (a UsageError) stop the run in one line."""
+def test_a_sink_that_cannot_prepare(tmp_path, how, code, says, where):
+    """A broken set-up fails that sink alone; wrong settings (a UsageError) stop the run in one line; whether
+    the sink prepares in the driver's thread or in a process of its own (background)."""
+    says = says.format("broken" if where == "thread" else "broken_behind")
     from conftest import plugin_folder
 
     folder = plugin_folder(tmp_path, BROKEN, "broken.py")
     done = subprocess.run([sys.executable, "-m", "irisbench.cli", "--plugins-dir", str(folder), "run", "--no-mlflow",
                            "--seeds", "2", "--levels", "0,10", "--out", "run"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "BROKEN_HOW": how})
+                          text=True, timeout=300, env={**os.environ, "BROKEN_HOW": how, "BROKEN_WHERE": where})
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr
     assert any(line.startswith(says) for line in done.stderr.splitlines()), done.stderr  # (+ how to resume)
