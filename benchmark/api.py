@@ -217,7 +217,7 @@ class Sink(Plugin):
         """Optional: called for every sink as soon as the grid is computed, before any sink writes.
 
         A background sink starts its work on the record here, while the others write: MLflow logs
-        its runs and metrics, the figures are drawn. It must not read other sinks' files here;
+        its runs and metrics. It must not read other sinks' files here;
         ``write`` follows, in the usual order (file sinks in registration order, then the rest).
         """
 

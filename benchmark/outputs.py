@@ -50,7 +50,7 @@ class Outputs:
                 raise SinkStartError(str(exc))
             if exc is not None:
                 self.failures.append(SinkFailure(sink.name, describe_exception(exc), sink.writes_files))
-        for sink in self.sinks:  # background sinks start on the record now (MLflow logs, figures draw)
+        for sink in self.sinks:  # background sinks start on the record now (MLflow logs its runs)
             if (out_dir is not None or not sink.writes_files) and not self._failed(sink):
                 self._run(sink, sink.send, record, out_dir)
         for sink in self.sinks:

@@ -52,24 +52,12 @@ class FiguresSink(_Writer):
     params = (Param("heatmap_level", float, None, "level of the defense heatmap (default: the highest)",
                     min=0, max=100),)
     writer = "irisbench.sinks.figures:write_figures"
-    #: in a process of its own: matplotlib (~0.4 s to import) loads on another core while the driver
-    #: imports scikit-learn and computes, and the figures are drawn while the other sinks write
-    background = True
 
     def prepare(self, spec) -> None:
         from irisbench.sinks.figures.style import pyplot
 
         super().prepare(spec)
-        pyplot()
-
-    def send(self, record, out_dir) -> None:
-        """Draw now, while the sinks registered before this one write; ``write`` hands over the paths."""
-        if out_dir is not None:
-            self._drawn = super().write(record, out_dir)
-
-    def write(self, record, out_dir: Path) -> list[Path]:
-        drawn = getattr(self, "_drawn", None)
-        return drawn if drawn is not None else super().write(record, out_dir)
+        pyplot()  # matplotlib takes ~0.4 s to import: while the grid computes, not after
 
 
 class AnalysisSink(_Writer):
