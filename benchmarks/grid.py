@@ -101,6 +101,14 @@ VERSIONED = ("irisbench", "numpy", "scipy", "scikit-learn", "pandas", "joblib", 
              "matplotlib", "threadpoolctl")
 
 
+def release(tmp: Path, keep: bool) -> None:
+    """The end of a benchmark's temporary folder: removed, or kept (and said so) with --keep."""
+    if keep:
+        log(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.2f}] {message}", file=sys.stderr, flush=True)
 
@@ -736,10 +744,7 @@ def main(argv=None) -> int:
     finally:
         results["load_after"] = os.getloadavg()[0]
         os.chdir(HERE)
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        release(tmp, args.keep)
 
     text = report(results)
     print(text)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from grid import irisbench_exe, log, run_json, versions
+from grid import irisbench_exe, log, release, run_json, versions
 
 HERE = Path(__file__).resolve().parent
 N_FEATURES = 20  # the synthetic dataset's default
@@ -207,10 +206,7 @@ def main(argv=None) -> int:
         print(f"scaling: {exc}", file=sys.stderr)
         return 2
     finally:
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        release(tmp, args.keep)
 
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"irisbench scaling benchmark (issue 12), {date}",

@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from grid import cell_key, compare_accuracy, irisbench_exe, log, read_rows, run_json, timed_process, versions
+from grid import (cell_key, compare_accuracy, irisbench_exe, log, read_rows, release, run_json, timed_process,
+                  versions)
 
 HERE = Path(__file__).resolve().parent
 PLAIN = HERE / "plain_script.py"
@@ -291,10 +291,7 @@ def main(argv=None) -> int:
         print(f"side_by_side: {exc}", file=sys.stderr)
         return 2
     finally:
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        release(tmp, args.keep)
 
 
 if __name__ == "__main__":
