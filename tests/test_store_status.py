@@ -1,5 +1,6 @@
 """Opening an MLflow store is seconds of silence (10-30 s for a new one on a slow machine): say so."""
 
+import json
 import subprocess
 import sys
 
@@ -24,7 +25,15 @@ def test_run_and_log_say_they_are_opening_the_store(tmp_path):
     run = subprocess.run([*CLI, "run", "--jobs", "1", "--seeds", "2", "--levels", "0,10", "--tracking-uri", uri,
                           "--out", "run"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert run.stderr.splitlines()[0] == f"irisbench: opening MLflow store {uri} (first use creates it)"
+    # MLflow opens the store in its own process while the grid computes: the driver says so only when
+    # it is left waiting for it (more than the status line's 1 s delay), which depends on the machine
+    waited = json.loads((tmp_path / "run" / "run.json").read_text())["timings"]["sink_seconds"]["mlflow"]
+    said = [line for line in run.stderr.splitlines() if line.startswith("irisbench: ")]
+    if waited > 1.3:
+        assert said[0] in (f"irisbench: opening MLflow store {uri} (first use creates it)",
+                           "irisbench: waiting for output 'mlflow'")
+    elif waited < 0.8:
+        assert said == [], run.stderr
 
     fresh = f"sqlite:///{tmp_path}/other/mlflow.db"
     log = subprocess.run([*CLI, "log", "run", "--tracking-uri", fresh], cwd=tmp_path, capture_output=True, text=True)
