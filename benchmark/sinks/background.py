@@ -29,8 +29,8 @@ class BackgroundSink:
         self.writes_files = sink.writes_files
         ctx = context()
         self._conn, theirs = ctx.Pipe()
-        # not a daemon, so that it may fork (the figures sink draws side by side); it ends itself when
-        # the driver goes (its pipe closes), and the driver kills it after ABORT_SECONDS at most
+        # not a daemon, so that the sink may start processes of its own; it ends itself when the
+        # driver goes (its pipe closes), and the driver kills it after ABORT_SECONDS at most
         self._process = ctx.Process(target=_serve, args=(theirs, self._conn, sink, spec),
                                     name=f"irisbench-sink-{sink.name}")
         with frozen_gc():

@@ -92,8 +92,7 @@ class MlflowSink(Sink):
             if store.exists():
                 store.connect()
         except Exception as exc:
-            raise UsageError(f"cannot use MLflow tracking URI {redact_uri(store.uri)}: "
-                             f"{one_line(exc)}; fix the URI or pass --no-mlflow") from None
+            raise _unusable(store, exc) from None
         finally:
             self.start_seconds += time.perf_counter() - started
 
@@ -115,8 +114,7 @@ class MlflowSink(Sink):
             raise
         except Exception as exc:
             self.abort("FAILED")
-            raise UsageError(f"cannot use MLflow tracking URI {redact_uri(store.uri)}: "
-                             f"{one_line(exc)}; fix the URI or pass --no-mlflow") from None
+            raise _unusable(store, exc) from None
         if out_dir is not None:
             self._end_stale_run(Path(out_dir))
         self.start_seconds += time.perf_counter() - started
@@ -362,6 +360,12 @@ def _irisbench_files(record, out_dir: Path) -> list[Path]:
             if wanted and not entry.is_symlink() and entry.is_file():
                 found.append(folder / entry.name)
     return found
+
+
+def _unusable(store: Store, exc: Exception) -> UsageError:
+    """The one-line error for a store MLflow could not use, with the fix."""
+    return UsageError(f"cannot use MLflow tracking URI {redact_uri(store.uri)}: {one_line(exc)}; "
+                      "fix the URI or pass --no-mlflow")
 
 
 def _context(value: str):
