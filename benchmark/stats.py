@@ -97,6 +97,21 @@ def wilcoxon_p(diff) -> float:
     return float(min(1.0, 2 * min(greater, less)))
 
 
+#: Resamples of every seed bootstrap, and the seed of its generator (fixed: an interval is reproducible).
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
+def bootstrap_indices(n: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """``(resamples, n)`` seed indices drawn with replacement: one row per bootstrap resample.
+
+    Every bootstrap over seeds uses these draws, applied to each cell it compares, so the pairing by
+    seed is kept; a fresh generator with a fixed seed makes each interval reproducible and
+    independent of the order in which tables are computed.
+    """
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
 def holm(p_values) -> np.ndarray:
     """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1); NaN stays NaN."""
     p = np.asarray(p_values, dtype=float)

@@ -26,6 +26,7 @@ from irisbench.schema import CELL_COLUMNS, COLUMNS, CONFIG_COLUMNS, level_text
 from irisbench.results import ResultSet
 from irisbench.sinks.analysis import MAX_TABLE_ROWS, write_analysis
 from irisbench.spec import build_spec
+from irisbench.stats import significance
 
 TREE = ("iris", "label_flip", "none", "decision_tree", 105)
 CONSTANTS = {"0.05", "0.001"}  # the significance level and the "< 0.001" floor of the p-value format
@@ -333,9 +334,9 @@ def test_significance_needs_both_the_holm_p_and_the_interval(tmp_path):
     assert "the smallest two-sided Wilcoxon p-value possible is 0.0625 (2 / 2^5" in text
     assert ("With 5 paired seeds and 1 comparison, no comparison below can reach a Holm-adjusted p under 0.05 "
             "(the smallest possible is 0.0625)") in text
-    assert tb.significance(0.1, 0.2, 0.01) == 1 and tb.significance(-0.2, -0.1, 0.01) == -1
-    assert tb.significance(-0.1, 0.2, 0.001) == 0 and tb.significance(0.1, 0.2, 0.06) == 0
-    assert tb.significance(math.nan, math.nan, math.nan) is None
+    assert significance(0.1, 0.2, 0.01) == 1 and significance(-0.2, -0.1, 0.01) == -1
+    assert significance(-0.1, 0.2, 0.001) == 0 and significance(0.1, 0.2, 0.06) == 0
+    assert significance(math.nan, math.nan, math.nan) is None
     assert tb.seeds_needed(1) == 6 and tb.seeds_needed(72) == 12
 
 

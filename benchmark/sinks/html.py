@@ -17,7 +17,7 @@ from pathlib import Path
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.render import printable
-from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIDENCE, config_label, fmt_p, level_text, mean_ci, mean_pm
+from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIDENCE, CONFIG_COLUMNS, config_label, fmt_p, level_text, mean_ci, mean_pm
 from irisbench.sinks.files import atomic_write_text
 
 REPORT_NAME = "report.html"
@@ -105,7 +105,7 @@ def _accuracy(row: dict | None) -> str:
 def config_findings(record: RunRecord, t: tb.Tables, config: tuple, cells: dict[tuple, dict]) -> str:
     """One configuration: clean accuracy, then accuracy and the paired drop at each poisoned level."""
     drops = {r["level"]: r for r in t.degradation.to_dict("records")
-             if tuple(r[c] for c in tb.CONFIG_COLUMNS) == tuple(config)}
+             if tuple(r[c] for c in CONFIG_COLUMNS) == tuple(config)}
     items = []
     for level in record.result_set.levels():
         row = cells.get((*config, level))
@@ -138,7 +138,7 @@ def significant_list(rows) -> str:
     rows = rows[rows["verdict"].isin([tb.DEFENSE_WORDS[1], tb.DEFENSE_WORDS[-1]])].sort_values("p_holm", kind="stable")
     if rows.empty:
         return ""
-    items = [f"<li>{esc(config_label(tuple(r[c] for c in tb.CONFIG_COLUMNS)))} (n_train {esc(r['n_train'])}), "
+    items = [f"<li>{esc(config_label(tuple(r[c] for c in CONFIG_COLUMNS)))} (n_train {esc(r['n_train'])}), "
              f"level {esc(level_text(r['level']))} %: {verdict(r['verdict'])}, difference "
              f"{num(mean_ci(r['diff_mean'], r['diff_ci_low'], r['diff_ci_high']))}, Holm-adjusted p = "
              f"{num(fmt_p(r['p_holm']))}</li>" for r in rows.head(MAX_NAMED).to_dict("records")]
@@ -222,7 +222,7 @@ def accuracy_png(record: RunRecord) -> bytes:
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     try:
         summary = record.summary.sort_values("level", kind="stable")
-        for config, cell in summary.groupby(tb.CONFIG_COLUMNS, sort=False):
+        for config, cell in summary.groupby(CONFIG_COLUMNS, sort=False):
             x = cell["level"].to_numpy(dtype=float)
             line, = ax.plot(x, cell["accuracy_mean"].to_numpy(dtype=float), marker="o",
                             label=printable(f"{config_label(config)} (n_train {config[4]})"))
@@ -274,7 +274,7 @@ def _groups(frame, cells) -> list[tuple[str, list[list[str]]]]:
     """``cells(row)`` of each row, grouped by configuration in table order under its escaped label."""
     groups: dict[tuple, list[list[str]]] = {}
     for r in frame.to_dict("records"):
-        groups.setdefault(tuple(r[c] for c in tb.CONFIG_COLUMNS), []).append(cells(r))
+        groups.setdefault(tuple(r[c] for c in CONFIG_COLUMNS), []).append(cells(r))
     return [(f"{esc(config_label(config))} <span class=\"muted\">(n_train {esc(config[4])})</span>", rows)
             for config, rows in groups.items()]
 

@@ -1,0 +1,95 @@
+"""The analysis tables: one tidy pandas DataFrame per question, computed from a ResultSet.
+
+Every number the analysis report quotes comes from one of these tables (and each table is
+written as a CSV beside the report), so a reader can trace every sentence back to data:
+
+- :func:`clean_table`           clean accuracy (level 0) per configuration;
+- :func:`degradation_table`     accuracy per (configuration, level > 0) and the paired drop vs level 0;
+- :func:`defense_table`         each defense vs ``none`` at the same (dataset, attack, model, n_train,
+                                level): paired difference, t-interval, Wilcoxon p, Holm p, recovery;
+- :func:`chance_table`          the majority-class rate of each dataset's test split;
+- :func:`breakdown_table`       breakdown level per configuration;
+- :func:`clean_equivalent_table` clean-equivalent sample size per poisoned cell;
+- :func:`detection_table`       detection precision / recall of the :func:`detecting_defenses`.
+
+Statistics come from :mod:`irisbench.stats` (Student-t intervals, Wilcoxon signed-rank, Holm,
+recovery, breakdown level, clean-equivalent inversion); nothing here re-implements them.
+Comparisons are paired by seed: the same seed means the same split, subsample and model seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from irisbench.results import ResultSet
+from irisbench.tables.breakdown import BREAKDOWN_COLUMNS, breakdown_table
+from irisbench.tables.chance import chance_table
+from irisbench.tables.clean import clean_table
+from irisbench.tables.clean_equivalent import CLEAN_EQUIVALENT_COLUMNS, clean_equivalent_table
+from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WORDS, DROP_WORDS, NOT_TESTABLE,
+                                     POISONED_FAMILY, seed_values, seeds_needed, smallest_wilcoxon_p, verdict_text)
+from irisbench.tables.defenses import (BOOTSTRAP_MIN_DEFINED, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, DEFENSE_COLUMNS,
+                                       HARM_TOLERANCE, bootstrap_recovery, defense_overview, defense_table)
+from irisbench.tables.degradation import DEGRADATION_COLUMNS, degradation_table
+from irisbench.tables.detection import DETECTION_COLUMNS, detecting_defenses, detection_table
+
+__all__ = [
+    "BASELINE_DEFENSE",
+    "BOOTSTRAP_MIN_DEFINED",
+    "BOOTSTRAP_RESAMPLES",
+    "BOOTSTRAP_SEED",
+    "BREAKDOWN_COLUMNS",
+    "CLEAN_EQUIVALENT_COLUMNS",
+    "CLEAN_FAMILY",
+    "DEFENSE_COLUMNS",
+    "DEFENSE_WORDS",
+    "DEGRADATION_COLUMNS",
+    "DETECTION_COLUMNS",
+    "DROP_WORDS",
+    "HARM_TOLERANCE",
+    "NOT_TESTABLE",
+    "POISONED_FAMILY",
+    "Tables",
+    "all_tables",
+    "bootstrap_recovery",
+    "breakdown_table",
+    "chance_table",
+    "clean_equivalent_table",
+    "clean_table",
+    "defense_overview",
+    "defense_table",
+    "degradation_table",
+    "detecting_defenses",
+    "detection_table",
+    "seed_values",
+    "seeds_needed",
+    "smallest_wilcoxon_p",
+    "verdict_text",
+]
+
+
+@dataclass
+class Tables:
+    """Every analysis table of one run (see the module docstring)."""
+
+    clean: pd.DataFrame
+    degradation: pd.DataFrame
+    defenses: pd.DataFrame
+    chance: pd.DataFrame
+    breakdown: pd.DataFrame
+    clean_equivalent: pd.DataFrame
+    detection: pd.DataFrame
+
+    #: CSV file name per table, written beside analysis_report.md
+    FILES = {"clean": "clean_accuracy.csv", "degradation": "degradation.csv", "defenses": "defense_comparison.csv",
+             "chance": "chance.csv", "breakdown": "breakdown.csv", "clean_equivalent": "clean_equivalent.csv",
+             "detection": "detection.csv"}
+
+
+def all_tables(results: ResultSet) -> Tables:
+    return Tables(clean=clean_table(results), degradation=degradation_table(results),
+                  defenses=defense_table(results), chance=chance_table(results),
+                  breakdown=breakdown_table(results), clean_equivalent=clean_equivalent_table(results),
+                  detection=detection_table(results))

@@ -1,0 +1,62 @@
+"""What every analysis table shares: the seed values of each cell, verdict words, Holm within families."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from irisbench.schema import ALPHA, CELL_COLUMNS
+from irisbench.stats import holm, t_interval
+
+
+BASELINE_DEFENSE = "none"
+
+CLEAN_FAMILY = "clean"  # defense vs none at level 0: what the defense costs on clean data
+POISONED_FAMILY = "poisoned"  # defense vs none at levels > 0: did the defense help against the attack
+
+NOT_TESTABLE = "not testable (fewer than 2 paired seeds)"
+DEFENSE_WORDS = {1: "helped significantly", -1: "hurt significantly", 0: "no significant effect"}
+DROP_WORDS = {1: "significant drop", -1: "significant gain", 0: "no significant change"}
+
+
+# ---------------------------------------------------------------- helpers
+
+def seed_values(frame: pd.DataFrame, metric: str = "accuracy") -> dict[tuple, pd.Series]:
+    """``{(*config, level): values per seed}`` over the successful seeds (finite values only)."""
+    ok = frame.loc[(frame["status"] == "ok") & frame[metric].notna(), [*CELL_COLUMNS, "seed", metric]]
+    seeds, values = ok["seed"].to_numpy(), ok[metric].to_numpy(dtype=float)
+    return {tuple(key): pd.Series(values[index], index=pd.Index(seeds[index], name="seed"), name=metric)
+            for key, index in ok.groupby(CELL_COLUMNS, sort=False).indices.items()}
+
+
+def verdict_text(sign: int | None, words: dict[int, str]) -> str:
+    return NOT_TESTABLE if sign is None else words[sign]
+
+
+def smallest_wilcoxon_p(n: int) -> float:
+    """Smallest two-sided p-value the exact Wilcoxon signed-rank test can give with n pairs (2 / 2^n)."""
+    return min(1.0, 2.0 / 2 ** n) if n >= 1 else math.nan
+
+
+def seeds_needed(m: int, alpha: float = ALPHA) -> int:
+    """Fewest paired seeds for which m x (2 / 2^n) < alpha, i.e. Holm over m tests can reach alpha."""
+    n = 1
+    while max(m, 1) * smallest_wilcoxon_p(n) >= alpha:
+        n += 1
+    return n
+
+
+def cell_mean_ci(values: pd.Series | None) -> dict:
+    mean, _, low, high, n = t_interval(values.to_numpy() if values is not None else [])
+    return {"mean": mean, "ci_low": low, "ci_high": high, "n": n}
+
+
+def add_holm(table: pd.DataFrame, family: pd.Series | None = None) -> pd.DataFrame:
+    """``p_holm``: Holm-adjusted p-values within each family (all rows when no family is given)."""
+    table["p_holm"] = np.nan
+    groups = [table.index] if family is None else [idx for _, idx in table.groupby(family, sort=False).groups.items()]
+    for index in groups:
+        table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].to_numpy())
+    return table

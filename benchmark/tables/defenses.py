@@ -1,0 +1,129 @@
+"""Each defense against no defense: paired difference, Wilcoxon and Holm, recovery."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from irisbench.results import ResultSet
+from irisbench.schema import CELL_COLUMNS, CONFIG_COLUMNS
+from irisbench.stats import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_indices, paired_comparison, recovery,
+                             significance)
+from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WORDS, NOT_TESTABLE,
+                                     POISONED_FAMILY, add_holm, seed_values, verdict_text)
+
+
+#: The recovery interval is given only when at least this share of the bootstrap resamples
+#: has a positive attack harm (clean mean > attacked mean), i.e. a defined recovery.
+BOOTSTRAP_MIN_DEFINED = 0.95
+#: A harm (clean mean - attacked mean) this small is floating-point noise, i.e. no harm.
+HARM_TOLERANCE = 1e-9
+
+
+def bootstrap_recovery(defended, attacked, clean, resamples: int = BOOTSTRAP_RESAMPLES,
+                       seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+    """Paired percentile bootstrap of the recovery of means: ``(low, high, share of resamples defined)``.
+
+    The seeds are resampled with replacement (the same draw for the three cells, so the pairing
+    by seed is kept); each resample gives ``(mean_def - mean_att) / (mean_clean - mean_att)``,
+    undefined when the resampled attack did no harm. The 2.5 / 97.5 % percentiles of the defined
+    resamples are returned only when at least ``BOOTSTRAP_MIN_DEFINED`` of them are defined.
+    """
+    d, a, c = (np.asarray(v, dtype=float) for v in (defended, attacked, clean))
+    n = len(d)
+    if n < 2:
+        return math.nan, math.nan, math.nan
+    index = bootstrap_indices(n, resamples, seed)
+    mean_d, mean_a, mean_c = d[index].mean(axis=1), a[index].mean(axis=1), c[index].mean(axis=1)
+    lost = mean_c - mean_a
+    defined = lost > HARM_TOLERANCE
+    share = float(defined.mean())
+    if share < BOOTSTRAP_MIN_DEFINED:
+        return math.nan, math.nan, share
+    values = (mean_d[defined] - mean_a[defined]) / lost[defined]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high), share
+
+
+DEFENSE_COLUMNS = ["dataset", "attack", "defense", "model", "n_train", "level", "family", "n_pairs",
+                   "defended_mean", "attacked_mean", "clean_mean", "diff_mean", "diff_ci_low", "diff_ci_high",
+                   "p_value", "p_holm", "recovery", "recovery_ci_low", "recovery_ci_high",
+                   "recovery_defined_share", "detection_precision_mean", "detection_recall_mean",
+                   "removed_fraction_mean", "verdict"]
+
+
+def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE) -> pd.DataFrame:
+    """Each defense against ``baseline`` at the same (dataset, attack, model, n_train, level).
+
+    - diff = defended - undefended accuracy per seed (paired), its mean and 95 % t-interval;
+    - p = two-sided Wilcoxon signed-rank of the paired differences; ``p_holm`` = Holm-adjusted
+      within the family: ``clean`` (level 0, the defense's cost on clean data) or ``poisoned``
+      (levels > 0, the question whether the defense helped against the attack);
+    - recovery = (mean_def - mean_att) / (mean_clean - mean_att) with the means over the seeds
+      the three cells share (clean = ``baseline`` at level 0), NaN when the attack did no harm;
+      its interval by a paired percentile bootstrap over seeds (:func:`bootstrap_recovery`);
+    - the verdict: helped / hurt significantly only when ``p_holm < ALPHA`` and the CI excludes 0
+      on that side, "no significant effect" otherwise.
+    """
+    frame, configs = results.frame, results.configs()
+    values = seed_values(frame)
+    ok = frame[frame["status"] == "ok"]
+    means = ok.groupby(CELL_COLUMNS, sort=False)[["detection_precision", "detection_recall", "removed_fraction"]].mean()
+    means.columns = ["detection_precision_mean", "detection_recall_mean", "removed_fraction_mean"]
+    detection = {tuple(key): row for key, row in zip(means.index, means.to_dict("records"))}
+    config_set = set(configs)
+    rows = []
+    for config in configs:
+        dataset, attack, defense, model, n_train = config
+        base = (dataset, attack, baseline, model, n_train)
+        if defense == baseline or base not in config_set:
+            continue
+        clean = values.get((*base, 0.0))
+        for level in results.levels():
+            defended, attacked = values.get((*config, level)), values.get((*base, level))
+            if defended is not None and attacked is not None:
+                d, a = defended.align(attacked, join="inner")
+                paired = paired_comparison(d.to_numpy(), a.to_numpy())
+            else:
+                paired = paired_comparison([], [])
+            rec = (math.nan,) * 7
+            if level > 0 and defended is not None and attacked is not None and clean is not None:
+                common = defended.index.intersection(attacked.index).intersection(clean.index)
+                d3, a3, c3 = (s.loc[common].to_numpy() for s in (defended, attacked, clean))
+                if len(common):
+                    means = (d3.mean(), a3.mean(), c3.mean())
+                    point = recovery(*means) if means[2] - means[1] > HARM_TOLERANCE else math.nan
+                    rec = (*means, point, *bootstrap_recovery(d3, a3, c3))
+            elif level == 0 and defended is not None and attacked is not None:
+                d, a = defended.align(attacked, join="inner")
+                rec = (d.mean(), a.mean(), a.mean(), math.nan, math.nan, math.nan, math.nan)
+            rows.append({**dict(zip(CONFIG_COLUMNS, config)), "level": level,
+                         "family": CLEAN_FAMILY if level == 0 else POISONED_FAMILY, "n_pairs": paired.n,
+                         "defended_mean": rec[0], "attacked_mean": rec[1], "clean_mean": rec[2],
+                         "diff_mean": paired.mean, "diff_ci_low": paired.ci_low, "diff_ci_high": paired.ci_high,
+                         "p_value": paired.p_value, "recovery": rec[3], "recovery_ci_low": rec[4],
+                         "recovery_ci_high": rec[5], "recovery_defined_share": rec[6],
+                         **detection.get((*config, level), dict.fromkeys(
+                             ("detection_precision_mean", "detection_recall_mean", "removed_fraction_mean"),
+                             math.nan))})
+    table = pd.DataFrame(rows, columns=[c for c in DEFENSE_COLUMNS if c not in ("p_holm", "verdict")])
+    table = add_holm(table, table["family"])
+    table["verdict"] = [verdict_text(significance(r.diff_ci_low, r.diff_ci_high, r.p_holm), DEFENSE_WORDS)
+                        for r in table.itertuples()]
+    return table[DEFENSE_COLUMNS]
+
+
+def defense_overview(defenses: pd.DataFrame, family: str = POISONED_FAMILY) -> pd.DataFrame:
+    """Per defense, how many comparisons of one family it helped, did not affect, hurt (counts)."""
+    rows = []
+    part = defenses[defenses["family"] == family]
+    for defense, group in part.groupby("defense", sort=False):
+        counts = group["verdict"].value_counts()
+        rows.append({"defense": defense, "comparisons": len(group),
+                     "helped": int(counts.get(DEFENSE_WORDS[1], 0)),
+                     "no_effect": int(counts.get(DEFENSE_WORDS[0], 0)),
+                     "hurt": int(counts.get(DEFENSE_WORDS[-1], 0)),
+                     "not_testable": int(counts.get(NOT_TESTABLE, 0))})
+    return pd.DataFrame(rows, columns=["defense", "comparisons", "helped", "no_effect", "hurt", "not_testable"])

@@ -1,0 +1,51 @@
+"""How much each attack level costs: the paired drop against level 0."""
+
+from __future__ import annotations
+
+
+import pandas as pd
+
+from irisbench.results import ResultSet
+from irisbench.schema import CONFIG_COLUMNS
+from irisbench.stats import paired_comparison, significance
+from irisbench.tables.common import (DROP_WORDS, add_holm, cell_mean_ci, seed_values, verdict_text)
+
+
+DEGRADATION_COLUMNS = [*CONFIG_COLUMNS, "level", "n_seeds", "accuracy_mean", "accuracy_ci_low", "accuracy_ci_high",
+                       "clean_mean", "drop_mean", "drop_ci_low", "drop_ci_high", "n_pairs", "p_value", "p_holm",
+                       "verdict"]
+
+
+def degradation_table(results: ResultSet) -> pd.DataFrame:
+    """Per configuration and level > 0: accuracy and the paired drop ``clean - poisoned`` vs level 0.
+
+    p = two-sided Wilcoxon signed-rank over the paired seeds; Holm across every row of the table.
+    Empty when the run has no level 0.
+    """
+    if 0.0 not in results.levels():
+        return pd.DataFrame(columns=DEGRADATION_COLUMNS)
+    values = seed_values(results.frame)
+    rows = []
+    for config in results.configs():
+        clean = values.get((*config, 0.0))
+        for level in results.levels():
+            if level == 0:
+                continue
+            cell = values.get((*config, level))
+            stats = cell_mean_ci(cell)
+            if clean is not None and cell is not None:
+                a, b = clean.align(cell, join="inner")
+                paired = paired_comparison(a.to_numpy(), b.to_numpy())
+            else:
+                paired = paired_comparison([], [])
+            rows.append({**dict(zip(CONFIG_COLUMNS, config)), "level": level, "n_seeds": stats["n"],
+                         "accuracy_mean": stats["mean"], "accuracy_ci_low": stats["ci_low"],
+                         "accuracy_ci_high": stats["ci_high"],
+                         "clean_mean": cell_mean_ci(clean)["mean"],
+                         "drop_mean": paired.mean, "drop_ci_low": paired.ci_low, "drop_ci_high": paired.ci_high,
+                         "n_pairs": paired.n, "p_value": paired.p_value})
+    table = pd.DataFrame(rows, columns=DEGRADATION_COLUMNS[:-2])
+    table = add_holm(table)
+    table["verdict"] = [verdict_text(significance(r.drop_ci_low, r.drop_ci_high, r.p_holm), DROP_WORDS)
+                        for r in table.itertuples()]
+    return table[DEGRADATION_COLUMNS]
