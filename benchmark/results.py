@@ -10,7 +10,7 @@ import pandas as pd
 
 from irisbench.errors import UsageError
 from irisbench.render import printable
-from irisbench.schema import CELL_COLUMNS, COLUMNS, CONFIDENCE, CONFIG_COLUMNS, METRIC_NAMES, TEXT_COLUMNS
+from irisbench.schema import CELL_COLUMNS, COLUMNS, CONFIDENCE, CONFIG_COLUMNS, METRIC_NAMES, TEXT_COLUMNS, metric
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -152,6 +152,8 @@ class ResultSet:
     def summary(self) -> pd.DataFrame:
         """Mean, std and 95 % t-interval per cell (configuration x level), over the ok seeds.
 
+        Each interval is clipped to its metric's bounds (a mean accuracy never exceeds 1).
+
         The same numbers as :func:`irisbench.stats.t_interval` per cell, computed for all cells
         at once (a large grid has thousands of cells).
         """
@@ -175,11 +177,12 @@ class ResultSet:
         out["n_seeds"] = ok.groupby(CELL_COLUMNS, sort=False).size().reindex(index).fillna(0).astype(int).to_numpy()
         out["n_failed"] = (frame.groupby(CELL_COLUMNS, sort=False).size().reindex(index).to_numpy()
                            - out["n_seeds"].to_numpy())
-        for metric in metrics:
-            out[f"{metric}_mean"] = mean[metric].to_numpy()
-            out[f"{metric}_std"] = std[metric].to_numpy()
-            out[f"{metric}_ci_low"] = (mean[metric] - half[metric]).to_numpy()
-            out[f"{metric}_ci_high"] = (mean[metric] + half[metric]).to_numpy()
+        for name in metrics:
+            low, high = metric(name).bounds
+            out[f"{name}_mean"] = mean[name].to_numpy()
+            out[f"{name}_std"] = std[name].to_numpy()
+            out[f"{name}_ci_low"] = (mean[name] - half[name]).clip(lower=low).to_numpy()
+            out[f"{name}_ci_high"] = (mean[name] + half[name]).clip(upper=high).to_numpy()
         return out
 
     def cell(self, config: tuple, level: float) -> pd.DataFrame:

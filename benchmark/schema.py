@@ -44,6 +44,10 @@ class Metric:
     #: metrics, which the worker scores from the flagged and poisoned masks). A name, not the function:
     #: the schema is imported by ``irisbench --help``, which must not pay for importing NumPy.
     score: str | None = None
+    #: The values the metric can take (every metric here is a share). Its intervals are clipped to
+    #: them: a t-interval of bounded values can reach past the bound, the true mean cannot, so
+    #: clipping removes only impossible values and keeps the interval's coverage.
+    bounds: tuple[float, float] = (0.0, 1.0)
 
     def compute(self, confusion) -> float:
         """The metric of a confusion matrix (rows: true class, columns: predicted class)."""
@@ -167,17 +171,40 @@ def fmt_p(p) -> str:
     return f"{float(p):#.3g}"
 
 
-def mean_pm(mean, low, high, digits: int = 3) -> str:
-    """``0.953 ± 0.012``: a mean and the half-width of its CI (``0.953`` when the CI is undefined)."""
+def interval_digits(low, high, default: int = 3, most: int = 4) -> int:
+    """Decimals that show an interval's half-width to 2 significant digits (at most ``most``).
+
+    A mean is worth as many decimals as its uncertainty supports: 0.281 with [0.17, 0.58] reads
+    0.28 [0.17, 0.58], a breakdown level of 30.127 with [27.4, 32.6] reads 30.1 [27.4, 32.6].
+    ``default`` when the interval is undefined or has no width (every seed agreed).
+    """
+    if low is None or high is None or not (math.isfinite(float(low)) and math.isfinite(float(high))):
+        return default
+    half = (float(high) - float(low)) / 2
+    if half <= 0:
+        return default
+    return min(most, max(0, 1 - math.floor(math.log10(half))))
+
+
+def mean_pm(mean, low, high, digits: int | None = None) -> str:
+    """``0.953 ± 0.012``: a mean and the half-width of its CI (``0.953`` when the CI is undefined).
+
+    Without ``digits``, as many decimals as the interval supports (:func:`interval_digits`).
+    """
     if mean is None or not math.isfinite(float(mean)):
         return "n/a"
+    digits = interval_digits(low, high) if digits is None else digits
     if low is None or high is None or not (math.isfinite(float(low)) and math.isfinite(float(high))):
         return fmt(mean, digits)
     return f"{fmt(mean, digits)} ± {fmt((float(high) - float(low)) / 2, digits)}"
 
 
-def mean_ci(mean, low, high, digits: int = 3) -> str:
-    """``0.953 [0.941, 0.965]``: a mean and its CI (no brackets when the CI is undefined)."""
+def mean_ci(mean, low, high, digits: int | None = None) -> str:
+    """``0.953 [0.941, 0.965]``: a mean and its CI (no brackets when the CI is undefined).
+
+    Without ``digits``, as many decimals as the interval supports (:func:`interval_digits`).
+    """
+    digits = interval_digits(low, high) if digits is None else digits
     if low is None or high is None or not (math.isfinite(float(low)) and math.isfinite(float(high))):
         return fmt(mean, digits)
     return f"{fmt(mean, digits)} [{fmt(low, digits)}, {fmt(high, digits)}]"

@@ -58,9 +58,34 @@ def test_unknown_metric_lists_the_valid_ones():
 
 
 @pytest.mark.parametrize(("args", "text"), [((0.95, 0.93, 0.97), "0.950 ± 0.020"), ((0.95, float("nan"), float("nan")),
-                                            "0.950"), ((float("nan"), 0, 1), "n/a"), ((-0.0001, -0.1, 0.1), "0.000 ± 0.100")])
+                                            "0.950"), ((float("nan"), 0, 1), "n/a"), ((-0.0001, -0.1, 0.1), "0.00 ± 0.10"),
+                                            ((0.95, 0.95, 0.95), "0.950 ± 0.000")])
 def test_mean_and_ci_text(args, text):
     assert schema.mean_pm(*args) == text
+
+
+@pytest.mark.parametrize(("args", "text"), [
+    ((0.2813, 0.17, 0.58), "0.28 [0.17, 0.58]"),  # a wide interval: 2 decimals
+    ((30.127, 27.4, 32.6), "30.1 [27.4, 32.6]"),  # a breakdown level: 1 decimal
+    ((0.9533, 0.9412, 0.9654), "0.953 [0.941, 0.965]"),  # a tight one: 3
+    ((0.95331, 0.95301, 0.95361), "0.9533 [0.9530, 0.9536]"),  # never more than 4
+    ((412.0, 180.0, 655.0), "412 [180, 655]"),  # a sample size: no decimals
+])
+def test_a_mean_carries_only_the_decimals_its_interval_supports(args, text):
+    assert schema.mean_ci(*args) == text
+    assert schema.mean_ci(*args, digits=3).count(".") == 3  # callers can still fix the decimals
+
+
+def test_summary_intervals_stay_inside_the_metric_bounds():
+    """A t-interval of accuracies near 1 reaches past 1; the summary (summary.csv, MLflow, report.html) clips it."""
+    import pandas as pd
+
+    rows = [dict(dataset="iris", attack="gaussian", defense="none", model="tree", level=0.0, n_train=105, seed=s,
+                 status="ok", error="", accuracy=a, f1_macro=a, balanced_accuracy=a, n_poisoned=0, n_fit=105,
+                 n_flagged=0, train_digest="d", confusion="[[1]]") for s, a in enumerate([1.0, 1.0, 1.0, 0.8])]
+    summary = ResultSet(pd.DataFrame(rows, columns=schema.COLUMNS)).summary().iloc[0]
+    assert summary["accuracy_mean"] == pytest.approx(0.95)
+    assert summary["accuracy_ci_high"] == 1.0 and 0.75 < summary["accuracy_ci_low"] < 0.95
 
 
 def test_a_run_written_before_a_metric_existed_still_reads(tmp_path):

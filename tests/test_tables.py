@@ -22,7 +22,7 @@ from irisbench.executor import execute
 from irisbench.plan import make_plan
 from irisbench.record import RunRecord
 from irisbench.registry import load_registry
-from irisbench.schema import CELL_COLUMNS, COLUMNS, CONFIG_COLUMNS, level_text
+from irisbench.schema import CELL_COLUMNS, COLUMNS, CONFIG_COLUMNS, fmt, level_text
 from irisbench.results import ResultSet
 from irisbench.sinks.analysis import MAX_TABLE_ROWS, write_analysis
 from irisbench.spec import build_spec
@@ -36,8 +36,17 @@ TOKEN = re.compile(r"-?\d+\.\d+")
 # ---------------------------------------------------------------- independent helpers
 
 def f3(value: float) -> str:
-    text = f"{value:.3f}"
-    return "0.000" if text == "-0.000" else text
+    """A derived number, kept at full precision: :func:`shown_forms` expands it to what the report may print."""
+    return f"={float(value)!r}"
+
+
+def shown_forms(allowed: set[str]) -> set[str]:
+    """Each derived number at 0-4 decimals (the report prints as many as its interval supports), and the
+    bounds 0 and 1 that an interval of a share is clipped to."""
+    out = {a for a in allowed if not a.startswith("=")}
+    for value in (float(a[1:]) for a in allowed if a.startswith("=")):
+        out |= {fmt(value, digits) for digits in range(5) if math.isfinite(value)}
+    return out | {fmt(bound, digits) for bound in (0.0, 1.0) for digits in range(5)}
 
 
 def p3(p: float) -> str:
@@ -200,7 +209,7 @@ def assert_numbers_traceable(record: RunRecord) -> str:
     text = write_analysis(record)[0].read_text()
     quoted = quoted_numbers(record, text)
     assert quoted, "the analysis quotes no numbers at all"
-    allowed = independent_numbers(record) | bootstrap_numbers(Path(record.out_dir))
+    allowed = shown_forms(independent_numbers(record) | bootstrap_numbers(Path(record.out_dir)))
     untraceable = sorted({q for q in quoted if q not in allowed})
     assert not untraceable, f"numbers not derived from the results: {untraceable}"
     return text

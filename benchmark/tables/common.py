@@ -48,9 +48,11 @@ def seeds_needed(m: int, alpha: float = ALPHA) -> int:
     return n
 
 
-def cell_mean_ci(values: pd.Series | None) -> dict:
+def cell_mean_ci(values: pd.Series | None, bounds: tuple[float, float] = (0.0, 1.0)) -> dict:
+    """Mean and t-interval of one cell's per-seed scores, the interval clipped to the score's ``bounds``."""
     mean, _, low, high, n = t_interval(values.to_numpy() if values is not None else [])
-    return {"mean": mean, "ci_low": low, "ci_high": high, "n": n}
+    return {"mean": mean, "ci_low": max(low, bounds[0]) if n > 1 else low,
+            "ci_high": min(high, bounds[1]) if n > 1 else high, "n": n}
 
 
 def add_holm(table: pd.DataFrame, family: pd.Series | None = None) -> pd.DataFrame:
