@@ -27,7 +27,8 @@ def bootstrap_recovery(defended, attacked, clean, resamples: int = BOOTSTRAP_RES
     """Paired percentile bootstrap of the recovery of means: ``(low, high, share of resamples defined)``.
 
     The former recovery interval, kept for simulations/coverage.py, which measures its coverage (83 % at 5
-    seeds, ~90 % at 10 for a nominal 95 %) against the Fieller interval the table now uses. The seeds are resampled with replacement (the same draw for the three cells, so the pairing
+    seeds, ~90 % at 10 for a nominal 95 %) against the Fieller interval the table now uses.
+    The seeds are resampled with replacement (the same draw for the three cells, so the pairing
     by seed is kept); each resample gives ``(mean_def - mean_att) / (mean_clean - mean_att)``,
     undefined when the resampled attack did no harm. The 2.5 / 97.5 % percentiles of the defined
     resamples are returned only when at least ``BOOTSTRAP_MIN_DEFINED`` of them are defined.

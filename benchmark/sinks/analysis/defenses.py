@@ -110,11 +110,11 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
                                order="smallest Holm-adjusted p first")]
         outrun = int(sum(tb.recovery_outruns_verdict(r) for r in poisoned.to_dict("records")))
         if outrun:
-            parts += ["", f"{RECOVERY_MARK} In {plural(outrun, 'comparison')} the recovery interval excludes 0 while the "
-                      "verdict is \"no significant effect\": the recovery interval is a single 95 % interval, not "
-                      f"adjusted for the {len(poisoned)} comparisons of the family, and it excludes 0 exactly when the "
-                      "difference's t-interval does; the verdict also needs the Holm-adjusted Wilcoxon p below "
-                      f"{ALPHA}, which these comparisons did not reach."]
+            parts += ["", f"{RECOVERY_MARK} In {plural(outrun, 'comparison')} the recovery interval excludes 0 "
+                      "while the verdict is \"no significant effect\": the recovery interval is a single 95 % "
+                      f"interval, not adjusted for the {len(poisoned)} comparisons of the family, and it "
+                      "excludes 0 exactly when the difference's t-interval does; the verdict also needs the "
+                      f"Holm-adjusted Wilcoxon p below {ALPHA}, which these comparisons did not reach."]
     if not clean.empty:
         body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["diff_mean"]),
                  ci(r["diff_ci_low"], r["diff_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]),
