@@ -130,8 +130,11 @@ def quantity_section(record: RunRecord, t: tb.Tables) -> str:
         "",
         f"Intervals: a seed bootstrap ({tb.BOOTSTRAP_RESAMPLES} resamples, generator seed {tb.BOOTSTRAP_SEED}); "
         "each resample draws seeds with replacement for the clean curve and the cell together (paired by seed), "
-        "refits the curve and inverts it; the 2.5 and 97.5 % order statistics are the bounds. \"< 20\" / \"> 105\" "
-        "= more than 2.5 % of the resamples fall below the smallest / above the largest size run.",
+        "refits the curve and inverts it; the bounds enclose the central 95 % of the resamples (order statistics). "
+        f"\"< {int(table['clean_n_min'].iloc[0])}\" / \"> {int(table['clean_n_max'].iloc[0])}\" = the interval "
+        "reaches below the smallest / above the largest size run. In a "
+        "simulation calibrated on a real run (STATISTICS.md) this interval covered the true size in about 90 % of "
+        "the runs at 10 seeds, 85 % at 5 and 94 % at 20: read it as a lower bound on the uncertainty.",
         ""]
     curves = table.drop_duplicates(GROUP_COLUMNS)
     parts += [curves_text(curves), ""]
