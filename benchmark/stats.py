@@ -290,8 +290,8 @@ def clean_equivalent_fit(sizes, clean, cell, confidence: float = CONFIDENCE,
     if len(cell) >= 2:
         index = bootstrap_indices(len(cell), resamples, seed)
         boot = invert_increasing(x, increasing_fits(clean[index].mean(axis=1)), cell[index].mean(axis=1))
-        tail = (1 - confidence) / 2
-        low, high = (float(v) for v in np.percentile(boot, [100 * tail, 100 * (1 - tail)], method="inverted_cdf"))
+        tail = round(50 * (1 - confidence), 9)  # 2.5, not 2.5000000000000022: 2.5 % of 2000 is an exact rank
+        low, high = (float(v) for v in np.percentile(boot, [tail, 100 - tail], method="inverted_cdf"))
     return CleanEquivalentFit(point if status == "ok" else np.nan, status, low, high, tuple(fitted))
 
 

@@ -66,7 +66,7 @@ def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE) -> pd.Da
     - recovery = (mean_def - mean_att) / (mean_clean - mean_att) with the means over the seeds
       the three cells share (clean = ``baseline`` at level 0), NaN when the attack did no harm;
       its 95 % interval is Fieller's interval for the ratio of the paired means (:func:`recovery_interval`),
-      whose simulated coverage is 94-96 % at 5, 10 and 20 seeds (STATISTICS.md); NaN when the harm's own
+      whose simulated coverage is 93-96 % at 5, 10 and 20 seeds (STATISTICS.md); NaN when the harm's own
       t-interval includes 0 (the ratio is then unbounded). The interval is not Holm-adjusted: it excludes 0
       exactly when the t-interval of the paired difference does;
     - the verdict: helped / hurt significantly only when ``p_holm < ALPHA`` and the CI excludes 0

@@ -29,7 +29,7 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
         "- Recovery = (defended mean - attacked mean) / (clean mean - attacked mean): the share of the accuracy "
         "lost to the attack that the defense wins back (1 = all of it, 0 = none, negative = worse than no "
         "defense). It is undefined (n/a) when the attack did no harm (clean mean <= attacked mean). Its 95 % "
-        "interval is Fieller's interval for a ratio of paired means (simulated coverage 94-96 % at 5, 10 and 20 "
+        "interval is Fieller's interval for a ratio of paired means (simulated coverage 93-96 % at 5, 10 and 20 "
         "seeds, STATISTICS.md); it is given only when the harm's own t-interval excludes 0 (otherwise the ratio "
         "is unbounded: recovery divides by noise). It is not Holm-adjusted: it excludes 0 exactly when the "
         "difference's t-interval does, so it can exclude 0 next to \"no significant effect\" when the "
