@@ -263,7 +263,8 @@ class CleanEquivalentFit:
 
 
 def clean_equivalent_fit(sizes, clean, cell, confidence: float = CONFIDENCE,
-                         resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> CleanEquivalentFit:
+                         resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                         expanded: bool = True) -> CleanEquivalentFit:
     """Invert the isotonic (non-decreasing) fit of the clean curve at the cell's mean; seed-bootstrap interval.
 
     ``clean`` is ``(seeds, sizes)``: clean accuracy per seed at each size; ``cell`` the poisoned cell's
@@ -274,8 +275,10 @@ def clean_equivalent_fit(sizes, clean, cell, confidence: float = CONFIDENCE,
     isotonic regression is the least-squares curve under the assumption that more clean data does not
     lower expected accuracy, pooling neighbouring sizes the data cannot tell apart, and it removes the
     artefacts of inverting a dip. The interval: the seeds are resampled jointly for the clean curve and
-    the cell (:func:`bootstrap_indices`), each resample is refitted and inverted, and the percentiles
-    (order statistics, so that censored resamples at +-inf keep their place) are the bounds.
+    the cell (:func:`bootstrap_indices`), each resample is refitted and inverted, and order statistics
+    (so that censored resamples at +-inf keep their place) at the expanded percentiles of
+    :func:`expanded_tail` are the bounds: the plain 2.5 / 97.5 % ones covered 84 / 90 / 93 % at 5 / 10 / 20
+    seeds in simulations/coverage.py, the expanded ones 92-96 %.
     """
     from sklearn.isotonic import isotonic_regression
 
@@ -290,9 +293,22 @@ def clean_equivalent_fit(sizes, clean, cell, confidence: float = CONFIDENCE,
     if len(cell) >= 2:
         index = bootstrap_indices(len(cell), resamples, seed)
         boot = invert_increasing(x, increasing_fits(clean[index].mean(axis=1)), cell[index].mean(axis=1))
-        tail = round(50 * (1 - confidence), 9)  # 2.5, not 2.5000000000000022: 2.5 % of 2000 is an exact rank
+        tail = expanded_tail(len(cell), confidence) if expanded else round(50 * (1 - confidence), 9)
         low, high = (float(v) for v in np.percentile(boot, [tail, 100 - tail], method="inverted_cdf"))
     return CleanEquivalentFit(point if status == "ok" else np.nan, status, low, high, tuple(fitted))
+
+
+def expanded_tail(n: int, confidence: float = CONFIDENCE) -> float:
+    """Lower percentile (in %) of the expanded percentile bootstrap interval with n seeds.
+
+    A plain percentile interval is as narrow as a z-interval with the plug-in (divide-by-n) spread, and
+    undercovers with few seeds; expanding the tail to ``Phi(-sqrt(n / (n - 1)) t_{n-1})`` makes it as wide
+    as the Student-t interval would be for a mean (Hesterberg's expanded percentile interval).
+    """
+    from scipy import stats
+
+    t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
+    return round(100 * float(stats.norm.cdf(-np.sqrt(n / (n - 1)) * t)), 9)
 
 
 def fieller_interval(numerator, denominator, confidence: float = CONFIDENCE) -> tuple[float, float]:
