@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from pathlib import Path
 
 from irisbench import tables as tb
@@ -294,7 +295,9 @@ def defense_table(t: tb.Tables) -> str:
     def cells(r: dict) -> list[str]:
         return [esc(level_text(r["level"])), num(mean_ci(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"])),
                 num(fmt_p(r["p_holm"])), num(mean_ci(r["recovery"], r["recovery_ci_low"], r["recovery_ci_high"])
-                                             + (" \u2020" if tb.recovery_outruns_verdict(r) else "")),
+                                             + (" \u2020" if tb.recovery_outruns_verdict(r) else "")
+                                             + (" (unbounded)" if math.isfinite(r["recovery"])
+                                                and not math.isfinite(r["recovery_ci_low"]) else "")),
                 verdict(r["verdict"])]
 
     return ("<h3>Defenses against no defense</h3><p class=\"muted\">Difference = defended minus undefended accuracy "
