@@ -190,4 +190,9 @@ def test_coverage_simulation_quick():
     calibrated = next(s for s in scenarios if "calibrated" in s)
     assert coverage[(calibrated, 10, "percentile bootstrap (old)")] < 95 - 3
     assert coverage[(calibrated, 5, "percentile bootstrap (old)")] < 90  # the issue measured 83 %
-    assert "Clean-equivalent interval" in out
+    # the clean-equivalent interval: the expanded percentile bootstrap covers, the plain one undercovers
+    ce = {(int(seeds), method): float(cov) for seeds, method, cov in
+          re.findall(r"^\| [\d.]+ \| (\d+) \| ([^|]+?) \| [\d.]+ % \| ([\d.]+) % \|$", out, re.M)}
+    assert len(ce) == 3 * 2
+    assert abs(ce[(10, "expanded percentile bootstrap (new)")] - 95) <= 3
+    assert ce[(10, "percentile bootstrap")] < 95 - 3
