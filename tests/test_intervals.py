@@ -162,14 +162,22 @@ def test_recovery_interval_excluding_zero_beside_no_significant_effect_is_explai
         assert "\u2020" in html.read_text()
 
 
-def test_recovery_interval_is_not_given_when_the_harm_is_not_significant():
-    # the attack lowers the mean a little, but not beyond seed noise: the ratio is unbounded
-    clean = [0.95, 0.90, 0.97, 0.88, 0.93]
-    attacked = [0.93, 0.92, 0.94, 0.89, 0.90]
+def test_recovery_interval_is_unbounded_when_the_harm_is_not_significant(tmp_path):
     from irisbench.stats import recovery_interval
 
-    low, high = recovery_interval([a + 0.01 for a in attacked], attacked, clean)
+    # the attack lowers the mean a little, but not beyond seed noise: every ratio is compatible with the data
+    clean = [0.95, 0.90, 0.97, 0.88, 0.93]
+    attacked = [0.93, 0.92, 0.94, 0.89, 0.90]
+    defended = [a + 0.005 for a in attacked]
+    low, high = recovery_interval(defended, attacked, clean)
     assert math.isnan(low) and math.isnan(high)
+    sanitized = (*GROUP[:2], "label_sanitization", GROUP[3], 105)
+    frame = hand_rows({(*GROUP, 105, 0): clean, (*GROUP, 105, 30): attacked,
+                       (*sanitized, 0): clean, (*sanitized, 30): defended})
+    text = write_analysis(record_from(frame, tmp_path, attacks="label_flip", defenses="none,label_sanitization",
+                                      levels="0,30"))[0].read_text()
+    cells = table_row(text, "## Defenses against", "| iris / label_flip / label_sanitization / decision_tree | 30 |")
+    assert cells[7:9] == ["0.500", "unbounded (harm not significant)"]
 
 
 @pytest.mark.slow

@@ -145,3 +145,8 @@ def recovery_outruns_verdict(row) -> bool:
     low, high = row["recovery_ci_low"], row["recovery_ci_high"]
     return (row["verdict"] == DEFENSE_WORDS[0] and math.isfinite(low) and math.isfinite(high)
             and (low > 0 or high < 0))
+
+
+def recovery_unbounded(row) -> bool:
+    """A recovery is defined but its Fieller interval is unbounded: the harm's own t-interval includes 0."""
+    return math.isfinite(row["recovery"]) and not math.isfinite(row["recovery_ci_low"])

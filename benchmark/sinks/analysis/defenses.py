@@ -22,20 +22,13 @@ from irisbench.sinks.analysis.format import (
 BASELINE_DEFENSE = tb.BASELINE_DEFENSE
 #: Marks a recovery interval that excludes 0 beside a "no significant effect" verdict (explained under the table).
 RECOVERY_MARK = "\u2020"
-
-
 #: In place of a recovery interval that Fieller's method leaves unbounded.
 UNBOUNDED = "unbounded (harm not significant)"
 
 
-def recovery_unbounded(r: dict) -> bool:
-    """A recovery is defined but has no finite interval: the harm's own t-interval includes 0."""
-    return math.isfinite(r["recovery"]) and not math.isfinite(r["recovery_ci_low"])
-
-
 def recovery_ci(r: dict) -> str:
     """The recovery interval, marked when it excludes 0 beside a non-significant verdict."""
-    if recovery_unbounded(r):
+    if tb.recovery_unbounded(r):
         return UNBOUNDED
     text = ci(r["recovery_ci_low"], r["recovery_ci_high"])
     return f"{text} {RECOVERY_MARK}" if tb.recovery_outruns_verdict(r) else text
@@ -54,7 +47,7 @@ def comparison_phrase(r: dict, several_sizes: bool) -> str:
     text += f"; difference {mean_ci(r['diff_mean'], r['diff_ci_low'], r['diff_ci_high'])}"
     if r["level"] > 0:
         text += f"; recovery {mean_ci(r['recovery'], r['recovery_ci_low'], r['recovery_ci_high'])}"
-        if recovery_unbounded(r):
+        if tb.recovery_unbounded(r):
             text += f", interval {UNBOUNDED}"
         if tb.recovery_outruns_verdict(r):
             text += " (an unadjusted interval: the verdict also needs the Holm-adjusted p, which it did not reach)"
