@@ -55,7 +55,7 @@ def degradation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) ->
             text += f"; smallest {drop_text(lo, several_sizes)}"
         parts.append(text + ".")
     parts += ["", capped_table(["configuration", "level (%)", "accuracy mean", "95 % CI", "drop mean",
-                                "95 % CI of drop", "paired seeds", "Wilcoxon p", "Holm p", "verdict"], body,
+                                "95 % CI of drop", "paired seeds", "t-test p", "Holm p", "verdict"], body,
                                tb.Tables.FILES["degradation"])]
     return "\n".join(parts)
 

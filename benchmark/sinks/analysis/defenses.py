@@ -104,7 +104,7 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
                   "detection of the truly poisoned rows (means over seeds; n/a for defenses that do not flag "
                   "rows).", "",
                   capped_table(["configuration", "level (%)", "difference mean", "95 % CI", "paired seeds",
-                                "Wilcoxon p", "Holm p", "recovery", "recovery 95 % CI (bootstrap)", "precision",
+                                "t-test p", "Holm p", "recovery", "recovery 95 % CI (bootstrap)", "precision",
                                 "recall", "verdict"], body, tb.Tables.FILES["defenses"],
                                order="smallest Holm-adjusted p first")]
     if not clean.empty:
@@ -118,7 +118,7 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
                   f"({families(clean)}). Verdict counts: "
                   f"{counts_text(clean['verdict'].value_counts())}.", "",
                   capped_table(["configuration", "level (%)", "difference mean", "95 % CI", "paired seeds",
-                                "Wilcoxon p", "Holm p", "share removed", "verdict"], body,
+                                "t-test p", "Holm p", "share removed", "verdict"], body,
                                tb.Tables.FILES["defenses"])]
     parts += ["", detection_part(record, t, several_sizes)]
     return "\n".join(parts).rstrip()
