@@ -163,6 +163,19 @@ def model_figures(reps: int, root_seed: int = 1) -> dict:
             "10-point drop (label_flip / targeted_flip at 10 %): sd of the paired drop": drop.std()}
 
 
+def constant_differences(reps: int, root_seed: int = 3) -> list[str]:
+    """How often a null comparison gives the same non-zero difference on every seed (infinite t statistic):
+    why ``paired_t_p`` reports 2 / 2^n there instead of 0."""
+    lines = []
+    for n in SEEDS:
+        base, compared = arms(np.random.default_rng([root_seed, n]), reps, n, max(FAMILY_SIZES))
+        diff = differences(base, compared)
+        constant = (np.ptp(diff, axis=-1) == 0) & (diff[..., 0] != 0)
+        lines.append(f"| {n} | {constant.mean() * 100:.2f} % | "
+                     + " | ".join(f"{constant[:, :m].any(1).mean() * 100:.1f} %" for m in FAMILY_SIZES) + " |")
+    return lines
+
+
 def real_figures(path: str) -> dict:
     """CALIBRATION's figures recomputed from the results.csv of the calibration run."""
     import pandas as pd
@@ -242,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nPower: one drop of {delta * 100:g} accuracy points among m - 1 null comparisons, found "
               f"significant ({reps} families per cell):\n")
         print("\n".join(table(results, delta, reps)))
+    print(f"\nNull comparisons whose difference is the same non-zero value on every seed ({reps} families): share "
+          "of comparisons, and share of families with at least one (each a false verdict if p were 0):\n")
+    print("| seeds | comparisons | " + " | ".join(f"m = {m}" for m in FAMILY_SIZES) + " |")
+    print("|" + "---|" * (2 + len(FAMILY_SIZES)))
+    print("\n".join(constant_differences(reps)))
     sd = real["10-point drop (label_flip / targeted_flip at 10 %): sd of the paired drop"]
     print(f"\nAnalytic power of the t-test (noncentral t, normal differences with sd {sd:.3f}, Holm's first step "
           "alpha / m) for a 10-point drop, the formula of the run-time warning:\n")
