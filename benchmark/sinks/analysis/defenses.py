@@ -13,6 +13,7 @@ from irisbench.sinks.analysis.format import (
     capped_table,
     ci,
     counts_text,
+    families,
     fmt_p,
     label,
     plural,
@@ -39,14 +40,6 @@ def comparison_phrase(r: dict, several_sizes: bool) -> str:
         text += (f"; detection precision {fmt(r['detection_precision_mean'])}, "
                  f"recall {fmt(r['detection_recall_mean'])}")
     return text
-
-
-def families(rows) -> str:
-    """``2 families of 3 comparisons``: the Holm families among ``rows``."""
-    sizes = rows.groupby("holm_family", sort=False)["family_size"].first()
-    return f"{len(sizes)} famil{'y' if len(sizes) == 1 else 'ies'} of " + (
-        plural(int(sizes.iloc[0]), "comparison") if sizes.nunique() == 1
-        else f"{int(sizes.min())} to {int(sizes.max())} comparisons")
 
 
 def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
