@@ -14,7 +14,7 @@ import pandas as pd
 from irisbench.errors import UsageError
 from irisbench.record import RunRecord
 from irisbench.schema import METRIC_NAMES, fmt_p, level_text, level_value, mean_pm
-from irisbench.stats import holm, paired_comparison, significance, t_interval
+from irisbench.stats import holm_once, paired_comparison, significance, t_interval
 
 AXES = ["dataset", "attack", "defense", "model", "n_train", "level"]
 METRICS = [*METRIC_NAMES, "n_poisoned", "n_fit", "n_flagged"]
@@ -161,8 +161,9 @@ def compare_two(frame: pd.DataFrame, records: list[RunRecord], metric: str = "ac
     """Each cell of run A next to run B: the delta (B - A), its 95 % CI and whether it is significant.
 
     When both runs used the same root seed, seed i is the same split in both, so cells are
-    compared pairwise over seeds (t-interval of the differences, Wilcoxon signed-rank p);
-    otherwise with Welch's t-test. p-values are Holm-adjusted across all cells shown.
+    compared pairwise over seeds (t-interval of the differences, paired t-test p);
+    otherwise with Welch's t-test. p-values are Holm-adjusted across the distinct comparisons shown:
+    level 0 is the same clean data under every attack, so its cells count once, not once per attack.
     """
     from scipy import stats
 
@@ -196,7 +197,8 @@ def compare_two(frame: pd.DataFrame, records: list[RunRecord], metric: str = "ac
     rank = {key: i for i, key in enumerate(order)}
     records_out.sort(key=lambda r: rank[tuple(r[a] for a in cell_axes)])
     data = pd.DataFrame(records_out)
-    data["p_holm"] = holm(data["p"].to_numpy())
+    once = [tuple("level 0" if a == "attack" and r["level"] == 0 else r[a] for a in cell_axes) for r in records_out]
+    data["p_holm"] = holm_once(data["p"].to_numpy(), once)
     data["verdict"] = [_verdict(r) for r in data.to_dict("records")]
     headers = cell_axes + ["A", "B", "B - A", "95 % CI", "p Holm", "verdict"]
     body = []
@@ -208,10 +210,10 @@ def compare_two(frame: pd.DataFrame, records: list[RunRecord], metric: str = "ac
             f"[{r['delta_low']:+.3f}, {r['delta_high']:+.3f}]" if np.isfinite(r["delta_low"]) else "n/a",
             fmt_p(p),
             _SHORT.get(r["verdict"], r["verdict"])])
-    method = ("paired over seeds (same root seed): t-interval of the differences, Wilcoxon signed-rank p"
+    method = ("paired over seeds (same root seed): t-interval of the differences, paired t-test p"
               if paired else "different root seeds: Welch's t-test")
-    notes = [f"A = {run_a}, B = {run_b}; {method}; p-values Holm-adjusted across the {len(data)} cells; "
-             "n.s. = no significant difference"]
+    notes = [f"A = {run_a}, B = {run_b}; {method}; p-values Holm-adjusted across the {len(set(once))} distinct "
+             "comparisons (level 0 counts once, whatever the attack); n.s. = no significant difference"]
     return Table(f"{metric}: run B vs run A, cell by cell", headers, body, data, notes, keys=len(cell_axes),
                  wrap=("verdict",))
 

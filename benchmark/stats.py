@@ -15,7 +15,7 @@ from irisbench.schema import ALPHA, CONFIDENCE
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """``a - b`` over the seeds both sides share: mean, 95 % t-interval, Wilcoxon p-value."""
+    """``a - b`` over the seeds both sides share: mean, 95 % t-interval, paired t-test p-value."""
 
     mean: float
     ci_low: float
@@ -47,34 +47,57 @@ def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, fl
 def paired_comparison(a, b) -> PairedComparison:
     """Compare two cells seed by seed (same split and model seed on both sides).
 
-    The p-value is the two-sided Wilcoxon signed-rank test of the differences
-    (:func:`wilcoxon_p`); 1.0 when every difference is zero, NaN with fewer than two pairs.
+    The p-value is the two-sided paired t-test of the differences (:func:`paired_t_p`), the test
+    that matches the reported t-interval: p < 0.05 exactly when the interval excludes 0. Unlike
+    the exact Wilcoxon test its p is not floored at 2 / 2^n, so a large effect can survive Holm's
+    correction at 10 seeds (simulations/family_error.py measures its family-wise error and power).
+    1.0 when every difference is zero, NaN with fewer than two pairs.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     keep = np.isfinite(a) & np.isfinite(b)
     diff = a[keep] - b[keep]
     mean, _, low, high, n = t_interval(diff)
+    return PairedComparison(mean, low, high, n, float(paired_t_p(diff)))
+
+
+#: Differences this close to their mean count as one constant value (floating-point noise, e.g. 0.93 - 0.91).
+CONSTANT_TOLERANCE = 1e-12
+
+
+def paired_t_p(diff) -> np.ndarray | float:
+    """Two-sided one-sample t-test of mean 0 over the last axis (NaN values are not allowed; n >= 2).
+
+    Vectorized so that simulations/family_error.py runs the shipped test on many families at once.
+    Degenerate cases: every difference zero -> 1.0; every difference the same non-zero value (the
+    t statistic is infinite) -> 2 / 2^n, the probability under a symmetric null that all n signs agree
+    (a t-test would say 0, and with few seeds and discrete accuracies that happens by chance);
+    fewer than two differences -> NaN.
+    """
+    from scipy import stats
+
+    d = np.asarray(diff, dtype=float)
+    n = d.shape[-1]
     if n < 2:
-        p_value = np.nan
-    elif np.all(diff == 0):
-        p_value = 1.0
-    else:
-        p_value = wilcoxon_p(diff)
-    return PairedComparison(mean, low, high, n, p_value)
-
-
-#: Up to this many non-zero differences the null distribution is enumerated exactly.
-EXACT_MAX = 20
+        return np.full(d.shape[:-1], np.nan) if d.ndim > 1 else np.nan
+    mean = d.mean(axis=-1)
+    sd = d.std(axis=-1, ddof=1)
+    constant = sd <= CONSTANT_TOLERANCE * np.maximum(1.0, np.abs(mean))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(constant, 0.0, mean / (sd / np.sqrt(n)))
+    p = 2 * stats.t.sf(np.abs(t), n - 1)
+    p = np.where(constant, np.where(np.abs(mean) <= CONSTANT_TOLERANCE, 1.0, min(1.0, 2.0 / 2 ** n)), p)
+    return p if d.ndim > 1 else float(p)
 
 
 def wilcoxon_p(diff) -> float:
     """Two-sided Wilcoxon signed-rank p-value (zero differences dropped, ties get average ranks).
 
-    Without ties this is scipy's exact test. With ties (common: accuracies on a small test
-    split are discrete) scipy falls back to a permutation test that costs ~0.2 s per call
-    and samples at random beyond 13 pairs; here the same conditional null distribution is
-    enumerated over all 2^m sign flips in one vectorized step: exact, deterministic and fast.
-    Beyond EXACT_MAX pairs, scipy's tie-corrected normal approximation.
+    No longer irisbench's test (see :func:`paired_comparison`); kept for simulations/family_error.py,
+    which compares it with the t-test. Exact for every n, ties included: under the null each of the
+    2^m sign assignments is equally likely; the values of one tie group share a rank, so the rank sum
+    of the positive signs is a sum over tie groups of (rank x Binomial(group size, 1/2)), whose
+    distribution is the convolution computed here (the same conditional distribution scipy's
+    permutation test samples, enumerated exactly and quickly).
     """
     from scipy import stats
 
@@ -83,18 +106,32 @@ def wilcoxon_p(diff) -> float:
     m = len(d)
     if m == 0:
         return 1.0
-    ranks = stats.rankdata(np.abs(d))
-    has_ties = len(np.unique(ranks)) < m
-    if not has_ties and m <= 50:
-        return float(stats.wilcoxon(d, alternative="two-sided", method="exact").pvalue)
-    if m > EXACT_MAX:
-        return float(stats.wilcoxon(d, alternative="two-sided", method="approx").pvalue)
-    observed = ranks[d > 0].sum()
-    signs = (np.arange(2**m)[:, None] >> np.arange(m)) & 1  # every assignment of signs
-    null = signs @ ranks
-    eps = 1e-9 * max(1.0, observed)
-    greater, less = np.mean(null >= observed - eps), np.mean(null <= observed + eps)
+    ranks2 = np.rint(2 * stats.rankdata(np.abs(d))).astype(np.int64)  # doubled midranks: integers
+    observed = int(ranks2[d > 0].sum())
+    null = np.ones(1)
+    for rank, count in zip(*np.unique(ranks2, return_counts=True)):
+        step = np.zeros(rank * count + 1)
+        step[::rank] = stats.binom.pmf(np.arange(count + 1), count, 0.5)
+        null = np.convolve(null, step)
+    greater, less = null[observed:].sum(), null[:observed + 1].sum()
     return float(min(1.0, 2 * min(greater, less)))
+
+
+def t_test_power(n: int, m: int, effect: float, sd: float, alpha: float = ALPHA) -> float:
+    """Power of the two-sided paired t-test to find one effect among m comparisons under Holm.
+
+    Holm's first step tests the smallest p against alpha / m, so a lone effect among m - 1 nulls must
+    pass that level: the worst case, the one a run-time warning should plan for. Differences are taken
+    as normal with standard deviation ``sd`` (noncentral t); simulations/family_error.py checks the
+    formula against discrete, tied accuracies. 0 with fewer than two seeds.
+    """
+    from scipy import stats
+
+    if n < 2:
+        return 0.0
+    critical = stats.t.isf(alpha / (2 * max(m, 1)), n - 1)
+    shift = abs(effect) / sd * np.sqrt(n)
+    return float(stats.nct.sf(critical, n - 1, shift) + stats.nct.cdf(-critical, n - 1, shift))
 
 
 #: Resamples of every seed bootstrap, and the seed of its generator (fixed: an interval is reproducible).
@@ -113,16 +150,44 @@ def bootstrap_indices(n: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 
 
 
 def holm(p_values) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1); NaN stays NaN."""
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1); NaN stays NaN.
+
+    Over the last axis, so one call adjusts many families of the same size (the simulations).
+    """
     p = np.asarray(p_values, dtype=float)
+    if p.ndim > 1:
+        if not np.isfinite(p).all():
+            return np.stack([holm(row) for row in p.reshape(-1, p.shape[-1])]).reshape(p.shape)
+        m = p.shape[-1]
+        order = np.argsort(p, axis=-1, kind="stable")
+        steps = np.minimum(1.0, (m - np.arange(m)) * np.take_along_axis(p, order, axis=-1))
+        adjusted = np.empty_like(p)
+        np.put_along_axis(adjusted, order, np.maximum.accumulate(steps, axis=-1), axis=-1)
+        return adjusted
     adjusted = np.full_like(p, np.nan)
     valid = np.flatnonzero(np.isfinite(p))
     m = len(valid)
-    running = 0.0
-    for rank, index in enumerate(valid[np.argsort(p[valid], kind="stable")]):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        adjusted[index] = running
+    order = valid[np.argsort(p[valid], kind="stable")]
+    steps = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted[order] = np.maximum.accumulate(steps) if m else steps
     return adjusted
+
+
+def holm_once(p_values, keys) -> np.ndarray:
+    """Holm over the distinct comparisons: rows with the same key are one comparison shown twice.
+
+    E.g. level 0 is the same clean data under every attack: its comparison enters the family once
+    and every row that shows it gets the same adjusted p.
+    """
+    keys = list(keys)
+    first = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    p = np.asarray(p_values, dtype=float)
+    distinct = list(first.values())
+    adjusted = holm(p[distinct])
+    by_key = dict(zip(first, adjusted))
+    return np.array([by_key[key] for key in keys], dtype=float)
 
 
 def recovery(acc_defended: float, acc_attacked: float, acc_clean: float) -> float:

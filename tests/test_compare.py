@@ -97,3 +97,19 @@ def test_missing_or_corrupt_run_folder(tmp_path, capsys):
     (tmp_path / "bad" / "results.csv").write_text("this is not,a results file\n1,2\n")
     assert main(["compare", str(tmp_path / "bad")]) == 2
     assert "not an irisbench results file" in capsys.readouterr().err
+
+
+def test_level_0_enters_holm_once_whatever_the_number_of_attacks(runs, capsys):
+    """Level 0 is the same clean data under label_flip and gaussian: one comparison per defense, not two."""
+    from irisbench.stats import holm
+
+    assert main(["compare", str(runs / "a"), str(runs / "c"), "--format", "csv"]) == 0
+    data = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+    zero = data[data["level"] == 0]
+    assert len(zero) == 4  # 2 attacks x 2 defenses, shown cell by cell
+    for _, pair in zero.groupby("defense"):
+        assert pair["p"].nunique() == 1 and pair["p_holm"].nunique() == 1  # the same comparison twice
+    distinct = pd.concat([data[data["level"] > 0], zero.drop_duplicates("defense")])
+    expected = dict(zip(distinct.index, holm(distinct["p"].to_numpy())))
+    assert data.loc[distinct.index, "p_holm"].to_numpy() == pytest.approx([expected[i] for i in distinct.index])
+    assert len(distinct) == len(data) - 2

@@ -75,9 +75,10 @@ def test_headline_numbers_are_those_of_summary_csv(run_dir):
             f"no significant effect in {poisoned.get('no significant effect', 0)}, "
             f"helped significantly in {poisoned.get('helped significantly', 0)}, "
             f"hurt significantly in {poisoned.get('hurt significantly', 0)}") in text
-    # 3 seeds and 2 comparisons: 2 x 2/2^3 = 0.5, so the page must say that nothing could be significant
-    assert ("With 3 paired seeds and 2 defense comparisons at poisoned levels, none can reach significance "
-            "(the smallest Holm-adjusted p possible is 0.500); that needs at least 7 seeds.") in text
+    # 3 seeds and Holm families of 2 comparisons: a 10-point effect is found with 20 % chance (paired t-test), so
+    # the page must say that "no significant effect" says little here, and how many seeds would do
+    assert ("With 3 paired seeds and up to 2 defense comparisons at poisoned levels per Holm family, a true "
+            "difference of 10 accuracy points is found with only about 20 % chance; 7 seeds reach 80 %.") in text
 
 
 def test_the_page_is_valid_html5_with_every_figure_inlined(run_dir):

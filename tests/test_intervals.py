@@ -137,25 +137,31 @@ def test_report_still_concludes_where_the_clean_curve_rises(tmp_path):
 # ---------------------------------------------------------------- recovery
 
 def few_seed_grid() -> pd.DataFrame:
-    """4 seeds: the exact Wilcoxon p is at least 2 / 2^4 = 0.125, so nothing is significant, yet the
-    defense helps on every seed and the t-interval of the difference excludes 0."""
+    """4 seeds, two defenses that each help by the same modest amount: each paired t-test gives p = 0.038
+    (its t-interval excludes 0), but Holm across the family of 2 raises both to 0.075, so neither is
+    significant while each recovery interval excludes 0."""
     clean, attacked = [0.95, 0.96, 0.94, 0.95], [0.60, 0.65, 0.62, 0.58]
-    defended = [a + s for a, s in zip(attacked, (0.20, 0.25, 0.22, 0.18))]
-    sanitized = (*GROUP[:2], "label_sanitization", GROUP[3], 105)
-    return hand_rows({(*GROUP, 105, 0): clean, (*GROUP, 105, 30): attacked,
-                      (*sanitized, 0): clean, (*sanitized, 30): defended})
+    defended = [a + s for a, s in zip(attacked, (0.10, 0.03, 0.12, 0.05))]
+    cells = {(*GROUP, 105, 0): clean, (*GROUP, 105, 30): attacked}
+    for defense in ("isolation", "label_sanitization"):
+        config = (*GROUP[:2], defense, GROUP[3], 105)
+        cells |= {(*config, 0): clean, (*config, 30): defended}
+    return hand_rows(cells)
 
 
 def test_recovery_interval_excluding_zero_beside_no_significant_effect_is_explained(tmp_path):
     frame = few_seed_grid()
-    row = tb.defense_table(ResultSet(frame)).query("level == 30").iloc[0]
-    assert row["verdict"] == "no significant effect" and row["diff_ci_low"] > 0 and row["recovery_ci_low"] > 0
-    text = write_analysis(record_from(frame, tmp_path, attacks="label_flip", defenses="none,label_sanitization",
-                                      levels="0,30"))[0].read_text()
+    rows = tb.defense_table(ResultSet(frame)).query("level == 30")
+    assert len(rows) == 2
+    for _, row in rows.iterrows():
+        assert row["p_value"] < 0.05 < row["p_holm"]
+        assert row["verdict"] == "no significant effect" and row["diff_ci_low"] > 0 and row["recovery_ci_low"] > 0
+    text = write_analysis(record_from(frame, tmp_path, attacks="label_flip",
+                                      defenses="none,isolation,label_sanitization", levels="0,30"))[0].read_text()
     cells = table_row(text, "## Defenses against", "| iris / label_flip / label_sanitization / decision_tree | 30 |")
     assert cells[8].endswith("\u2020") and cells[-1] == "no significant effect"
-    assert ("\u2020 In 1 comparison the recovery interval excludes 0 while the verdict is \"no significant effect\": "
-            "the recovery interval is a single 95 % interval, not adjusted for the 1 comparisons of the family") in text
+    assert ("\u2020 In 2 comparisons the recovery interval excludes 0 while the verdict is \"no significant effect\": "
+            "the recovery interval is a single 95 % interval, not adjusted for the 2 comparisons of the family") in text
     assert "(an unadjusted interval: the verdict also needs the Holm-adjusted p, which it did not reach)" in text
     html = (Path(tmp_path) / "report.html")
     if html.is_file():

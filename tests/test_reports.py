@@ -172,13 +172,15 @@ def test_verdicts_follow_holm_and_the_confidence_interval(tmp_path):
     assert verdict(text, degradation, "iris / gaussian / none / knn", "5") == "no significant change"
     assert verdict(text, defenses, "iris / gaussian / isolation / decision_tree", "5") == "helped significantly"
     assert verdict(text, defenses, "iris / gaussian / isolation / knn", "5") == "no significant effect"
-    assert verdict(text, defenses, "iris / gaussian / isolation / decision_tree", "0") == "no significant effect"
+    # level 0 is the same clean data under every attack: one row, attack "(no attack)"
+    assert verdict(text, defenses, "iris / (no attack) / isolation / decision_tree", "0") == "no significant effect"
 
     gain = record_from(hand_rows({(*tree, 0): clean, (*tree, 5): [a + 0.02 for a in clean[:9]] + [0.985]}),
                        tmp_path / "gain")
     assert verdict(assert_numbers_traceable(gain), degradation, "iris / gaussian / none / decision_tree", "5") == \
         "significant gain"
-    # the same all-one-sided shift with 5 seeds: the interval excludes 0, but p cannot go below 0.0625
+    # the same drop of 0.3 on each of 5 seeds: the interval [0.3, 0.3] excludes 0, but the t statistic is infinite
+    # and p is the chance that all 5 signs agree, 0.0625
     few = record_from(hand_rows({(*tree, 0): clean[:5], (*tree, 5): [a - 0.3 for a in clean[:5]]}), tmp_path / "few")
     assert verdict(assert_numbers_traceable(few), degradation, "iris / gaussian / none / decision_tree", "5") == \
         "no significant change"

@@ -60,9 +60,14 @@ def t_ci(values) -> tuple[float, float, float]:
     return x.mean(), x.mean() - half, x.mean() + half
 
 
-def wilcoxon_p(diff) -> float:
+def t_p(diff) -> float:
+    """scipy's one-sample t-test; 1 without differences, 2 / 2^n when all n are the same non-zero value."""
     diff = np.asarray(diff, dtype=float)
-    return 1.0 if np.all(diff == 0) else stats.wilcoxon(diff).pvalue
+    if np.all(diff == 0):
+        return 1.0
+    if np.ptp(diff) < 1e-12:
+        return 2 / 2 ** len(diff)
+    return stats.ttest_1samp(diff, 0).pvalue
 
 
 def holm_by_hand(p: list[float]) -> list[float]:
@@ -114,29 +119,30 @@ def independent_numbers(record: RunRecord) -> set[str]:
                 allowed |= {f3(v) for v in t_ci(x)}
     levels = sorted(frame["level"].unique())
     allowed |= {f3(v) for v in levels} | {level_text(v) for v in levels}
-    families: dict[str, list[float]] = {"degradation": [], "poisoned": [], "clean": []}
+    # Holm families: per scenario (dataset, attack, model, n_train); level 0 per (dataset, model, n_train),
+    # each level-0 comparison once (the same clean rows under every attack)
+    families: dict[tuple, dict[tuple, float]] = {}
 
-    def paired(a: pd.Series, b: pd.Series, family: str) -> None:
+    def paired(a: pd.Series, b: pd.Series, family: tuple, comparison: tuple) -> None:
         diff = (a - b).dropna()
         if len(diff) >= 2:
             allowed.update(f3(v) for v in t_ci(diff))
-            families[family].append(wilcoxon_p(diff))
-        else:
-            families[family].append(math.nan)
+        families.setdefault(family, {})[comparison] = t_p(diff) if len(diff) >= 2 else math.nan
 
     for (*config, level), acc in by_cell.items():
+        dataset, attack, defense, model, n_train = config
         clean = by_cell.get((*config, 0.0))
         if clean is not None and level > 0:
-            paired(clean, acc, "degradation")
-        baseline = by_cell.get((config[0], config[1], "none", config[3], config[4], level))
-        if baseline is not None and config[2] != "none":
-            paired(acc, baseline, "clean" if level == 0 else "poisoned")
+            paired(clean, acc, ("degradation", dataset, attack, model, n_train), (defense, level))
+        baseline = by_cell.get((dataset, attack, "none", model, n_train, level))
+        if baseline is not None and defense != "none":
+            if level == 0:
+                paired(acc, baseline, ("clean", dataset, model, n_train), (defense,))
+            else:
+                paired(acc, baseline, ("poisoned", dataset, attack, model, n_train), (defense, level))
     for p_values in families.values():
-        finite = [p for p in p_values if np.isfinite(p)]
+        finite = [p for p in p_values.values() if np.isfinite(p)]
         allowed |= {p3(p) for p in finite} | {p3(p) for p in holm_by_hand(finite)}
-    for n in ok["seed"].nunique(), *ok.groupby(CELL_COLUMNS)["seed"].nunique().unique():
-        allowed.add(p3(2 / 2 ** n))  # the smallest exact Wilcoxon p with n pairs
-        allowed |= {p3(min(1.0, len(p) * 2 / 2 ** n)) for p in families.values() if p}  # ... after Holm
     chance = {}
     for dataset, group in ok[ok["confusion"] != ""].groupby("dataset"):
         pooled = sum(np.array(json.loads(c)) for c in group.drop_duplicates("seed")["confusion"])
@@ -177,7 +183,7 @@ def independent_numbers(record: RunRecord) -> set[str]:
         gain = curve.iloc[:, -1] - curve.iloc[:, 0]
         allowed.add(f3(gain.mean()))
         if len(gain) >= 2:
-            allowed |= {f3(v) for v in t_ci(gain)} | {p3(wilcoxon_p(gain))}
+            allowed |= {f3(v) for v in t_ci(gain)} | {p3(t_p(gain))}
         for (*g, n, lv), acc in by_cell.items():
             if tuple(g) != group or lv == 0:
                 continue
@@ -301,16 +307,17 @@ def test_defense_table_matches_scipy_and_holm_by_hand(defense_grid):
         diff = d - np.array(ATTACKED)
         mean, low, high = t_ci(diff)
         assert (row["diff_mean"], row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx((mean, low, high))
-        assert row["p_value"] == pytest.approx(stats.wilcoxon(diff).pvalue)
+        assert row["p_value"] == pytest.approx(stats.ttest_1samp(diff, 0).pvalue)
         assert row["n_pairs"] == 10
-        expected_p[defense] = stats.wilcoxon(diff).pvalue
+        expected_p[defense] = stats.ttest_1samp(diff, 0).pvalue
         # recovery of means
         rec = (d.mean() - np.mean(ATTACKED)) / (np.mean(CLEAN) - np.mean(ATTACKED))
         assert row["recovery"] == pytest.approx(rec)
     adjusted = holm_by_hand(list(expected_p.values()))
     assert list(poisoned["p_holm"]) == pytest.approx(adjusted)
-    assert poisoned.loc["label_sanitization", "p_value"] == pytest.approx(2 / 2 ** 10)  # all 10 seeds helped
-    assert poisoned.loc["label_sanitization", "p_holm"] == pytest.approx(3 * 2 / 2 ** 10)
+    assert poisoned.loc["label_sanitization", "p_value"] < 2 / 2 ** 10  # not floored like the exact Wilcoxon
+    assert poisoned.loc["label_sanitization", "p_holm"] == pytest.approx(3 * expected_p["label_sanitization"])
+    assert (poisoned["family_size"] == 3).all()
     assert poisoned.loc["label_sanitization", "verdict"] == "helped significantly"
     assert poisoned.loc["isolation", "verdict"] == "hurt significantly"
     assert poisoned.loc["bagging", "verdict"] == "no significant effect"
@@ -353,17 +360,17 @@ def test_wording_of_significant_and_non_significant_defenses(defense_grid, tmp_p
     defenses = "## Defenses against"
     prefix = "| iris / label_flip / {} / decision_tree | 30 |"
     helped = table_row(text, defenses, prefix.format("label_sanitization"))
-    assert helped[-1] == "helped significantly" and helped[6] == p3(3 * 2 / 2 ** 10) == "0.00586"
+    assert helped[-1] == "helped significantly" and helped[6] == "< 0.001"
     assert table_row(text, defenses, prefix.format("isolation"))[-1] == "hurt significantly"
     assert table_row(text, defenses, prefix.format("bagging"))[-1] == "no significant effect"
     assert "- label_sanitization: 1 comparison; helped significantly in 1, no significant effect in 0, " \
            "hurt significantly in 0." in text
-    assert "level 30 %: helped significantly (Holm-adjusted p = 0.00586); difference 0.281 [0.254, 0.308]; " \
+    assert "level 30 %: helped significantly (Holm-adjusted p = < 0.001); difference 0.281 [0.254, 0.308]; " \
            "recovery 0.854 [0.824, 0.885]" in text
     # the mitigation section names the measured effects with their verdicts
     mitigation = section(text, "## Mitigations")
     assert "- label_sanitization: helped significantly in 1 of 1 comparison" in mitigation
-    assert "helped significantly (Holm-adjusted p = 0.00586)" in mitigation
+    assert "helped significantly (Holm-adjusted p = < 0.001)" in mitigation
     assert "hurt significantly (Holm-adjusted p = " in mitigation  # isolation, an outlier filter
     assert "- bagging: helped significantly in 0 of 1 comparison, no significant effect in 1" in mitigation
     assert "### Adversarial training\n\n- Not run:" in mitigation
@@ -373,7 +380,8 @@ def test_wording_of_significant_and_non_significant_defenses(defense_grid, tmp_p
 
 
 def test_significance_needs_both_the_holm_p_and_the_interval(tmp_path):
-    """Five seeds, all helped: the CI excludes 0 but the smallest possible Wilcoxon p is 0.0625."""
+    """Five seeds, each helped by exactly 0.2: the CI is [0.2, 0.2], but the t statistic is infinite and
+    the p-value is the chance that all five signs agree, 2 / 2^5 = 0.0625."""
     sanitized = (*TREE[:2], "label_sanitization", *TREE[3:])
     frame = hand_rows({(*TREE, 0): CLEAN[:5], (*TREE, 30): ATTACKED[:5],
                        (*sanitized, 0): CLEAN[:5], (*sanitized, 30): [a + 0.2 for a in ATTACKED[:5]]})
@@ -381,13 +389,18 @@ def test_significance_needs_both_the_holm_p_and_the_interval(tmp_path):
     assert row["diff_ci_low"] > 0 and row["p_holm"] == pytest.approx(0.0625)
     assert row["verdict"] == "no significant effect"
     text = assert_numbers_traceable(record_from(frame, tmp_path))
-    assert "the smallest two-sided Wilcoxon p-value possible is 0.0625 (2 / 2^5" in text
-    assert ("With 5 paired seeds and 1 comparison, no comparison below can reach a Holm-adjusted p under 0.05 "
-            "(the smallest possible is 0.0625)") in text
+    assert "p is 2 / 2^seeds, the chance that all signs agree" in text
+    assert ("This run has 3 Holm families, the largest of 2 comparisons: across all of them the chance of a false "
+            "verdict somewhere is at most 3 x 0.05. With 5 paired seeds a true difference of 10 accuracy points alone "
+            "in the largest family is found with about 61 % chance") in text
+    assert "That is below 80 %: 7 seeds reach it" in text  # the largest family: the 2 drops of the scenario
+    assert ("With 5 paired seeds and Holm families of up to 1 comparison here, a true difference of 10 accuracy "
+            "points is found with only about 78 % chance, so \"no significant effect\" below says little: 6 seeds "
+            "reach 80 %.") in text
     assert significance(0.1, 0.2, 0.01) == 1 and significance(-0.2, -0.1, 0.01) == -1
     assert significance(-0.1, 0.2, 0.001) == 0 and significance(0.1, 0.2, 0.06) == 0
     assert significance(math.nan, math.nan, math.nan) is None
-    assert tb.seeds_needed(1) == 6 and tb.seeds_needed(72) == 12
+    assert tb.seeds_needed(1) == 6 and tb.seeds_needed(26) == 11 and tb.seeds_needed(72) == 13
 
 
 # ---------------------------------------------------------------- degradation
@@ -397,8 +410,10 @@ def test_degradation_table_is_paired_against_level_0(defense_grid):
     row = table.query("defense == 'none'").iloc[0]
     diff = np.array(CLEAN) - np.array(ATTACKED)
     assert (row["drop_mean"], row["drop_ci_low"], row["drop_ci_high"]) == pytest.approx(t_ci(diff))
-    assert row["p_value"] == pytest.approx(stats.wilcoxon(diff).pvalue)
+    assert row["p_value"] == pytest.approx(stats.ttest_1samp(diff, 0).pvalue)
+    # one scenario (iris / label_flip / decision_tree / 105): one Holm family of every defense's drop
     assert list(table["p_holm"]) == pytest.approx(holm_by_hand(list(table["p_value"])))
+    assert (table["family_size"] == 4).all() and table["holm_family"].nunique() == 1
     assert row["verdict"] == "significant drop" and len(table) == 4
 
 

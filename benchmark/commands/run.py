@@ -172,6 +172,36 @@ def _remove_stale_temp_files(run_dir: Path) -> None:
                 Path(folder, name).unlink(missing_ok=True)
 
 
+#: How the warning names the comparisons of each kind of Holm family (tables.common).
+_FAMILY_WORDS = {"degradation": "drops against level 0 per attack", "poisoned": "defense comparisons per attack",
+                 "clean": "defense comparisons at level 0"}
+
+
+def power_warning(spec) -> str | None:
+    """One line when the grid's largest Holm family would likely miss a 10-point effect at its seed count.
+
+    Known from the spec alone (before computing): the family sizes follow from the defenses and levels
+    (tables.common.family_sizes), the power from the paired t-test under Holm (tables.common.family_power).
+    """
+    from irisbench import tables as tb
+
+    sizes = tb.family_sizes([ref.label for ref in spec.defenses], list(spec.levels))
+    if not sizes:
+        return None
+    kind, m = max(sizes.items(), key=lambda item: item[1])
+    power = tb.family_power(spec.seeds, m)
+    if power >= tb.USEFUL_POWER:
+        return None
+    if spec.seeds < 2:
+        return (f"with 1 seed no comparison can be tested (a paired test needs 2); --seeds {tb.seeds_needed(m)} finds "
+                f"a {tb.REFERENCE_EFFECT * 100:g}-point accuracy difference among the {m} {_FAMILY_WORDS[kind]} of a "
+                f"Holm family with {tb.USEFUL_POWER * 100:g} % chance")
+    seeds = f"{spec.seeds} seeds"
+    return (f"with {seeds} and Holm families of {m} {_FAMILY_WORDS[kind]}, a {tb.REFERENCE_EFFECT * 100:g}-point "
+            f"accuracy difference is found with only {power * 100:.0f} % chance (paired t-test, iris-like spread); "
+            f"--seeds {tb.seeds_needed(m)} reaches {tb.USEFUL_POWER * 100:g} %")
+
+
 def run_command(args) -> int:
     """The CLI's ``run``: the grid, its files under ``--out`` (or results/run-<time>), a summary table."""
     from irisbench.sinks import terminal
@@ -242,6 +272,9 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
             release_out_dir(out_dir, created)
         raise
 
+    weak = power_warning(spec)  # once the grid is valid, before computing: the user can still stop and add seeds
+    if weak:
+        terminal.warn(weak)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         record = _compute(plan, registry, out_dir, started_at, class_names, dask, warm, known, outputs.check)

@@ -123,14 +123,16 @@ def config_findings(record: RunRecord, t: tb.Tables, config: tuple, cells: dict[
 
 
 def untestable(family, what: str) -> str:
-    """Why no row of a Holm family can be significant, when the seeds are too few; "" otherwise."""
+    """Why the Holm families of ``family`` would likely miss a 10-point effect, when the seeds are too few; ""
+    otherwise."""
     n_pairs = int(family["n_pairs"].max()) if len(family) else 0
-    floor = min(1.0, len(family) * tb.smallest_wilcoxon_p(n_pairs)) if n_pairs >= 1 else 0.0
-    if floor < ALPHA:
+    largest = int(family["family_size"].max()) if len(family) else 0
+    if n_pairs < 1 or not largest or tb.family_power(n_pairs, largest) >= tb.USEFUL_POWER:
         return ""
-    return (f"With {_plural(n_pairs, 'paired seed')} and {len(family)} {what}, none can reach significance (the "
-            f"smallest Holm-adjusted p possible is {fmt_p(floor)}); that needs at least {tb.seeds_needed(len(family))} "
-            "seeds.")
+    return (f"With {_plural(n_pairs, 'paired seed')} and up to {largest} {what} per Holm family, a true difference "
+            f"of {tb.REFERENCE_EFFECT * 100:g} accuracy points is found with only about "
+            f"{tb.family_power(n_pairs, largest) * 100:.0f} % chance; {tb.seeds_needed(largest)} seeds reach "
+            f"{tb.USEFUL_POWER * 100:g} %.")
 
 
 def significant_list(rows) -> str:
@@ -195,7 +197,7 @@ def headline(record: RunRecord, t: tb.Tables) -> str:
                  (" (left out of every mean and test; see results.csv)." if n_failed else ".") + "</p>")
     parts.append(f"<p class=\"muted\">Accuracy: mean [{CONFIDENCE * 100:g} % CI] over seeds (Student-t). "
                  "Drop = clean minus poisoned accuracy and difference = defended minus undefended accuracy, paired "
-                 "by seed. A verdict is significant only when the Holm-adjusted Wilcoxon p is below "
+                 "by seed. A verdict is significant only when the Holm-adjusted paired t-test p is below "
                  f"{ALPHA} and the CI excludes 0; \"no significant effect\" means this run cannot tell, not that "
                  "there is no effect.</p></section>")
     return "\n".join(parts)
@@ -299,7 +301,9 @@ def defense_table(t: tb.Tables) -> str:
                 verdict(r["verdict"])]
 
     return ("<h3>Defenses against no defense</h3><p class=\"muted\">Difference = defended minus undefended accuracy "
-            "[95 % CI], paired by seed; Holm families: level 0 (the cost on clean data) and the poisoned levels. "
+            "[95 % CI], paired by seed; Holm families: per dataset, attack, model and training size at the poisoned "
+            f"levels, and per dataset, model and training size at level 0 (one row, attack {esc(tb.NO_ATTACK)}: the "
+            "cost on clean data, the same under every attack). "
             "Recovery = share of the accuracy lost to the attack won back (n/a when the attack did no harm), "
             "[95 % Fieller interval; unbounded when the harm itself is not significant]. \u2020 = the recovery interval "
             "excludes 0 while the verdict is \"no significant effect\": the interval is not Holm-adjusted, the "

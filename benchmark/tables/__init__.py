@@ -6,13 +6,13 @@ written as a CSV beside the report), so a reader can trace every sentence back t
 - :func:`clean_table`           clean accuracy (level 0) per configuration;
 - :func:`degradation_table`     accuracy per (configuration, level > 0) and the paired drop vs level 0;
 - :func:`defense_table`         each defense vs ``none`` at the same (dataset, attack, model, n_train,
-                                level): paired difference, t-interval, Wilcoxon p, Holm p, recovery;
+                                level): paired difference, t-interval, paired t-test p, Holm p, recovery;
 - :func:`chance_table`          the majority-class rate of each dataset's test split;
 - :func:`breakdown_table`       breakdown level per configuration;
 - :func:`clean_equivalent_table` clean-equivalent sample size per poisoned cell;
 - :func:`detection_table`       detection precision / recall of the :func:`detecting_defenses`.
 
-Statistics come from :mod:`irisbench.stats` (Student-t intervals, Wilcoxon signed-rank, Holm,
+Statistics come from :mod:`irisbench.stats` (Student-t intervals, paired t-test, Holm,
 recovery, breakdown level, clean-equivalent inversion); nothing here re-implements them.
 Comparisons are paired by seed: the same seed means the same split, subsample and model seed.
 """
@@ -28,8 +28,10 @@ from irisbench.tables.breakdown import BREAKDOWN_COLUMNS, breakdown_table
 from irisbench.tables.chance import chance_table
 from irisbench.tables.clean import clean_table
 from irisbench.tables.clean_equivalent import CLEAN_EQUIVALENT_COLUMNS, clean_equivalent_table
-from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WORDS, DROP_WORDS, NOT_TESTABLE,
-                                     POISONED_FAMILY, seed_values, seeds_needed, smallest_wilcoxon_p, verdict_text)
+from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WORDS, DEGRADATION_FAMILY, DROP_WORDS,
+                                     NO_ATTACK, NOT_TESTABLE, POISONED_FAMILY, REFERENCE_EFFECT, REFERENCE_SD,
+                                     USEFUL_POWER, family_power, family_sizes, seed_values, seeds_needed,
+                                     verdict_text)
 from irisbench.tables.defenses import (BOOTSTRAP_MIN_DEFINED, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, DEFENSE_COLUMNS,
                                        HARM_TOLERANCE, bootstrap_recovery, defense_overview, defense_table,
                                        recovery_outruns_verdict, recovery_unbounded)
@@ -47,11 +49,15 @@ __all__ = [
     "DEFENSE_COLUMNS",
     "DEFENSE_WORDS",
     "DEGRADATION_COLUMNS",
+    "DEGRADATION_FAMILY",
     "DETECTION_COLUMNS",
     "DROP_WORDS",
     "HARM_TOLERANCE",
     "NOT_TESTABLE",
+    "NO_ATTACK",
     "POISONED_FAMILY",
+    "REFERENCE_EFFECT",
+    "REFERENCE_SD",
     "Tables",
     "all_tables",
     "bootstrap_recovery",
@@ -67,8 +73,10 @@ __all__ = [
     "detecting_defenses",
     "detection_table",
     "seed_values",
+    "USEFUL_POWER",
+    "family_power",
+    "family_sizes",
     "seeds_needed",
-    "smallest_wilcoxon_p",
     "verdict_text",
 ]
 

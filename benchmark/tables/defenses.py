@@ -1,4 +1,4 @@
-"""Each defense against no defense: paired difference, Wilcoxon and Holm, recovery."""
+"""Each defense against no defense: paired difference, paired t-test and Holm, recovery."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from irisbench.results import ResultSet
 from irisbench.schema import CELL_COLUMNS, CONFIG_COLUMNS
 from irisbench.stats import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_indices, paired_comparison, recovery,
                              recovery_interval, significance)
-from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WORDS, NOT_TESTABLE,
-                                     POISONED_FAMILY, add_holm, seed_values, verdict_text)
+from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WORDS, NO_ATTACK, NOT_TESTABLE,
+                                     POISONED_FAMILY, add_holm, family_name, seed_values, verdict_text)
 
 
 #: The recovery interval is given only when at least this share of the bootstrap resamples
@@ -51,7 +51,7 @@ def bootstrap_recovery(defended, attacked, clean, resamples: int = BOOTSTRAP_RES
 
 DEFENSE_COLUMNS = ["dataset", "attack", "defense", "model", "n_train", "level", "family", "n_pairs",
                    "defended_mean", "attacked_mean", "clean_mean", "diff_mean", "diff_ci_low", "diff_ci_high",
-                   "p_value", "p_holm", "recovery", "recovery_ci_low", "recovery_ci_high",
+                   "p_value", "holm_family", "p_holm", "family_size", "recovery", "recovery_ci_low", "recovery_ci_high",
                    "detection_precision_mean", "detection_recall_mean",
                    "removed_fraction_mean", "verdict"]
 
@@ -60,9 +60,11 @@ def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE) -> pd.Da
     """Each defense against ``baseline`` at the same (dataset, attack, model, n_train, level).
 
     - diff = defended - undefended accuracy per seed (paired), its mean and 95 % t-interval;
-    - p = two-sided Wilcoxon signed-rank of the paired differences; ``p_holm`` = Holm-adjusted
-      within the family: ``clean`` (level 0, the defense's cost on clean data) or ``poisoned``
-      (levels > 0, the question whether the defense helped against the attack);
+    - p = two-sided paired t-test of the differences; ``p_holm`` = Holm-adjusted within the row's
+      ``holm_family`` (see tables.common): ``poisoned`` (levels > 0, did the defense help against the
+      attack) per scenario (dataset, attack, model, n_train), or ``clean`` (level 0, the defense's cost on
+      clean data) per (dataset, model, n_train). Level 0 is the same data under every attack, so its
+      comparison is one row with attack ``NO_ATTACK`` (:func:`level_zero_once`);
     - recovery = (mean_def - mean_att) / (mean_clean - mean_att) with the means over the seeds
       the three cells share (clean = ``baseline`` at level 0), NaN when the attack did no harm;
       its 95 % interval is Fieller's interval for the ratio of the paired means (:func:`recovery_interval`),
@@ -114,11 +116,34 @@ def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE) -> pd.Da
                          **detection.get((*config, level), dict.fromkeys(
                              ("detection_precision_mean", "detection_recall_mean", "removed_fraction_mean"),
                              math.nan))})
-    table = pd.DataFrame(rows, columns=[c for c in DEFENSE_COLUMNS if c not in ("p_holm", "verdict")])
-    table = add_holm(table, table["family"])
+    rows = [{**r, "holm_family": family_name(r["family"], r)} for r in level_zero_once(rows, values, baseline)]
+    table = pd.DataFrame(rows, columns=[c for c in DEFENSE_COLUMNS if c not in ("p_holm", "family_size", "verdict")])
+    table = add_holm(table, table["holm_family"])
     table["verdict"] = [verdict_text(significance(r.diff_ci_low, r.diff_ci_high, r.p_holm), DEFENSE_WORDS)
                         for r in table.itertuples()]
     return table[DEFENSE_COLUMNS]
+
+
+def level_zero_once(rows: list[dict], values: dict[tuple, pd.Series], baseline: str) -> list[dict]:
+    """One row per distinct level-0 comparison, labelled with attack ``NO_ATTACK``.
+
+    The clean task computes level 0 once per (dataset, seed) and its rows are copied under every attack,
+    so the comparison "defense vs none at level 0" is the same one under each attack; counted once per
+    attack it would shrink every verdict of its Holm family as attacks are added. Rows are merged only
+    when their seed values are identical (a results.csv whose level 0 differs per attack keeps its rows).
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        if r["level"] == 0:
+            groups.setdefault((r["dataset"], r["defense"], r["model"], r["n_train"]), []).append(i)
+    drop = set()
+    for (dataset, defense, model, n_train), indices in groups.items():
+        data = [tuple(values.get((dataset, rows[i]["attack"], d, model, n_train, 0.0), pd.Series(dtype=float))
+                      .sort_index().items()) for i in indices for d in (defense, baseline)]
+        if all(data[k:k + 2] == data[:2] for k in range(0, len(data), 2)):
+            rows[indices[0]] = {**rows[indices[0]], "attack": NO_ATTACK}
+            drop.update(indices[1:])
+    return [r for i, r in enumerate(rows) if i not in drop]
 
 
 def defense_overview(defenses: pd.DataFrame, family: str = POISONED_FAMILY) -> pd.DataFrame:

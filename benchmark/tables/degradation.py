@@ -8,19 +8,21 @@ import pandas as pd
 from irisbench.results import ResultSet
 from irisbench.schema import CONFIG_COLUMNS
 from irisbench.stats import paired_comparison, significance
-from irisbench.tables.common import (DROP_WORDS, add_holm, cell_mean_ci, seed_values, verdict_text)
+from irisbench.tables.common import (DEGRADATION_FAMILY, DROP_WORDS, add_holm, cell_mean_ci, family_name, seed_values,
+                                     verdict_text)
 
 
 DEGRADATION_COLUMNS = [*CONFIG_COLUMNS, "level", "n_seeds", "accuracy_mean", "accuracy_ci_low", "accuracy_ci_high",
-                       "clean_mean", "drop_mean", "drop_ci_low", "drop_ci_high", "n_pairs", "p_value", "p_holm",
-                       "verdict"]
+                       "clean_mean", "drop_mean", "drop_ci_low", "drop_ci_high", "n_pairs", "p_value", "holm_family",
+                       "p_holm", "family_size", "verdict"]
 
 
 def degradation_table(results: ResultSet) -> pd.DataFrame:
     """Per configuration and level > 0: accuracy and the paired drop ``clean - poisoned`` vs level 0.
 
-    p = two-sided Wilcoxon signed-rank over the paired seeds; Holm across every row of the table.
-    Empty when the run has no level 0.
+    p = two-sided paired t-test over the paired seeds; Holm within each scenario (dataset, attack, model,
+    n_train: every defense and level of one attack, see tables.common). Each row is a distinct comparison:
+    the poisoned side belongs to one attack. Empty when the run has no level 0.
     """
     if 0.0 not in results.levels():
         return pd.DataFrame(columns=DEGRADATION_COLUMNS)
@@ -44,8 +46,10 @@ def degradation_table(results: ResultSet) -> pd.DataFrame:
                          "clean_mean": cell_mean_ci(clean)["mean"],
                          "drop_mean": paired.mean, "drop_ci_low": paired.ci_low, "drop_ci_high": paired.ci_high,
                          "n_pairs": paired.n, "p_value": paired.p_value})
-    table = pd.DataFrame(rows, columns=DEGRADATION_COLUMNS[:-2])
-    table = add_holm(table)
+    rows = [{**r, "holm_family": family_name(DEGRADATION_FAMILY, r)} for r in rows]
+    table = pd.DataFrame(rows, columns=[c for c in DEGRADATION_COLUMNS if c not in ("p_holm", "family_size",
+                                                                                   "verdict")])
+    table = add_holm(table, table["holm_family"])
     table["verdict"] = [verdict_text(significance(r.drop_ci_low, r.drop_ci_high, r.p_holm), DROP_WORDS)
                         for r in table.itertuples()]
     return table[DEGRADATION_COLUMNS]

@@ -4,7 +4,7 @@ The numbers come from :mod:`irisbench.tables` (one tidy table per question); thi
 formats them (:mod:`.format`), one module per group of sections, and writes each table as a CSV
 beside the report so that every quoted number can be traced. Verdicts follow one rule everywhere
 (:func:`irisbench.stats.significance`): a difference is called significant only when its
-Holm-adjusted Wilcoxon p-value is below ``irisbench.schema.ALPHA`` and its 95 % t-interval
+Holm-adjusted paired t-test p-value is below ``irisbench.schema.ALPHA`` and its 95 % t-interval
 excludes 0 on the same side.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.schema import fmt, fmt_p, level_text, mean_ci
-from irisbench.sinks.analysis.format import capped_table, ci, counts_text, holm_note, label
+from irisbench.sinks.analysis.format import capped_table, ci, counts_text, families, holm_note, label
 
 
 def clean_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
@@ -47,7 +47,8 @@ def degradation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) ->
     parts = head + [
         "Drop = accuracy at level 0 minus accuracy at the level, per seed on the same split (paired), then "
         "averaged; a positive drop means lower accuracy under poisoning.", "",
-        f"Verdict counts: {counts_text(table['verdict'].value_counts())} (of {len(table)} cells).", ""]
+        f"Verdict counts: {counts_text(table['verdict'].value_counts())} (of {len(table)} cells). Holm families: one "
+        f"per dataset, attack, model and training size ({families(table)}).", ""]
     for level, group in table.dropna(subset=["drop_mean"]).groupby("level", sort=True):
         hi, lo = group.loc[group["drop_mean"].idxmax()], group.loc[group["drop_mean"].idxmin()]
         text = (f"- Level {level_text(level)} %: largest mean drop {drop_text(hi, several_sizes)}")
@@ -55,7 +56,7 @@ def degradation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) ->
             text += f"; smallest {drop_text(lo, several_sizes)}"
         parts.append(text + ".")
     parts += ["", capped_table(["configuration", "level (%)", "accuracy mean", "95 % CI", "drop mean",
-                                "95 % CI of drop", "paired seeds", "Wilcoxon p", "Holm p", "verdict"], body,
+                                "95 % CI of drop", "paired seeds", "t-test p", "Holm p", "verdict"], body,
                                tb.Tables.FILES["degradation"])]
     return "\n".join(parts)
 

@@ -13,6 +13,7 @@ from irisbench.sinks.analysis.format import (
     capped_table,
     ci,
     counts_text,
+    families,
     fmt_p,
     label,
     plural,
@@ -73,13 +74,13 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
     parts += ["Difference = accuracy with the defense minus accuracy without it (defense 'none'), per seed on "
               "the same split and poisoned training set, then averaged; positive = the defense helped.", ""]
     if not poisoned.empty:
-        n_pairs = int(poisoned["n_pairs"].max())
-        floor = len(poisoned) * tb.smallest_wilcoxon_p(n_pairs) if n_pairs >= 1 else math.nan
-        if math.isfinite(floor) and floor >= ALPHA:
-            parts += [f"With {n_pairs} paired seeds and {plural(len(poisoned), 'comparison')}, no comparison below "
-                      f"can reach a Holm-adjusted p under {ALPHA} (the smallest possible is "
-                      f"{fmt_p(min(1.0, floor))}), so every verdict here is \"no significant effect\" whatever "
-                      f"the differences: run at least {tb.seeds_needed(len(poisoned))} seeds to test them.", ""]
+        n_pairs, largest = int(poisoned["n_pairs"].max()), int(poisoned["family_size"].max())
+        if n_pairs >= 1 and tb.family_power(n_pairs, largest) < tb.USEFUL_POWER:
+            parts += [f"With {n_pairs} paired seeds and Holm families of up to {plural(largest, 'comparison')} "
+                      f"here, a true difference of {tb.REFERENCE_EFFECT * 100:g} accuracy points is found with only "
+                      f"about {tb.family_power(n_pairs, largest) * 100:.0f} % chance, so \"no significant effect\" "
+                      f"below says little: {tb.seeds_needed(largest)} seeds reach "
+                      f"{tb.USEFUL_POWER * 100:g} %.", ""]
         parts += ["Per defense, at the poisoned levels:", ""]
         overview = tb.defense_overview(table)
         for o in overview.to_dict("records"):
@@ -107,11 +108,12 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
                  fmt(r["detection_precision_mean"]), fmt(r["detection_recall_mean"]), r["verdict"]]
                 for r in ordered.to_dict("records")]
         parts += ["", "### At the poisoned levels (level > 0)", "",
-                  f"Holm family: these {len(poisoned)} comparisons. Precision and recall are the defense's "
+                  f"Holm families: one per dataset, attack, model and training size ({families(poisoned)}). "
+                  "Precision and recall are the defense's "
                   "detection of the truly poisoned rows (means over seeds; n/a for defenses that do not flag "
                   "rows).", "",
                   capped_table(["configuration", "level (%)", "difference mean", "95 % CI", "paired seeds",
-                                "Wilcoxon p", "Holm p", "recovery", "recovery 95 % CI (Fieller)", "precision",
+                                "t-test p", "Holm p", "recovery", "recovery 95 % CI (Fieller)", "precision",
                                 "recall", "verdict"], body, tb.Tables.FILES["defenses"],
                                order="smallest Holm-adjusted p first")]
         outrun = int(sum(tb.recovery_outruns_verdict(r) for r in poisoned.to_dict("records")))
@@ -120,17 +122,19 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
                       "while the verdict is \"no significant effect\": the recovery interval is a single 95 % "
                       f"interval, not adjusted for the {len(poisoned)} comparisons of the family, and it "
                       "excludes 0 exactly when the difference's t-interval does; the verdict also needs the "
-                      f"Holm-adjusted Wilcoxon p below {ALPHA}, which these comparisons did not reach."]
+                      f"Holm-adjusted p below {ALPHA}, which these comparisons did not reach."]
     if not clean.empty:
         body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["diff_mean"]),
                  ci(r["diff_ci_low"], r["diff_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]),
                  fmt_p(r["p_holm"]), fmt(r["removed_fraction_mean"]), r["verdict"]] for r in clean.to_dict("records")]
         parts += ["", "### Cost on clean data (level 0)", "",
                   f"The same comparison without poisoning: what the defense costs when there is nothing to remove. "
-                  f"Holm family: these {len(clean)} comparisons. Verdict counts: "
+                  f"Level 0 is the same clean data under every attack, so each comparison is one row (attack "
+                  f"\"{tb.NO_ATTACK}\"). Holm families: one per dataset, model and training size "
+                  f"({families(clean)}). Verdict counts: "
                   f"{counts_text(clean['verdict'].value_counts())}.", "",
                   capped_table(["configuration", "level (%)", "difference mean", "95 % CI", "paired seeds",
-                                "Wilcoxon p", "Holm p", "share removed", "verdict"], body,
+                                "t-test p", "Holm p", "share removed", "verdict"], body,
                                tb.Tables.FILES["defenses"])]
     parts += ["", detection_part(record, t, several_sizes)]
     return "\n".join(parts).rstrip()

@@ -73,3 +73,11 @@ def run_command(record: RunRecord, defenses: list[str] | None = None, sizes: str
     parts += ["--levels", ",".join(level_text(v) for v in spec.levels),
               "--sizes", sizes or ",".join(str(s) for s in spec.sizes), "--seeds", str(spec.seeds)]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def families(rows) -> str:
+    """``2 families of 3 comparisons``: the Holm families (column ``holm_family``) among ``rows``."""
+    sizes = rows.groupby("holm_family", sort=False)["family_size"].first()
+    return f"{len(sizes)} famil{'y' if len(sizes) == 1 else 'ies'} of " + (
+        plural(int(sizes.iloc[0]), "comparison") if sizes.nunique() == 1
+        else f"{int(sizes.min())} to {int(sizes.max())} comparisons")

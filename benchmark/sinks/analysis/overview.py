@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from irisbench import tables as tb
 from irisbench.record import RunRecord
-from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS, fmt, fmt_p
+from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS, fmt
 from irisbench.sinks.analysis.format import levels_text
 
 
@@ -18,11 +18,20 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
         "- Every interval written [low, high] after a mean is a two-sided 95 % Student-t confidence interval "
         "over seeds, except the recovery interval (below) and the clean-equivalent intervals (a seed bootstrap, see "
         "Quality vs quantity).",
-        "- Comparisons are paired by seed: both sides saw the same split. p-values are two-sided Wilcoxon "
-        "signed-rank tests (scipy) of the paired differences, Holm-adjusted across the comparisons of one "
-        "family: the degradation table, the defense comparisons at poisoned levels, and the defense "
-        "comparisons at level 0 are three separate families (the adjusted p covers every row of the family, "
-        "also rows a long table leaves out).",
+        "- Comparisons are paired by seed: both sides saw the same split. p-values are two-sided paired t-tests "
+        "of the per-seed differences (irisbench computes the t statistic, scipy gives the t distribution): the "
+        "test that matches the interval, so p < 0.05 exactly when the 95 % interval excludes 0 (when every seed "
+        "gives the same non-zero difference, p is 2 / 2^seeds, the chance that all signs agree). They are "
+        "Holm-adjusted within a family (the adjusted p covers every row of the family, also rows a long table "
+        "leaves out).",
+        "- A family is the set of comparisons that answer one question: the drops against level 0 of one "
+        "scenario (dataset, attack, model and training size; every defense and level of that attack), the "
+        "defenses against no defense at the poisoned levels of one scenario, and the defenses against no "
+        "defense at level 0 of one dataset, model and training size. Level 0 is the same clean data under "
+        f"every attack, so each level-0 comparison is one row (attack \"{tb.NO_ATTACK}\") and counts once. "
+        "Adding an attack, dataset, model or size adds families and leaves every other verdict as it is; adding "
+        "a defense or a level enlarges the families it joins. Each family's chance of one or more false "
+        f"verdicts is at most {ALPHA}; the column `holm_family` of the CSV tables names the family of each row.",
         f"- A difference is called significant only when its Holm-adjusted p is below {ALPHA} and its 95 % "
         "interval excludes 0 on the same side; otherwise the verdict is \"no significant effect\" (or "
         "\"no significant change\").",
@@ -36,22 +45,32 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
         "Holm-adjusted p did not reach the threshold (marked with a dagger in the tables).",
     ]
     if seeds:
-        p_min = tb.smallest_wilcoxon_p(seeds)
-        line = (f"- With {seeds} paired seeds the smallest two-sided Wilcoxon p-value possible is {fmt_p(p_min)} "
-                f"(2 / 2^{seeds}, every difference on one side).")
-        families = [("degradation comparisons", len(t.degradation)),
-                    ("defense comparisons at poisoned levels",
-                     int((t.defenses["family"] == tb.POISONED_FAMILY).sum()))]
-        for name, m in families:
-            if m and m * p_min >= ALPHA:
-                line += (f" With {m} {name}, Holm multiplies it by up to {m}, so none of them can reach "
-                         f"significance in this run; that needs at least {tb.seeds_needed(m)} seeds.")
-        lines.append(line)
+        lines.append(power_line(t, seeds))
     lines.append("- With few seeds the intervals are wide: \"no significant effect\" means that this run cannot "
                  "tell, not that there is no effect.")
     lines.append("- Numbers have 3 decimals; p-values 3 significant digits. The full tables are CSV files beside "
                  "this report: " + ", ".join(f"`{name}`" for name in tb.Tables.FILES.values()) + ".")
     return "\n".join(lines)
+
+
+def power_line(t: tb.Tables, seeds: int) -> str:
+    """How many families the run has, and the chance its largest one finds a 10-point effect."""
+    sizes = [(f, int(m)) for table in (t.degradation, t.defenses) if len(table)
+             for f, m in table.groupby("holm_family", sort=False)["family_size"].first().items()]
+    if not sizes:
+        return f"- With {seeds} paired seeds; this run has no comparison to test."
+    largest = max(m for _, m in sizes)
+    power = tb.family_power(seeds, largest)
+    line = (f"- This run has {len(sizes)} Holm families, the largest of {largest} comparisons: across all of them "
+            f"the chance of a false verdict somewhere is at most {len(sizes)} x {ALPHA}. With {seeds} paired seeds "
+            f"a true difference of {tb.REFERENCE_EFFECT * 100:g} accuracy points alone in the largest family is "
+            f"found with about {power * 100:.0f} % chance (paired t-test and Holm, per-seed differences spread "
+            "like those of iris / decision-tree runs; simulations/family_error.py checks this against simulated "
+            "runs).")
+    if power < tb.USEFUL_POWER:
+        line += (f" That is below {tb.USEFUL_POWER * 100:g} %: {tb.seeds_needed(largest)} seeds reach it; smaller "
+                 "effects need more.")
+    return line
 
 
 def setup_section(record: RunRecord, t: tb.Tables) -> str:

@@ -53,7 +53,7 @@ def curves_text(curves: pd.DataFrame) -> str:
     not_rising = shaped[~shaped["clean_rises"].astype(bool)]
     line = (f"Clean curves: {len(curves)}, of which {len(flat)} flat; of the others, {pooled} had non-monotone "
             f"means (pooled by the monotone fit) and {len(rising)} of {len(shaped)} rise significantly from the "
-            "smallest to the largest size (paired gain, Wilcoxon p below "
+            "smallest to the largest size (paired gain, paired t-test p below "
             f"{ALPHA} and 95 % t-interval above 0, one test per curve).")
     if len(not_rising):
         line += (" Not rising, so more clean data did not measurably help in this range and their clean-equivalent "
