@@ -141,18 +141,12 @@ def breakdown_level(levels, means, clean: float, chance: float) -> float:
     """Lowest level where mean accuracy falls below the midpoint of clean and chance.
 
     Linearly interpolated between the two grid levels around the crossing; NaN when the
-    curve never falls below the midpoint ("not reached").
+    curve never falls below the midpoint ("not reached"). ``levels`` may be the realised
+    poisoned shares of the grid levels (see :func:`breakdown_levels`).
     """
-    threshold = (clean + chance) / 2
-    order = np.argsort(levels)
+    order = np.argsort(np.asarray(levels, dtype=float), kind="stable")
     x, y = np.asarray(levels, dtype=float)[order], np.asarray(means, dtype=float)[order]
-    for i in range(len(x)):
-        if y[i] < threshold:
-            if i == 0:
-                return float(x[0])
-            x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
-            return float(x0 + (y0 - threshold) * (x1 - x0) / (y0 - y1))
-    return np.nan
+    return float(breakdown_levels(x[None, :], y[None, :], [(clean + chance) / 2])[0])
 
 
 @dataclass(frozen=True)
@@ -195,3 +189,26 @@ def significance(low: float, high: float, p_adjusted: float, alpha: float = ALPH
     if p_adjusted < alpha and high < 0:
         return -1
     return 0
+
+
+def breakdown_levels(x, y, threshold) -> np.ndarray:
+    """:func:`breakdown_level` of many curves at once: one per row of ``x`` (budgets) and ``y`` (mean accuracy).
+
+    The columns are the grid levels in increasing order; ``x`` may hold the realised poisoned share
+    of each level, which can repeat (an attack that ran out of rows poisons the same share at two
+    levels) but is taken in level order. Row ``i`` crosses at its first column whose accuracy is below
+    ``threshold[i]``, interpolated linearly in ``x`` from the column before; NaN where it never does.
+    Vectorised for the seed bootstrap (one row per resample).
+    """
+    x, y = np.atleast_2d(np.asarray(x, dtype=float)), np.atleast_2d(np.asarray(y, dtype=float))
+    threshold = np.asarray(threshold, dtype=float).reshape(-1)
+    below = y < threshold[:, None]
+    reached = below.any(axis=1)
+    first = np.argmax(below, axis=1)
+    rows = np.arange(len(y))
+    previous = np.maximum(first - 1, 0)
+    x0, x1, y0, y1 = x[rows, previous], x[rows, first], y[rows, previous], y[rows, first]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        crossing = np.where(first == 0, x1, x0 + (y0 - threshold) * (x1 - x0) / (y0 - y1))
+    return np.where(reached, crossing, np.nan)
+

@@ -3,7 +3,8 @@
 Hand-built result sets with known numbers check each table against scipy or a hand
 computation; real engine runs check that every number the report quotes can be derived
 independently from the results (scipy, numpy, a Holm written here); only the bootstrap bounds
-of recovery are read from the CSV written beside the report (and checked by hand separately).
+of recovery, breakdown and detection are read from the CSVs written beside the report (and checked by
+hand separately).
 """
 
 import json
@@ -29,7 +30,8 @@ from irisbench.spec import build_spec
 from irisbench.stats import significance
 
 TREE = ("iris", "label_flip", "none", "decision_tree", 105)
-CONSTANTS = {"0.05", "0.001"}  # the significance level and the "< 0.001" floor of the p-value format
+# the significance level, the "< 0.001" floor of the p-value format, the bootstrap's 2.5 / 97.5 % tails
+CONSTANTS = {"0.05", "0.001", "2.5", "97.5"}
 TOKEN = re.compile(r"-?\d+\.\d+")
 
 
@@ -153,11 +155,25 @@ def independent_numbers(record: RunRecord) -> set[str]:
             allowed |= {f3(d), f3(a), f3(c)}
             if c - a > 0:
                 allowed.add(f3((d - a) / (c - a)))
+    shares = ok.groupby(CELL_COLUMNS)["poisoned_share"].mean()  # realised budget (NaN: not recorded)
+    per_seed = ok[ok["level"] > 0].drop_duplicates(["dataset", "attack", "n_train", "level", "seed"])
+    for _, group in per_seed.groupby(["dataset", "attack", "n_train", "level"]):
+        allowed |= {f3(group["poisoned_share"].mean() * 100), f3(group["poisoned_share"].min() * 100)}
+    for key, group in ok[ok["level"] > 0].groupby(CELL_COLUMNS):  # detection beside flagging at random
+        allowed.add(f3(group["poisoned_share"].mean()))
+        caught = group[group["n_poisoned"] > 0]
+        if len(caught):
+            allowed.add(f3(np.minimum(1, caught["n_flagged"] / caught["n_poisoned"]).mean()))
     for config in {tuple(key[:5]) for key in by_cell}:
-        # breakdown: midpoint of clean and chance, first crossing interpolated
+        # breakdown: midpoint of clean and chance, first crossing interpolated on the realised share
+        budget = {lv: (100 * shares[(*config, lv)] if lv > 0 else 0.0) for (*cfg, lv) in means if tuple(cfg) == config}
+        if any(not np.isfinite(b) for b in budget.values()):  # not recorded: the nominal level
+            budget = {lv: lv for lv in budget}
+        allowed |= {f3(b) for b in budget.values()}
         curve = sorted((lv, m) for (*cfg, lv), m in means.items() if tuple(cfg) == config)
         if not curve or curve[0][0] != 0 or config[0] not in chance:
             continue
+        curve = [(budget[lv], m) for lv, m in curve]
         threshold = (curve[0][1] + chance[config[0]]) / 2
         allowed.add(f3(threshold))
         for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
@@ -186,11 +202,16 @@ def independent_numbers(record: RunRecord) -> set[str]:
 
 
 def bootstrap_numbers(out_dir: Path) -> set[str]:
-    """The recovery bootstrap bounds, read from defense_comparison.csv (checked by hand in
-    test_recovery_interval_is_a_paired_bootstrap); the only numbers not re-derived here."""
-    table = pd.read_csv(out_dir / tb.Tables.FILES["defenses"])
-    values = table[["recovery_ci_low", "recovery_ci_high"]].to_numpy().ravel()
-    return {f3(v) for v in values if np.isfinite(v)}
+    """The bootstrap bounds, read from the CSVs (checked by hand in test_recovery_interval_is_a_paired_bootstrap
+    and tests/test_cells.py): recovery, breakdown level, detection; the only numbers not re-derived here."""
+    columns = {"defenses": ["recovery_ci_low", "recovery_ci_high"],
+               "breakdown": ["breakdown_ci_low", "breakdown_ci_high"],
+               "detection": [f"{m}_{b}" for m in ("precision", "recall", "f1") for b in ("ci_low", "ci_high")]}
+    found = set()
+    for name, wanted in columns.items():
+        values = pd.read_csv(out_dir / tb.Tables.FILES[name])[wanted].to_numpy(dtype=float).ravel()
+        found |= {f3(v) for v in values if np.isfinite(v)}
+    return found
 
 
 def quoted_numbers(record: RunRecord, text: str) -> list[str]:
