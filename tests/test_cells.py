@@ -54,10 +54,17 @@ def rows_of(cells: dict[tuple, list[float]], shares: dict[float, float], **extra
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def boot_means(values: np.ndarray) -> np.ndarray:
-    """Means of 2000 seed resamples drawn as irisbench draws them (generator seed 0), by hand."""
-    n = len(values)
-    return values[np.random.default_rng(0).integers(0, n, size=(2000, n))].mean(axis=1)
+def wilson_effective(x: np.ndarray, rows: float) -> tuple[float, float]:
+    """Wilson's score interval, by hand, at the effective sample size of the seed-to-seed variance
+    (p (1 - p) / var(mean), at most the pooled rows) and the t quantile with seeds - 1 df."""
+    from scipy import stats
+
+    n, p = len(x), x.mean()
+    n_eff = min(rows, p * (1 - p) / (x.var(ddof=1) / n)) if 0 < p < 1 and x.var() > 0 else rows
+    z = stats.t.ppf(0.975, n - 1)
+    # the roots of (p - q)^2 = z^2 q (1 - q) / n_eff
+    a, b, c = 1 + z * z / n_eff, -(2 * p + z * z / n_eff), p * p
+    return (-b - math.sqrt(b * b - 4 * a * c)) / (2 * a), (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
 
 
 # ---------------------------------------------------------------- item 2: the realised budget
@@ -224,10 +231,12 @@ def test_detection_intervals_stay_in_the_unit_interval_and_say_how_many_seeds(tm
     frame = detection_rows(recall, precision, f1, flagged)
     row = tb.detection_table(ResultSet(frame)).iloc[0]
     assert row["n_seeds"] == 10 and row["recall_n"] == 10 and row["precision_n"] == 7 and row["f1_n"] == 10
+    trials = {"recall": [11] * 10, "precision": flagged, "f1": [(f + 11) / 2 for f in flagged]}
     for name, values in (("recall", recall), ("precision", precision), ("f1", f1)):
-        x = np.asarray(values)[np.isfinite(values)]
+        defined = np.isfinite(values)
+        x = np.asarray(values)[defined]
         assert row[f"{name}_mean"] == pytest.approx(x.mean())
-        expected = np.percentile(boot_means(x), [2.5, 97.5])
+        expected = wilson_effective(x, np.asarray(trials[name])[defined].sum())
         assert [row[f"{name}_ci_low"], row[f"{name}_ci_high"]] == pytest.approx(expected)
         assert 0 <= row[f"{name}_ci_low"] <= row[f"{name}_mean"] <= row[f"{name}_ci_high"] <= 1
     assert row["random_precision"] == pytest.approx(11 / 105)  # flagging at random finds the poisoned share
@@ -255,7 +264,15 @@ def test_undefined_precision_at_level_0_is_not_logged_to_mlflow(tmp_path, monkey
     assert steps == {"accuracy": [0, 1000], "detection_precision": [1000], "detection_f1": [1000]}
 
 
-def test_detection_figure_draws_the_bootstrap_interval(tmp_path):
+def test_all_zero_detection_still_has_a_binomial_interval():
+    """Every seed caught nothing: the interval is Wilson's on the pooled rows, not [0, 0]."""
+    frame = detection_rows([0.0] * 10, [0.0] * 10, [0.0] * 10, [5] * 10)
+    row = tb.detection_table(ResultSet(frame)).iloc[0]
+    assert row["recall_ci_low"] == 0 and row["recall_ci_high"] == pytest.approx(wilson_effective(np.zeros(10), 110)[1])
+    assert 0.02 < row["recall_ci_high"] < 0.05
+
+
+def test_detection_figure_draws_the_interval_of_the_table(tmp_path):
     from irisbench.sinks.figures.detection import detection_data
 
     frame = detection_rows([0.0] * 9 + [0.8], [0.0] * 9 + [0.9], [0.0] * 9 + [0.85], [5] * 10)

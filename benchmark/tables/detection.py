@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from irisbench.results import ResultSet
-from irisbench.schema import CELL_COLUMNS, CONFIDENCE, CONFIG_COLUMNS
-from irisbench.stats import bootstrap_indices
+from irisbench.schema import CELL_COLUMNS, CONFIG_COLUMNS
+from irisbench.stats import proportion_interval
 
 #: The detection metrics of the table: its column prefix -> the results.csv column.
 DETECTION_SCORES = {"precision": "detection_precision", "recall": "detection_recall", "f1": "detection_f1"}
@@ -28,28 +28,6 @@ def detecting_defenses(frame: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(poisoned.loc[scored, "defense"]))
 
 
-def proportion_interval(values) -> tuple[float, float, float, int]:
-    """Mean of per-seed proportions and its seed-bootstrap percentile interval: ``(mean, low, high, n)``.
-
-    Over the seeds where the proportion is defined (finite). The seed is the independent unit (its own
-    split, subsample and poisoned set; the rows flagged within one seed are not independent draws), so
-    the seeds are resampled (:func:`irisbench.stats.bootstrap_indices`), not the pooled rows as a
-    binomial interval would. Every resampled mean is a mean of values in [0, 1], so the percentile
-    interval stays in [0, 1], unlike a t-interval (recall 0.08 [-0.14, 0.30]). Undefined (NaN) with
-    fewer than 2 seeds.
-    """
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    n = len(x)
-    if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    if n == 1:
-        return float(x[0]), math.nan, math.nan, 1
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(x[bootstrap_indices(n)].mean(axis=1), [tail, 100 - tail])
-    return float(x.mean()), float(low), float(high), n
-
-
 def recall_ceiling(n_flagged, n_poisoned) -> float:
     """Mean over seeds of ``min(1, flagged / poisoned)``: the highest recall the number of rows a defense
     flags allows (an outlier filter's contamination parameter fixes it). NaN without poisoned rows."""
@@ -61,8 +39,9 @@ def recall_ceiling(n_flagged, n_poisoned) -> float:
 def detection_table(results: ResultSet) -> pd.DataFrame:
     """Detection precision, recall and F1 of the flagging defenses, per configuration and level > 0,
     against the truly poisoned rows: mean over the seeds where each is defined (``<name>_n`` of the
-    ``n_seeds`` that succeeded; precision is undefined where nothing was flagged) and a seed-bootstrap
-    interval (:func:`proportion_interval`).
+    ``n_seeds`` that succeeded; precision is undefined where nothing was flagged) and a Wilson interval
+    on the effective sample size of the seed-to-seed variance (:func:`irisbench.stats.proportion_interval`,
+    capped at the rows flagged, poisoned, or their mean for F1, pooled over those seeds).
 
     Beside them: ``random_precision``, the precision of flagging rows at random = the realised poisoned
     share (mean over seeds; NaN for a results.csv without it), and ``recall_ceiling``
@@ -73,8 +52,11 @@ def detection_table(results: ResultSet) -> pd.DataFrame:
     rows = []
     for key, group in ok.groupby(CELL_COLUMNS, sort=False):
         row = {**dict(zip(CELL_COLUMNS, key)), "n_seeds": len(group)}
+        flagged, poisoned = group["n_flagged"].to_numpy(dtype=float), group["n_poisoned"].to_numpy(dtype=float)
+        trials = {"precision": flagged, "recall": poisoned, "f1": (flagged + poisoned) / 2}  # F1 = hits / trials
         for name, column in DETECTION_SCORES.items():
-            mean, low, high, n = proportion_interval(group[column])
+            defined = group[column].notna().to_numpy()
+            mean, low, high, n = proportion_interval(group[column], trials[name][defined].sum())
             row.update({f"{name}_n": n, f"{name}_mean": mean, f"{name}_ci_low": low, f"{name}_ci_high": high})
         row["random_precision"] = group["poisoned_share"].mean()
         row["recall_ceiling"] = recall_ceiling(group["n_flagged"], group["n_poisoned"])

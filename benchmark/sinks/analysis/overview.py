@@ -16,8 +16,8 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
         "- Accuracy is the fraction of the clean test split classified correctly. Means are over seeds; one "
         "seed is one stratified train/test split (with its own subsample and model seed).",
         "- Every interval written [low, high] after a mean is a two-sided 95 % Student-t confidence interval "
-        "over seeds, except the recovery interval (below) and the breakdown-level and detection intervals "
-        "(seed bootstrap, explained in their sections).",
+        "over seeds, except the recovery interval (below), the breakdown-level interval (a seed bootstrap) and "
+        "the detection intervals (Wilson intervals for proportions), explained in their sections.",
         "- Comparisons are paired by seed: both sides saw the same split. p-values are two-sided Wilcoxon "
         "signed-rank tests (scipy) of the paired differences, Holm-adjusted across the comparisons of one "
         "family: the degradation table, the defense comparisons at poisoned levels, and the defense "

@@ -39,9 +39,9 @@ def detection_data(summary: pd.DataFrame, results: pd.DataFrame, table: pd.DataF
     Levels > 0, at each dataset's largest n_train. A defense whose per-seed detection numbers are
     the same for every model (it flags before the model is trained) is one ``series`` (its name);
     otherwise one series per model (``defense / model``). Long format: one row per (dataset,
-    attack, series, level, metric) with the detection table's mean, seed-bootstrap 95 % interval
-    (inside [0, 1]) and the seeds it is over (``table``: :func:`irisbench.tables.detection_table`,
-    computed from ``results`` when not given). None when no defense flags.
+    attack, series, level, metric) with the detection table's mean, 95 % interval for a proportion
+    (inside [0, 1]: :func:`irisbench.stats.proportion_interval`) and the seeds it is over (``table``:
+    :func:`irisbench.tables.detection_table`, computed from ``results`` when not given). None when no defense flags.
     """
     flagging = detecting_defenses(results)
     if not flagging:
@@ -130,7 +130,8 @@ def detection_figure(record: RunRecord):
     style.suptitle(fig, f"Poison detection by the defenses that flag training rows ({datasets}; "
                         f"{frames.sizes_text(data)})\n"
                         f"mean over the seeds where defined, of {style.seeds_text(record.results)}; "
-                        + ("error bars: 95 % seed-bootstrap interval" if style.has_ci(record.summary)
+                        + ("error bars: 95 % Wilson interval over seeds (effective sample size)"
+                           if style.has_ci(record.summary)
                            else style.ci_note(record.summary, "error bars"))
                         + "\nn/a: undefined (nothing flagged, or the cell failed)"
                         + ("; flagging happens before training: the same for every model" if collapsed else "")
