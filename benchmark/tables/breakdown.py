@@ -39,16 +39,30 @@ def budgets(shares: dict, accuracy: dict, config: tuple, levels: list[float]) ->
     return out
 
 
+def expanded_tail(n: int) -> float:
+    """The tail probability of the *expanded* percentile interval (Hesterberg 2015) for ``n`` seeds.
+
+    A plain 2.5 / 97.5 % percentile interval is too narrow with few seeds (it ignores that the spread
+    is estimated: the normal instead of the t quantile, and the 1/n instead of 1/(n-1) variance);
+    simulated coverage of the breakdown level at 10 seeds was 90-91 %. The expanded interval takes the
+    percentiles at ``Phi(-sqrt(n / (n - 1)) t_{n-1})`` instead: 0.86 % at 10 seeds, tending to 2.5 %.
+    """
+    from scipy import stats
+
+    return float(stats.norm.cdf(-np.sqrt(n / (n - 1)) * stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)))
+
+
 def bootstrap_breakdown(accuracy: np.ndarray, shares: np.ndarray, chance: float) -> tuple[float, float, float]:
     """Seed-bootstrap percentile interval of the breakdown level: ``(low, high, share of resamples reached)``.
 
     ``accuracy`` and ``shares`` are (seeds, levels) with level 0 first: the seeds are resampled jointly
     across the levels (:func:`irisbench.stats.bootstrap_indices`), each resample giving its clean mean,
-    midpoint, mean accuracy and mean realised share per level, hence one breakdown level. A resample
-    where accuracy stays above the midpoint is "not reached": ranked above every level run (+inf), not
-    dropped, so the bounds are the 2.5 / 97.5 % points of all resamples. A bound that falls on a
-    not-reached resample is +inf ("beyond the highest share run"): the upper bound is finite only when
-    at least 97.5 % of the resamples reach the midpoint, the lower one when at least 2.5 % do.
+    midpoint, mean accuracy and mean realised share per level, hence one breakdown level. The bounds are
+    the percentiles of the expanded percentile interval (:func:`expanded_tail`) of all resamples: a
+    resample where accuracy stays above the midpoint is "not reached", ranked above every level run
+    (+inf), not dropped. A bound that falls on a not-reached resample is +inf ("beyond the highest share
+    run"): the upper bound is finite only when all but the upper tail of the resamples reach the
+    midpoint, the lower one when more than the lower tail do.
     """
     n = len(accuracy)
     if n < 2:
@@ -57,7 +71,7 @@ def bootstrap_breakdown(accuracy: np.ndarray, shares: np.ndarray, chance: float)
     means, x = accuracy[index].mean(axis=1), shares[index].mean(axis=1)  # (resamples, levels)
     found = breakdown_levels(x, means, (means[:, 0] + chance) / 2)
     ranked = np.where(np.isfinite(found), found, np.inf)
-    tail = (1 - CONFIDENCE) / 2 * 100
+    tail = expanded_tail(n) * 100
     low, high = np.percentile(ranked, [tail, 100 - tail], method="inverted_cdf")  # an actual resample: inf-safe
     return float(low), float(high), float(np.isfinite(found).mean())
 

@@ -134,7 +134,7 @@ def detection_part(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
         "proportion (it stays in [0, 1]) on the effective sample size of the seed-to-seed variance, with the "
         "Student-t quantile: the seed, not the row, is the independent unit, and detection varies between seeds "
         "more than binomially, so an interval on the rows pooled over seeds would be too narrow; it is never "
-        "narrower than that one. Simulated coverage: 95-97 % at 10 seeds (simulations/detection_intervals.py). "
+        "narrower than that one. Simulated coverage: 95-98 % at 10 seeds (simulations/detection_intervals.py). "
         "At random = the precision of flagging rows at random, i.e. the "
         "realised poisoned share; a precision near it finds nothing. Recall ceiling = mean over seeds of "
         "min(1, flagged / poisoned): the most the number of rows the defense flags allows (for an outlier "
