@@ -74,7 +74,7 @@ def breakdown_value(r: dict) -> str:
         if r["status"] == "not reached" and math.isfinite(low):  # some resamples reach the midpoint
             digits = interval_digits(low, 2 * r["max_share"] - low, default=0)
             return f"not reached [{fmt(low, digits)}, > {fmt(r['max_share'], digits)}]"
-        return "not reached" if r["status"] == "not reached" else "n/a"
+        return f"not reached (> {fmt(r['max_share'], 1)})" if r["status"] == "not reached" else "n/a"
     if math.isfinite(low) and math.isfinite(high):
         return mean_ci(level, low, high)
     if math.isfinite(low):  # the upper end is beyond the shares run: the lower end sets the precision
