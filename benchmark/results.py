@@ -10,7 +10,8 @@ import pandas as pd
 
 from irisbench.errors import UsageError
 from irisbench.render import printable
-from irisbench.schema import CELL_COLUMNS, COLUMNS, CONFIDENCE, CONFIG_COLUMNS, METRIC_NAMES, TEXT_COLUMNS, metric
+from irisbench.schema import (CELL_COLUMNS, COLUMNS, CONFIDENCE, CONFIG_COLUMNS, LATER_COLUMNS, METRIC_NAMES,
+                              TEXT_COLUMNS, metric)
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -104,6 +105,9 @@ class ResultSet:
         for name in METRIC_NAMES:  # a metric added since the run was written: not measured then
             if name not in frame.columns:
                 frame[name] = np.nan
+        for name, value in LATER_COLUMNS.items():  # a column added since the run was written: not recorded then
+            if name not in frame.columns:
+                frame[name] = value
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             raise UsageError(f"{path} is not an irisbench results file (missing columns: {', '.join(missing)})")

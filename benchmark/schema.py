@@ -80,7 +80,10 @@ CHECKED_METRICS = [m.name for m in METRICS if m.checked]
 
 #: results.csv, one row per cell x seed, in this column order.
 COLUMNS = [*GROUP_COLUMNS, "level", "n_train", "seed", "status", "error", *SCORE_METRICS, "n_poisoned",
-           "n_fit", "n_flagged", *DETECTION_METRICS, "train_digest", "confusion"]
+           "poisoned_share", "n_fit", "n_flagged", *DETECTION_METRICS, "single_class", "train_digest", "confusion"]
+#: Columns added to results.csv after its first release, with the value an older file gets when it
+#: lacks them: NaN = not recorded then (the realised poisoned share, whether the model saw one class).
+LATER_COLUMNS = {"poisoned_share": math.nan, "single_class": math.nan}
 TEXT_COLUMNS = ["dataset", "attack", "defense", "model", "status", "error", "train_digest", "confusion"]
 
 

@@ -206,18 +206,12 @@ def breakdown_level(levels, means, clean: float, chance: float) -> float:
     """Lowest level where mean accuracy falls below the midpoint of clean and chance.
 
     Linearly interpolated between the two grid levels around the crossing; NaN when the
-    curve never falls below the midpoint ("not reached").
+    curve never falls below the midpoint ("not reached"). ``levels`` may be the realised
+    poisoned shares of the grid levels (see :func:`breakdown_levels`).
     """
-    threshold = (clean + chance) / 2
-    order = np.argsort(levels)
+    order = np.argsort(np.asarray(levels, dtype=float), kind="stable")
     x, y = np.asarray(levels, dtype=float)[order], np.asarray(means, dtype=float)[order]
-    for i in range(len(x)):
-        if y[i] < threshold:
-            if i == 0:
-                return float(x[0])
-            x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
-            return float(x0 + (y0 - threshold) * (x1 - x0) / (y0 - y1))
-    return np.nan
+    return float(breakdown_levels(x[None, :], y[None, :], [(clean + chance) / 2])[0])
 
 
 @dataclass(frozen=True)
@@ -411,3 +405,56 @@ def recovery_interval(defended, attacked, clean, confidence: float = CONFIDENCE)
     """
     d, a, c = (np.asarray(v, dtype=float) for v in (defended, attacked, clean))
     return fieller_interval(d - a, c - a, confidence)
+
+
+def breakdown_levels(x, y, threshold) -> np.ndarray:
+    """:func:`breakdown_level` of many curves at once: one per row of ``x`` (budgets) and ``y`` (mean accuracy).
+
+    The columns are the grid levels in increasing order; ``x`` may hold the realised poisoned share
+    of each level, which can repeat (an attack that ran out of rows poisons the same share at two
+    levels) but is taken in level order. Row ``i`` crosses at its first column whose accuracy is below
+    ``threshold[i]``, interpolated linearly in ``x`` from the column before; NaN where it never does.
+    Vectorised for the seed bootstrap (one row per resample).
+    """
+    x, y = np.atleast_2d(np.asarray(x, dtype=float)), np.atleast_2d(np.asarray(y, dtype=float))
+    threshold = np.asarray(threshold, dtype=float).reshape(-1)
+    below = y < threshold[:, None]
+    reached = below.any(axis=1)
+    first = np.argmax(below, axis=1)
+    rows = np.arange(len(y))
+    previous = np.maximum(first - 1, 0)
+    x0, x1, y0, y1 = x[rows, previous], x[rows, first], y[rows, previous], y[rows, first]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        crossing = np.where(first == 0, x1, x0 + (y0 - threshold) * (x1 - x0) / (y0 - y1))
+    return np.where(reached, crossing, np.nan)
+
+
+
+def proportion_interval(values, trials: float, confidence: float = CONFIDENCE) -> tuple[float, float, float, int]:
+    """Mean of per-seed proportions and a Wilson interval on its effective sample size: ``(mean, low, high, n)``.
+
+    The seeds are the independent units (each has its own split and poisoned set), and the proportion
+    varies between them more than binomially, so a Wilson interval on the rows pooled over seeds is too
+    narrow, and a t-interval leaves [0, 1]. Here the Wilson interval (which stays in [0, 1] and holds the
+    mean) uses the effective sample size ``n_eff = p (1 - p) / var(mean)`` of the seed-to-seed variance
+    (Korn and Graubard's design-effect adjustment) and the Student-t quantile with ``seeds - 1`` degrees
+    of freedom; ``n_eff`` is capped at ``trials`` (the rows pooled over the seeds), so an interval is never
+    narrower than the binomial one, and is ``trials`` when every seed agrees. Coverage by simulation:
+    simulations/detection_intervals.py. Undefined (NaN) with fewer than 2 seeds.
+    """
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n < 2:
+        return (float(x[0]) if n else np.nan), np.nan, np.nan, n
+    p, variance = float(x.mean()), float(x.var(ddof=1)) / n
+    cap = float(trials) if trials > 0 else np.inf  # no recorded counts: the seeds alone decide
+    n_eff = cap if variance <= 0 or p in (0.0, 1.0) else min(cap, p * (1 - p) / variance)
+    if not np.isfinite(n_eff):  # every seed agrees and there are no counts: nothing to widen it
+        return p, p, p, n
+    z = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
+    centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
+    half = z / (1 + z * z / n_eff) * np.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff * n_eff))
+    return p, float(max(0.0, centre - half)), float(min(1.0, centre + half)), n

@@ -31,7 +31,7 @@ from irisbench.errors import UsageError
 from irisbench.runner import run
 from irisbench.schema import TEST_SIZE
 # The engine's own output checks, so that a plugin passing here passes in a run.
-from irisbench.worker import CellError, check_mask, check_training_set, fit_and_score, make_split
+from irisbench.worker import CellError, check_mask, check_training_set, fit_predict, make_split
 
 FRACTIONS = (0.1, 0.5)
 SEED = 0
@@ -187,9 +187,9 @@ def _check_model(model, who: str) -> None:
 
 
 def _fit_predict(estimator, X, y, X_test, y_test, n_classes: int, who: str) -> np.ndarray:
-    """Fit and score as the engine does (its checks on the predictions included); the predictions."""
-    fit_and_score(estimator, X, y, X_test, y_test, n_classes, who)
-    return estimator.predict(X_test)
+    """Fit and predict as the engine does (its checks on the predictions, and a one-class training set
+    predicting its class unfitted, included); the predictions."""
+    return fit_predict(estimator, X, y, X_test, y_test, n_classes, who)
 
 
 def _check_dataset(dataset, who: str) -> None:

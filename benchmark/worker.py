@@ -140,15 +140,21 @@ def check_mask(mask, n: int, what: str) -> np.ndarray:
 
 
 def _detection(flagged: np.ndarray | None, poisoned: np.ndarray | None) -> dict:
-    """Precision, recall and F1 of flagged rows against the truly poisoned rows."""
-    if flagged is None or poisoned is None or len(flagged) != len(poisoned):
-        return {"detection_precision": np.nan, "detection_recall": np.nan, "detection_f1": np.nan}
-    hits = int(np.sum(flagged & poisoned))
-    precision = hits / flagged.sum() if flagged.sum() else np.nan
-    recall = hits / poisoned.sum() if poisoned.sum() else np.nan
-    f1 = (2 * precision * recall / (precision + recall)
-          if np.isfinite(precision) and np.isfinite(recall) and precision + recall > 0 else np.nan)
-    return {"detection_precision": precision, "detection_recall": recall, "detection_f1": f1}
+    """Precision, recall and F1 of flagged rows against the truly poisoned rows.
+
+    All three are undefined (NaN) when nothing is poisoned (level 0): there is nothing to detect,
+    so a flagged row is neither a hit nor a miss of the attack. Precision is also undefined when
+    nothing was flagged. F1 is ``2 hits / (flagged + poisoned)``, the harmonic mean of precision and
+    recall where both are defined, and 0 when nothing poisoned was caught (none flagged or only
+    clean rows flagged): leaving it NaN there would average F1 over the seeds that caught something.
+    """
+    undefined = {"detection_precision": np.nan, "detection_recall": np.nan, "detection_f1": np.nan}
+    if flagged is None or poisoned is None or len(flagged) != len(poisoned) or not poisoned.any():
+        return undefined
+    hits, n_flagged, n_poisoned = int(np.sum(flagged & poisoned)), int(flagged.sum()), int(poisoned.sum())
+    return {"detection_precision": hits / n_flagged if n_flagged else np.nan,
+            "detection_recall": hits / n_poisoned,
+            "detection_f1": 2 * hits / (n_flagged + n_poisoned)}
 
 
 def make_split(X, y, test_size: float, root: int, dataset_label: str, seed: int):
@@ -283,6 +289,8 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
             poison_error = _failure("attack", attack_label, exc)
     shared = {"dataset": dataset_label, "attack": attack_label, "level": level, "n_train": n_train,
               "seed": task.seed, "n_poisoned": int(poisoned.sum()) if poison_error is None else 0,
+              # the realised budget: share of the rows handed to the defense (after the attack) that are poisoned
+              "poisoned_share": poisoned.sum() / len(poisoned) if poison_error is None else np.nan,
               "train_digest": digest(X_p, y_p) if poison_error is None else ""}
 
     rows = []
@@ -307,10 +315,14 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
             "removed_fraction": max(0.0, 1 - len(y_s) / len(y_p)) if error is None else np.nan,
             **_detection(flagged if defense.flags and error is None else None, poisoned),
         }
+        one_class = error is None and only_class(y_s) is not None
         for model_label, model in task.models:
             row = {**shared, **cleaned, "model": model_label, "status": "failed", "error": error or "",
-                   **dict.fromkeys(SCORE_METRICS, np.nan), "confusion": ""}
-            if error is None:
+                   **dict.fromkeys(SCORE_METRICS, np.nan), "single_class": 0, "confusion": ""}
+            if one_class:  # every pipeline trained on one class predicts it: scored without building a model
+                row.update(fit_and_score(None, X_s, y_s, X_test, y_test, n_classes, model_label))
+                row["status"] = "ok"
+            elif error is None:
                 stage, label = "model", model_label  # whose code runs: blamed if it raises
                 try:
                     estimator = model.build(seeding.random_state(root, "model", dataset_label, task.seed, model_label))
@@ -327,11 +339,23 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
     return rows
 
 
-def fit_and_score(estimator, X_train, y_train, X_test, y_test, n_classes: int, model_label: str) -> dict:
-    """Fit on the (poisoned, sanitized) training set; score on the clean test split.
+def only_class(y) -> int | None:
+    """The one class of a training set that holds a single class, else None."""
+    classes = np.unique(y)
+    return int(classes[0]) if len(classes) == 1 else None
 
-    Every test-set metric of the schema comes from the confusion matrix (see :mod:`irisbench.metrics`).
+
+def fit_predict(estimator, X_train, y_train, X_test, y_test, n_classes: int, model_label: str) -> np.ndarray:
+    """Fit on the (poisoned, sanitized) training set and predict the clean test split, checked.
+
+    A training set of one class (a defense that relabelled everything, an attack that flipped a
+    whole small subsample) is not fitted: any classifier trained on one class predicts that class,
+    while many scikit-learn estimators refuse to fit it. So every model scores the same there, and
+    ``estimator`` (which may be None) is left untouched.
     """
+    single = only_class(y_train)
+    if single is not None:
+        return np.full(len(y_test), single, dtype=np.int64)
     estimator.fit(X_train, y_train)
     y_pred = np.asarray(estimator.predict(X_test))
     if y_pred.shape != y_test.shape:
@@ -341,6 +365,17 @@ def fit_and_score(estimator, X_train, y_train, X_test, y_test, n_classes: int, m
     y_pred = y_pred.astype(np.int64)
     if y_pred.min() < 0 or y_pred.max() >= n_classes:
         raise CellError(f"model {model_label} predicted labels outside the {n_classes} classes")
+    return y_pred
+
+
+def fit_and_score(estimator, X_train, y_train, X_test, y_test, n_classes: int, model_label: str) -> dict:
+    """Fit on the (poisoned, sanitized) training set; score on the clean test split.
+
+    Every test-set metric of the schema comes from the confusion matrix (see :mod:`irisbench.metrics`);
+    ``single_class`` is 1 when the training set held one class (see :func:`fit_predict`).
+    """
+    y_pred = fit_predict(estimator, X_train, y_train, X_test, y_test, n_classes, model_label)
     cm = metrics.confusion(y_test, y_pred, n_classes)
     return {**{m.name: m.compute(cm) for m in METRICS if m.score is not None},
+            "single_class": int(only_class(y_train) is not None),
             "confusion": json.dumps(cm.tolist(), separators=(",", ":"))}

@@ -41,14 +41,16 @@ class Injection(Attack):
     under 1 point of accuracy; 0.1-0.3 with ``noise=0.1`` cost about 3-8 points. It is a
     weak attack against a tree, which fences the injected cluster off in a few leaves.
 
-    The level is the injected share of the final training set: ``m`` rows are appended
+    The level is the injected share of the final training set, the one definition of a level
+    for every attack (docs/plugins.md; results.csv records it as ``poisoned_share``): ``m`` rows are appended
     to the ``n`` clean ones, ``m`` chosen so that ``m / (n + m)`` is as close as possible
     to the level (see :func:`injection_count`); level 100 is rejected (a failed cell).
     Clean rows come first and unchanged; the mask marks exactly the appended rows.
     """
 
     name = "injection"
-    description = "Append source-class points moved towards the target class and labelled as the target"
+    description = ("Append source-class points moved towards the target class and labelled as the target "
+                   "(level = their share of the enlarged training set)")
     params = (
         Param("source", str, AUTO, "class index the injected points start from, or auto (the hardest pair)"),
         Param("target", str, AUTO, "class index they move towards and are labelled as, or auto"),

@@ -15,6 +15,8 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
+
+from irisbench import tables as tb
 from scipy import stats
 
 from conftest import CLASS_NAMES, record_from
@@ -303,7 +305,13 @@ def test_detection_data_covers_flagging_defenses_at_poisoned_levels(full):
         seeds = frame[(frame["attack"] == row.attack) & (frame["defense"] == row.defense) & (frame["model"] == "knn")
                       & (frame["n_train"] == 105) & (frame["level"] == row.level)][f"detection_{row.metric}"]
         assert row.mean == pytest.approx(seeds.mean(), abs=1e-12)
-        assert row.ci_high - row.mean == pytest.approx(t_half(seeds), abs=1e-12)
+        # the detection table's interval for a proportion (a t-interval leaves [0, 1])
+        cells = tb.detection_table(full.result_set).query(
+            "attack == @row.attack and defense == @row.defense and n_train == 105 and level == @row.level")
+        first = cells.iloc[0]  # the series is drawn from the first model of the grid
+        expected = [first[f"{row.metric}_ci_low"], first[f"{row.metric}_ci_high"]]
+        assert [row.ci_low, row.ci_high] == pytest.approx(expected)
+        assert 0 <= row.ci_low <= row.mean <= row.ci_high <= 1 and row.n_seeds == seeds.notna().sum()
 
 
 def test_detection_bars_are_the_means(full, pyplot):

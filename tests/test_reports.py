@@ -151,7 +151,8 @@ def test_analysis_quotes_only_measured_numbers(single, multi):
                       "## Mitigations of the original experiment", "## Failed cells"):
             assert title in text
     assert "### Detection by the flagging defenses" in text
-    assert "| precision | 95 % CI | recall | 95 % CI | share removed |" in text
+    assert ("| precision [95 % CI] (seeds) | at random | recall [95 % CI] (seeds) | recall ceiling | "
+            "F1 [95 % CI] (seeds) | share removed |") in text
 
 
 def test_verdicts_follow_holm_and_the_confidence_interval(tmp_path):

@@ -3,8 +3,8 @@
 Hand-built result sets with known numbers check each table against scipy or a hand
 computation; real engine runs check that every number the report quotes can be derived
 independently from the results (scipy, numpy, a Holm, a monotone fit and Fieller's interval written here);
-only the bootstrap bounds of the clean-equivalent size are read from the CSV written beside the report
-(and checked by hand in tests/test_intervals.py).
+only the bootstrap bounds of the clean-equivalent size and the breakdown level, and the detection intervals, are
+read from the CSVs written beside the report (and checked by hand in tests/test_intervals.py and tests/test_cells.py).
 """
 
 import json
@@ -163,11 +163,25 @@ def independent_numbers(record: RunRecord) -> set[str]:
                 if len(common) >= 2:
                     x, y = (acc[common] - baseline[common]).to_numpy(), (clean[common] - baseline[common]).to_numpy()
                     allowed |= {f3(v) for v in fieller_by_hand(x, y) or ()}
+    shares = ok.groupby(CELL_COLUMNS)["poisoned_share"].mean()  # realised budget (NaN: not recorded)
+    per_seed = ok[ok["level"] > 0].drop_duplicates(["dataset", "attack", "n_train", "level", "seed"])
+    for _, group in per_seed.groupby(["dataset", "attack", "n_train", "level"]):
+        allowed |= {f3(group["poisoned_share"].mean() * 100), f3(group["poisoned_share"].min() * 100)}
+    for key, group in ok[ok["level"] > 0].groupby(CELL_COLUMNS):  # detection beside flagging at random
+        allowed.add(f3(group["poisoned_share"].mean()))
+        caught = group[group["n_poisoned"] > 0]
+        if len(caught):
+            allowed.add(f3(np.minimum(1, caught["n_flagged"] / caught["n_poisoned"]).mean()))
     for config in {tuple(key[:5]) for key in by_cell}:
-        # breakdown: midpoint of clean and chance, first crossing interpolated
+        # breakdown: midpoint of clean and chance, first crossing interpolated on the realised share
+        budget = {lv: (100 * shares[(*config, lv)] if lv > 0 else 0.0) for (*cfg, lv) in means if tuple(cfg) == config}
+        if any(not np.isfinite(b) for b in budget.values()):  # not recorded: the nominal level
+            budget = {lv: lv for lv in budget}
+        allowed |= {f3(b) for b in budget.values()}
         curve = sorted((lv, m) for (*cfg, lv), m in means.items() if tuple(cfg) == config)
         if not curve or curve[0][0] != 0 or config[0] not in chance:
             continue
+        curve = [(budget[lv], m) for lv, m in curve]
         threshold = (curve[0][1] + chance[config[0]]) / 2
         allowed.add(f3(threshold))
         for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
@@ -204,15 +218,22 @@ def independent_numbers(record: RunRecord) -> set[str]:
 
 
 def bootstrap_numbers(out_dir: Path) -> set[str]:
-    """The clean-equivalent bootstrap bounds, read from clean_equivalent.csv (checked by hand in
-    tests/test_intervals.py); the only numbers not re-derived here."""
-    path = out_dir / tb.Tables.FILES["clean_equivalent"]
-    if not path.is_file() or path.stat().st_size == 0:
-        return set()
-    table = pd.read_csv(path)
-    columns = ["n_clean_equivalent_ci_low", "n_clean_equivalent_ci_high", "ratio_ci_low", "ratio_ci_high"]
-    values = table[columns].to_numpy(dtype=float).ravel() if len(table) else []
-    return {f3(v) for v in values if np.isfinite(v)}
+    """The bootstrap bounds of the clean-equivalent size and the breakdown level and the detection intervals, read
+    from the CSVs (checked by hand in tests/test_intervals.py and tests/test_cells.py); the only numbers not
+    re-derived here."""
+    columns = {"clean_equivalent": ["n_clean_equivalent_ci_low", "n_clean_equivalent_ci_high", "ratio_ci_low",
+                                    "ratio_ci_high"],
+               "breakdown": ["breakdown_ci_low", "breakdown_ci_high"],
+               "detection": [f"{m}_{b}" for m in ("precision", "recall", "f1") for b in ("ci_low", "ci_high")]}
+    found = set()
+    for name, wanted in columns.items():
+        path = out_dir / tb.Tables.FILES[name]
+        if not path.is_file() or path.stat().st_size == 0:
+            continue
+        table = pd.read_csv(path)
+        values = table[wanted].to_numpy(dtype=float).ravel() if len(table) else []
+        found |= {f3(v) for v in values if np.isfinite(v)}
+    return found
 
 
 def pool_adjacent_violators(y: list[float]) -> list[float]:

@@ -8,6 +8,7 @@ written as a CSV beside the report), so a reader can trace every sentence back t
 - :func:`defense_table`         each defense vs ``none`` at the same (dataset, attack, model, n_train,
                                 level): paired difference, t-interval, paired t-test p, Holm p, recovery;
 - :func:`chance_table`          the majority-class rate of each dataset's test split;
+- :func:`budget_table`          the realised poisoned share per (dataset, attack, n_train, level);
 - :func:`breakdown_table`       breakdown level per configuration;
 - :func:`clean_equivalent_table` clean-equivalent sample size per poisoned cell;
 - :func:`detection_table`       detection precision / recall of the :func:`detecting_defenses`.
@@ -25,6 +26,7 @@ import pandas as pd
 
 from irisbench.results import ResultSet
 from irisbench.tables.breakdown import BREAKDOWN_COLUMNS, breakdown_table
+from irisbench.tables.budget import BUDGET_COLUMNS, budget_table, short_of_level
 from irisbench.tables.chance import chance_table
 from irisbench.tables.clean import clean_table
 from irisbench.tables.clean_equivalent import CLEAN_EQUIVALENT_COLUMNS, clean_equivalent_table
@@ -44,6 +46,7 @@ __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "BOOTSTRAP_SEED",
     "BREAKDOWN_COLUMNS",
+    "BUDGET_COLUMNS",
     "CLEAN_EQUIVALENT_COLUMNS",
     "CLEAN_FAMILY",
     "DEFENSE_COLUMNS",
@@ -62,6 +65,7 @@ __all__ = [
     "all_tables",
     "bootstrap_recovery",
     "breakdown_table",
+    "budget_table",
     "chance_table",
     "clean_equivalent_table",
     "clean_table",
@@ -77,6 +81,7 @@ __all__ = [
     "family_power",
     "family_sizes",
     "seeds_needed",
+    "short_of_level",
     "verdict_text",
 ]
 
@@ -92,15 +97,16 @@ class Tables:
     breakdown: pd.DataFrame
     clean_equivalent: pd.DataFrame
     detection: pd.DataFrame
+    budget: pd.DataFrame
 
     #: CSV file name per table, written beside analysis_report.md
     FILES = {"clean": "clean_accuracy.csv", "degradation": "degradation.csv", "defenses": "defense_comparison.csv",
              "chance": "chance.csv", "breakdown": "breakdown.csv", "clean_equivalent": "clean_equivalent.csv",
-             "detection": "detection.csv"}
+             "detection": "detection.csv", "budget": "poisoned_share.csv"}
 
 
 def all_tables(results: ResultSet) -> Tables:
     return Tables(clean=clean_table(results), degradation=degradation_table(results),
                   defenses=defense_table(results), chance=chance_table(results),
                   breakdown=breakdown_table(results), clean_equivalent=clean_equivalent_table(results),
-                  detection=detection_table(results))
+                  detection=detection_table(results), budget=budget_table(results))

@@ -145,14 +145,27 @@ def detection_part(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
     if table.empty:
         return ("### Detection\n\nNo defense in this run flags training rows at a poisoned level, so there is no "
                 "detection precision or recall to report.")
-    body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["precision_mean"]),
-             ci(r["precision_ci_low"], r["precision_ci_high"]), fmt(r["recall_mean"]),
-             ci(r["recall_ci_low"], r["recall_ci_high"]), fmt(r["removed_fraction_mean"])]
+    def score(r, name: str) -> str:
+        n, of = int(r[f"{name}_n"]), int(r["n_seeds"])
+        return f"{mean_ci(r[f'{name}_mean'], r[f'{name}_ci_low'], r[f'{name}_ci_high'])} ({n}/{of})"
+
+    body = [[label(r, several_sizes), level_text(r["level"]), score(r, "precision"), fmt(r["random_precision"]),
+             score(r, "recall"), fmt(r["recall_ceiling"]), score(r, "f1"), fmt(r["removed_fraction_mean"])]
             for r in table.to_dict("records")]
     return "\n".join([
         "### Detection by the flagging defenses", "",
-        "Precision = share of the flagged rows that were truly poisoned; recall = share of the poisoned rows "
-        "that were flagged (means over seeds, n/a where undefined, e.g. precision when nothing was flagged); "
-        "share removed = fraction of the training rows dropped.", "",
-        capped_table(["configuration", "level (%)", "precision", "95 % CI", "recall", "95 % CI",
-                      "share removed"], body, tb.Tables.FILES["detection"])])
+        "Precision = share of the flagged rows that were truly poisoned (undefined where nothing was flagged); "
+        "recall = share of the poisoned rows that were flagged; F1 = 2 x caught / (flagged + poisoned), 0 where "
+        "nothing poisoned was caught. Each is a mean over the seeds where it is defined, followed by its 95 % "
+        "interval and (seeds it is over / seeds that succeeded). The interval is a Wilson interval for a "
+        "proportion (it stays in [0, 1]) on the effective sample size of the seed-to-seed variance, with the "
+        "Student-t quantile: the seed, not the row, is the independent unit, and detection varies between seeds "
+        "more than binomially, so an interval on the rows pooled over seeds would be too narrow; it is never "
+        "narrower than that one. Simulated coverage: 95-98 % at 10 seeds (simulations/detection_intervals.py). "
+        "At random = the precision of flagging rows at random, i.e. the "
+        "realised poisoned share; a precision near it finds nothing. Recall ceiling = mean over seeds of "
+        "min(1, flagged / poisoned): the most the number of rows the defense flags allows (for an outlier "
+        "filter, its contamination parameter). Share removed = fraction of the training rows dropped.", "",
+        capped_table(["configuration", "level (%)", "precision [95 % CI] (seeds)", "at random",
+                      "recall [95 % CI] (seeds)", "recall ceiling", "F1 [95 % CI] (seeds)", "share removed"], body,
+                     tb.Tables.FILES["detection"])])

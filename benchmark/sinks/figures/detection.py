@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from irisbench.record import RunRecord
-from irisbench.schema import CONFIG_COLUMNS, level_text
+from irisbench.schema import CELL_COLUMNS, CONFIG_COLUMNS, level_text
 from irisbench.sinks.figures import frames, style
 from irisbench.sinks.figures.save import save
-from irisbench.tables import detecting_defenses
+from irisbench.tables import detecting_defenses, detection_table
 
 NAME = "detection.png"
 DETECTION = ("precision", "recall")
@@ -32,17 +32,26 @@ def model_dependent(results: pd.DataFrame, defenses: list[str]) -> set[str]:
     return found
 
 
-def detection_data(summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame | None:
+def detection_data(summary: pd.DataFrame, results: pd.DataFrame, table: pd.DataFrame | None = None
+                   ) -> pd.DataFrame | None:
     """What the figure draws: detection precision and recall of each defense that flags rows.
 
     Levels > 0, at each dataset's largest n_train. A defense whose per-seed detection numbers are
     the same for every model (it flags before the model is trained) is one ``series`` (its name);
     otherwise one series per model (``defense / model``). Long format: one row per (dataset,
-    attack, series, level, metric) with the summary's mean and 95 % CI. None when no defense flags.
+    attack, series, level, metric) with the detection table's mean, 95 % interval for a proportion
+    (inside [0, 1]: :func:`irisbench.stats.proportion_interval`) and the seeds it is over (``table``:
+    :func:`irisbench.tables.detection_table`, computed from ``results`` when not given). None when no defense flags.
     """
     flagging = detecting_defenses(results)
     if not flagging:
         return None
+    if table is None:
+        from irisbench.results import ResultSet
+
+        table = detection_table(ResultSet(results))
+    cells = {tuple(key): row for key, row in zip(table[CELL_COLUMNS].itertuples(index=False, name=None),
+                                                 table.to_dict("records"))}
     per_model = model_dependent(results, flagging)
     rows = frames.largest_size_rows(summary[(summary["level"] > 0) & summary["defense"].isin(flagging)])
     rows = frames.ordered(rows, summary, ["dataset", "attack", "defense", "model"], ["level"])
@@ -53,13 +62,14 @@ def detection_data(summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame
         if key in seen:
             continue
         seen.add(key)
+        cell = cells.get((row.dataset, row.attack, row.defense, row.model, row.n_train, row.level))
         for metric in DETECTION:
+            stat = (lambda name: cell[f"{metric}_{name}"]) if cell is not None else (lambda name: np.nan)
             records.append({"dataset": row.dataset, "attack": row.attack, "defense": row.defense,
                             "model": row.model if row.defense in per_model else "", "series": series,
-                            "n_train": row.n_train, "level": row.level, "metric": metric, "n_seeds": row.n_seeds,
-                            "mean": getattr(row, f"detection_{metric}_mean"),
-                            "ci_low": getattr(row, f"detection_{metric}_ci_low"),
-                            "ci_high": getattr(row, f"detection_{metric}_ci_high")})
+                            "n_train": row.n_train, "level": row.level, "metric": metric,
+                            "n_seeds": int(cell[f"{metric}_n"]) if cell is not None else 0,
+                            "mean": stat("mean"), "ci_low": stat("ci_low"), "ci_high": stat("ci_high")})
     return pd.DataFrame(records)
 
 
@@ -74,7 +84,7 @@ def bars(cells: pd.DataFrame, levels: list[float]) -> tuple[np.ndarray, np.ndarr
 
 def detection_figure(record: RunRecord):
     """Rows: (dataset, attack); columns: precision, recall; x: level; one bar per defense. None if none flags."""
-    data = detection_data(record.summary, record.results)
+    data = detection_data(record.summary, record.results, record.tables.detection)
     if data is None:
         return None
     plt = style.pyplot()
@@ -119,8 +129,10 @@ def detection_figure(record: RunRecord):
     datasets = ", ".join(dict.fromkeys(str(d) for d in data["dataset"]))
     style.suptitle(fig, f"Poison detection by the defenses that flag training rows ({datasets}; "
                         f"{frames.sizes_text(data)})\n"
-                        f"mean over {style.seeds_text(record.results)}; {style.ci_note(record.summary, 'error bars')}"
-                        + (", clipped to [0, 1]" if style.has_ci(record.summary) else "")
+                        f"mean over the seeds where defined, of {style.seeds_text(record.results)}; "
+                        + ("error bars: 95 % Wilson interval over seeds (effective sample size)"
+                           if style.has_ci(record.summary)
+                           else style.ci_note(record.summary, "error bars"))
                         + "\nn/a: undefined (nothing flagged, or the cell failed)"
                         + ("; flagging happens before training: the same for every model" if collapsed else "")
                         + style.left_out(n_left, len(all_rows), "attacks"))
