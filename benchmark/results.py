@@ -104,6 +104,8 @@ class ResultSet:
         for name in METRIC_NAMES:  # a metric added since the run was written: not measured then
             if name not in frame.columns:
                 frame[name] = np.nan
+        if "fit_digest" not in frame.columns:  # written before irisbench recorded what each model was fitted on
+            frame["fit_digest"] = ""
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             raise UsageError(f"{path} is not an irisbench results file (missing columns: {', '.join(missing)})")
