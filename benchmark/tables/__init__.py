@@ -29,7 +29,8 @@ from irisbench.tables.chance import chance_table
 from irisbench.tables.clean import clean_table
 from irisbench.tables.clean_equivalent import CLEAN_EQUIVALENT_COLUMNS, clean_equivalent_table
 from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WORDS, DROP_WORDS, NOT_TESTABLE,
-                                     POISONED_FAMILY, seed_values, seeds_needed, smallest_wilcoxon_p, verdict_text)
+                                     POISONED_FAMILY, RISE_WORDS, drop_words, metric_named, orientation, seed_values,
+                                     seeds_needed, smallest_wilcoxon_p, verdict_text)
 from irisbench.tables.defenses import (BOOTSTRAP_MIN_DEFINED, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, DEFENSE_COLUMNS,
                                        HARM_TOLERANCE, bootstrap_recovery, defense_overview, defense_table)
 from irisbench.tables.degradation import DEGRADATION_COLUMNS, degradation_table
@@ -51,6 +52,7 @@ __all__ = [
     "HARM_TOLERANCE",
     "NOT_TESTABLE",
     "POISONED_FAMILY",
+    "RISE_WORDS",
     "Tables",
     "all_tables",
     "bootstrap_recovery",
@@ -63,6 +65,9 @@ __all__ = [
     "degradation_table",
     "detecting_defenses",
     "detection_table",
+    "drop_words",
+    "metric_named",
+    "orientation",
     "seed_values",
     "seeds_needed",
     "smallest_wilcoxon_p",
@@ -81,6 +86,8 @@ class Tables:
     breakdown: pd.DataFrame
     clean_equivalent: pd.DataFrame
     detection: pd.DataFrame
+    #: The metric the tables are about (``--metric``); their accuracy columns carry its name.
+    metric: str = "accuracy"
 
     #: CSV file name per table, written beside analysis_report.md
     FILES = {"clean": "clean_accuracy.csv", "degradation": "degradation.csv", "defenses": "defense_comparison.csv",
@@ -88,8 +95,8 @@ class Tables:
              "detection": "detection.csv"}
 
 
-def all_tables(results: ResultSet) -> Tables:
-    return Tables(clean=clean_table(results), degradation=degradation_table(results),
-                  defenses=defense_table(results), chance=chance_table(results),
-                  breakdown=breakdown_table(results), clean_equivalent=clean_equivalent_table(results),
-                  detection=detection_table(results))
+def all_tables(results: ResultSet, metric: str = "accuracy") -> Tables:
+    return Tables(clean=clean_table(results, metric), degradation=degradation_table(results, metric),
+                  defenses=defense_table(results, metric=metric), chance=chance_table(results),
+                  breakdown=breakdown_table(results, metric), clean_equivalent=clean_equivalent_table(results, metric),
+                  detection=detection_table(results), metric=metric)

@@ -9,7 +9,7 @@ import pandas as pd
 from irisbench.results import ResultSet
 from irisbench.schema import GROUP_COLUMNS
 from irisbench.stats import clean_equivalent
-from irisbench.tables.common import (cell_mean_ci, seed_values)
+from irisbench.tables.common import (cell_mean_ci, metric_named, orientation, seed_values)
 
 
 CLEAN_EQUIVALENT_COLUMNS = ["dataset", "attack", "defense", "model", "level", "n_train", "accuracy_mean",
@@ -17,7 +17,7 @@ CLEAN_EQUIVALENT_COLUMNS = ["dataset", "attack", "defense", "model", "level", "n
                             "clean_n_min", "clean_n_max", "clean_accuracy_min_n", "clean_accuracy_max_n", "clean_gain"]
 
 
-def clean_equivalent_table(results: ResultSet) -> pd.DataFrame:
+def clean_equivalent_table(results: ResultSet, metric: str = "accuracy") -> pd.DataFrame:
     """Clean-equivalent sample size of every poisoned cell (level > 0).
 
     The clean curve is the mean accuracy at level 0 of the same (dataset, attack, defense, model)
@@ -28,7 +28,8 @@ def clean_equivalent_table(results: ResultSet) -> pd.DataFrame:
     at the largest minus at the smallest size: where it is <= 0 the curve does not rise and the
     inversion reflects noise. Only groups with at least two sizes on the clean curve get rows.
     """
-    values = seed_values(results.frame)
+    values = seed_values(results.frame, metric)
+    sign = orientation(metric)  # a lower-is-better metric is inverted on its negated curve: "below" = worse
     configs = results.configs()
     groups: dict[tuple, list[int]] = {}
     for config in configs:
@@ -48,7 +49,7 @@ def clean_equivalent_table(results: ResultSet) -> pd.DataFrame:
                 if cell is None:
                     continue
                 stats = cell_mean_ci(cell)
-                found = clean_equivalent(xs, ys, stats["mean"])
+                found = clean_equivalent(xs, [sign * v for v in ys], sign * stats["mean"])
                 if max(ys) == min(ys):
                     found = type(found)(math.nan, "flat")
                 rows.append({**dict(zip(GROUP_COLUMNS, group)), "level": level, "n_train": n,
@@ -57,4 +58,4 @@ def clean_equivalent_table(results: ResultSet) -> pd.DataFrame:
                              "ratio": found.n / n, "status": found.status, "clean_n_min": xs[0],
                              "clean_n_max": xs[-1], "clean_accuracy_min_n": ys[0], "clean_accuracy_max_n": ys[-1],
                              "clean_gain": ys[-1] - ys[0]})
-    return pd.DataFrame(rows, columns=CLEAN_EQUIVALENT_COLUMNS)
+    return metric_named(pd.DataFrame(rows, columns=CLEAN_EQUIVALENT_COLUMNS), metric)

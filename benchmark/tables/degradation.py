@@ -8,7 +8,8 @@ import pandas as pd
 from irisbench.results import ResultSet
 from irisbench.schema import CONFIG_COLUMNS
 from irisbench.stats import paired_comparison, significance
-from irisbench.tables.common import (DROP_WORDS, add_holm, cell_mean_ci, seed_values, verdict_text)
+from irisbench.tables.common import (add_holm, cell_mean_ci, drop_words, metric_named, orientation, seed_values,
+                                     verdict_text)
 
 
 DEGRADATION_COLUMNS = [*CONFIG_COLUMNS, "level", "n_seeds", "accuracy_mean", "accuracy_ci_low", "accuracy_ci_high",
@@ -16,15 +17,16 @@ DEGRADATION_COLUMNS = [*CONFIG_COLUMNS, "level", "n_seeds", "accuracy_mean", "ac
                        "verdict"]
 
 
-def degradation_table(results: ResultSet) -> pd.DataFrame:
+def degradation_table(results: ResultSet, metric: str = "accuracy") -> pd.DataFrame:
     """Per configuration and level > 0: accuracy and the paired drop ``clean - poisoned`` vs level 0.
 
     p = two-sided Wilcoxon signed-rank over the paired seeds; Holm across every row of the table.
-    Empty when the run has no level 0.
+    Empty when the run has no level 0. For a metric where lower is better the drop is ``poisoned - clean``
+    (a positive drop is always harm) and the verdicts say rise / fall.
     """
     if 0.0 not in results.levels():
-        return pd.DataFrame(columns=DEGRADATION_COLUMNS)
-    values = seed_values(results.frame)
+        return metric_named(pd.DataFrame(columns=DEGRADATION_COLUMNS), metric)
+    values = seed_values(results.frame, metric)
     rows = []
     for config in results.configs():
         clean = values.get((*config, 0.0))
@@ -35,6 +37,7 @@ def degradation_table(results: ResultSet) -> pd.DataFrame:
             stats = cell_mean_ci(cell)
             if clean is not None and cell is not None:
                 a, b = clean.align(cell, join="inner")
+                a, b = (a, b) if orientation(metric) > 0 else (b, a)
                 paired = paired_comparison(a.to_numpy(), b.to_numpy())
             else:
                 paired = paired_comparison([], [])
@@ -46,6 +49,6 @@ def degradation_table(results: ResultSet) -> pd.DataFrame:
                          "n_pairs": paired.n, "p_value": paired.p_value})
     table = pd.DataFrame(rows, columns=DEGRADATION_COLUMNS[:-2])
     table = add_holm(table)
-    table["verdict"] = [verdict_text(significance(r.drop_ci_low, r.drop_ci_high, r.p_holm), DROP_WORDS)
+    table["verdict"] = [verdict_text(significance(r.drop_ci_low, r.drop_ci_high, r.p_holm), drop_words(metric))
                         for r in table.itertuples()]
-    return table[DEGRADATION_COLUMNS]
+    return metric_named(table[DEGRADATION_COLUMNS], metric)
