@@ -92,7 +92,7 @@ def report_command(args) -> int:
 
 
 def check_metric_measured(record) -> None:
-    """Refuse to write reports about a metric the run has no value of (the attack success rate of untargeted attacks)."""
+    """Refuse reports about a metric the run has no value of (the attack success rate of untargeted attacks)."""
     metric = record.spec.metric
     ok = record.result_set.ok
     if metric in ok.columns and ok[metric].notna().any():

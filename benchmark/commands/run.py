@@ -163,9 +163,9 @@ def check_metric_applies(spec, registry) -> None:
     targeted = [ref.label for ref in spec.attacks
                 if registry.get("attack", ref.name).cls.target_classes is not Attack.target_classes]
     if not targeted:
+        given = ", ".join(r.label for r in spec.attacks)
         raise UsageError(f"--metric {spec.metric} is defined for targeted attacks only (those that declare "
-                         f"target_classes, e.g. targeted_flip, injection); none of {', '.join(r.label for r in spec.attacks)} "
-                         "is one")
+                         f"target_classes, e.g. targeted_flip, injection); none of {given} is one")
 
 
 def _check_resumable(saved: dict, digests: dict[str, str], run_dir: Path) -> None:

@@ -13,6 +13,7 @@ from irisbench.sinks.analysis.format import (
     capped_table,
     ci,
     counts_text,
+    difference_meaning,
     fmt_p,
     label,
     plural,
@@ -54,8 +55,7 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
         return "\n".join(parts + ["", detection_part(record, t, several_sizes)])
     poisoned = table[table["family"] == tb.POISONED_FAMILY]
     clean = table[table["family"] == tb.CLEAN_FAMILY]
-    parts += ["Difference = accuracy with the defense minus accuracy without it (defense 'none'), per seed on "
-              "the same split and poisoned training set, then averaged; positive = the defense helped.", ""]
+    parts += [difference_meaning(t), ""]
     if not poisoned.empty:
         n_pairs = int(poisoned["n_pairs"].max())
         floor = len(poisoned) * tb.smallest_wilcoxon_p(n_pairs) if n_pairs >= 1 else math.nan

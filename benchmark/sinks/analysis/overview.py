@@ -5,7 +5,24 @@ from __future__ import annotations
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS, fmt, fmt_p
-from irisbench.sinks.analysis.format import levels_text
+from irisbench.sinks.analysis.format import levels_text, metric_label
+
+#: What each metric ``--metric`` can choose measures, for "How to read this".
+METRIC_MEANING = {
+    "accuracy": "Accuracy is the fraction of the clean test split classified correctly.",
+    "f1_macro": "Macro F1 is the unweighted mean over the classes of each class's F1 score on the clean test split.",
+    "balanced_accuracy": "Balanced accuracy is the mean over the classes of the share of each class's clean test "
+                         "points classified correctly.",
+    "attack_success_rate": "The attack success rate is the share of the clean test points of the attack's source "
+                           "class that the model predicts as its target class (the classes the attack declares; "
+                           "n/a for untargeted attacks); lower is better.",
+}
+#: How every p-value is computed (irisbench.stats.wilcoxon_p), for "How to read this".
+P_VALUE_METHOD = ("p-values are two-sided Wilcoxon signed-rank tests of the paired differences, computed by irisbench "
+                  "(zero differences dropped, tied absolute differences given average ranks): scipy's exact test "
+                  "when no two ranks tie; with ties, the exact null distribution given those ranks, which irisbench "
+                  "enumerates over all 2^m sign assignments of the m non-zero differences (m <= 20); beyond 20 "
+                  "differences with ties, scipy's normal approximation with tie correction. They are")
 
 
 def how_to_read(record: RunRecord, t: tb.Tables) -> str:
@@ -13,21 +30,23 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
     seeds = int(ok.groupby(CELL_COLUMNS)["seed"].nunique().max()) if len(ok) else 0
     lines = [
         "## How to read this", "",
-        "- Accuracy is the fraction of the clean test split classified correctly. Means are over seeds; one "
-        "seed is one stratified train/test split (with its own subsample and model seed).",
+        f"- {METRIC_MEANING.get(t.metric, metric_label(t))} Every number below is about it (--metric "
+        f"{t.metric}). Means are over seeds; one seed is one stratified train/test split (with its own subsample "
+        "and model seed).",
         "- Every interval written [low, high] after a mean is a two-sided 95 % Student-t confidence interval "
         "over seeds, except the recovery interval (below).",
-        "- Comparisons are paired by seed: both sides saw the same split. p-values are two-sided Wilcoxon "
-        "signed-rank tests (scipy) of the paired differences, Holm-adjusted across the comparisons of one "
+        f"- Comparisons are paired by seed: both sides saw the same split. {P_VALUE_METHOD} "
+        "Holm-adjusted across the comparisons of one "
         "family: the degradation table, the defense comparisons at poisoned levels, and the defense "
         "comparisons at level 0 are three separate families (the adjusted p covers every row of the family, "
         "also rows a long table leaves out).",
         f"- A difference is called significant only when its Holm-adjusted p is below {ALPHA} and its 95 % "
         "interval excludes 0 on the same side; otherwise the verdict is \"no significant effect\" (or "
         "\"no significant change\").",
-        "- Recovery = (defended mean - attacked mean) / (clean mean - attacked mean): the share of the accuracy "
-        "lost to the attack that the defense wins back (1 = all of it, 0 = none, negative = worse than no "
-        "defense). It is undefined (n/a) when the attack did no harm (clean mean <= attacked mean). Its interval "
+        "- Recovery = (defended mean - attacked mean) / (clean mean - attacked mean): the share of the "
+        f"{metric_label(t)} lost to the attack that the defense wins back (1 = all of it, 0 = none, negative = worse "
+        "than no defense). It is undefined (n/a) when the attack did no harm (clean mean <= attacked mean; >= "
+        "for a metric where lower is better). Its interval "
         f"is a paired percentile bootstrap over seeds ({tb.BOOTSTRAP_RESAMPLES} resamples, fixed generator "
         f"seed {tb.BOOTSTRAP_SEED}), given only when at least {tb.BOOTSTRAP_MIN_DEFINED * 100:g} % of the "
         "resamples have a positive harm. Where the drop itself is not significant, recovery divides by noise.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.schema import GROUP_COLUMNS, config_label, fmt, level_text
-from irisbench.sinks.analysis.format import MAX_LISTED, capped_table, ci, run_command
+from irisbench.sinks.analysis.format import MAX_LISTED, capped_table, ci, metric_label, run_command
 
 
 def status_text(r: dict) -> str:
@@ -34,8 +34,8 @@ def quantity_section(record: RunRecord, t: tb.Tables) -> str:
         return "\n".join(parts)
     parts += [
         "Clean-equivalent sample size = the number of clean training samples (level 0, same dataset, attack, "
-        "defense and model) that reach the poisoned cell's mean accuracy, linearly interpolated on the clean "
-        "learning curve (mean accuracy against n_train) and never extrapolated; ratio = clean-equivalent n / "
+        f"defense and model) that reach the poisoned cell's mean {metric_label(t)}, linearly interpolated on the clean "
+        f"learning curve (mean {metric_label(t)} against n_train) and never extrapolated; ratio = clean-equivalent n / "
         "n_train; below 1, the poisoned set is worth fewer clean samples than it holds. \"below\" = the "
         "poisoned cell scores lower than the clean curve's smallest size, \"above\" = higher than its largest, "
         "\"flat\" = the clean curve is constant (no size singles itself out).",
@@ -46,10 +46,12 @@ def quantity_section(record: RunRecord, t: tb.Tables) -> str:
     line = f"Clean curves: {len(curves)}, of which {len(flat)} flat. "
     gains = curves.loc[curves["status"] != "flat", "clean_gain"]
     if not_rising.empty:
-        line += (f"Every non-flat clean curve rises from its smallest to its largest size (clean accuracy gain from "
+        line += (f"Every non-flat clean curve rises from its smallest to its largest size (clean {metric_label(t)} "
+                 "gain from "
                  f"{fmt(gains.min())} to {fmt(gains.max())})." if len(gains) else "")
     else:
-        line += (f"{len(not_rising)} non-flat curves do not rise from the smallest to the largest size (clean accuracy "
+        line += (f"{len(not_rising)} non-flat curves do not rise from the smallest to the largest size (clean "
+                 f"{metric_label(t)} "
                  "gain <= 0); there the clean-equivalent size reflects noise rather than a learning curve. Not "
                  "rising: " + "; ".join(
                      f"{config_label((r['dataset'], r['attack'], r['defense'], r['model'], 0))} "
@@ -89,11 +91,11 @@ def quantity_section(record: RunRecord, t: tb.Tables) -> str:
         if above:
             parts[-1] += f" {above} score above the clean curve's largest size."
     body = [[config_label((r["dataset"], r["attack"], r["defense"], r["model"], r["n_train"])),
-             level_text(r["level"]), r["n_train"], fmt(r["accuracy_mean"]),
-             ci(r["accuracy_ci_low"], r["accuracy_ci_high"]),
+             level_text(r["level"]), r["n_train"], fmt(r[f"{t.metric}_mean"]),
+             ci(r[f"{t.metric}_ci_low"], r[f"{t.metric}_ci_high"]),
              fmt(r["n_clean_equivalent"]),
              fmt(r["ratio"]), status_text(r)] for r in table.to_dict("records")]
-    parts += ["", capped_table(["configuration", "level (%)", "n_train", "accuracy mean", "95 % CI",
+    parts += ["", capped_table(["configuration", "level (%)", "n_train", f"{metric_label(t)} mean", "95 % CI",
                                 "clean-equivalent n", "ratio", "status"], body,
                                tb.Tables.FILES["clean_equivalent"])]
     return "\n".join(parts)
