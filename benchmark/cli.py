@@ -14,7 +14,7 @@ import sys
 
 from irisbench import __version__
 from irisbench.errors import UsageError
-from irisbench.schema import SCORE_METRICS
+from irisbench.schema import METRIC_NAMES, SCORE_METRICS
 from irisbench.spec import MAX_CELLS, MAX_SEEDS
 
 
@@ -127,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: irisbench compare results/run-A --rows defense --cols level --format markdown")
     compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="folders written by 'irisbench run'")
     compare.add_argument("--metric", default="accuracy",
-                         help="accuracy, f1_macro, detection_precision, detection_recall, detection_f1, "
-                              "removed_fraction, ... (default: accuracy)")
+                         help=f"{', '.join(METRIC_NAMES)} (default: accuracy; attack_success_rate: targeted "
+                              "attacks only, lower is better)")
     compare.add_argument("--rows", metavar="AXES", help="comma-separated grid axes for the rows: dataset, "
                          "attack, defense, model, n_train, level, run (default: the axes that vary)")
     compare.add_argument("--cols", metavar="AXES", help="grid axes for the columns (default: level)")
