@@ -150,6 +150,7 @@ def _saved_spec(args, registry):
                       jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                       cell_timeout=args.cell_timeout if args.cell_timeout is not None else saved.get("cell_timeout"),
                       tracking_uri=tracking_uri, mlflow=mlflow, metric=args.metric or saved.get("metric"))
+    check_metric_applies(spec, registry)
     return spec, run_dir, meta
 
 
