@@ -214,3 +214,18 @@ def test_run_report_compare_check_with_the_attack_success_rate(tmp_path):
     baseline.write_text(json.dumps(data))
     worse = _cli("check", str(out), "--baseline", str(baseline), "--metric", "attack_success_rate", cwd=tmp_path)
     assert worse.returncode == 1 and "worsened" in worse.stdout, worse.stdout + worse.stderr
+
+
+def test_mlflow_children_log_the_rate_where_it_is_defined(registry, tmp_path):
+    from irisbench.sinks.mlflow_entities import child_metrics
+
+    frame = ResultSet.from_rows(run_grid(registry, attacks=f"{TARGETED},gaussian", levels="0,30", seeds=2,
+                                         jobs=1)).frame
+    record = record_from(frame, tmp_path, attacks=f"{TARGETED},gaussian", levels="0,30")
+    targeted = child_metrics(record, ("iris", TARGETED, "none", "decision_tree", 105))
+    logged = {(name, step): value for name, value, step in targeted}
+    summary = record.summary[record.summary["attack"] == TARGETED].set_index("level")
+    for level in (0.0, 30.0):
+        assert logged[("attack_success_rate", int(level * 100))] == summary.loc[level, "attack_success_rate_mean"]
+    untargeted = child_metrics(record, ("iris", "gaussian", "none", "decision_tree", 105))
+    assert not [name for name, _, _ in untargeted if name.startswith("attack_success_rate")]  # NaN: not logged
