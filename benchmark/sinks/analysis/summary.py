@@ -108,8 +108,8 @@ def summary_items(record: RunRecord, t: tb.Tables, several_sizes: bool) -> list[
 
 def summary_intro(t: tb.Tables) -> str:
     return (f"What this run found about {metric_label(t)} (mean [95 % interval]; differences paired by seed; "
-            f"significant = Holm-adjusted Wilcoxon p below {ALPHA} and the interval excluding 0). Method and full "
-            "tables follow.")
+            f"significant = Holm-adjusted p below {ALPHA} and the interval excluding 0, as defined under How to read "
+            "this). Method and full tables follow.")
 
 
 def summary_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
