@@ -2,8 +2,9 @@
 
 Hand-built result sets with known numbers check each table against scipy or a hand
 computation; real engine runs check that every number the report quotes can be derived
-independently from the results (scipy, numpy, a Holm written here); only the bootstrap bounds
-of recovery are read from the CSV written beside the report (and checked by hand separately).
+independently from the results (scipy, numpy, a Holm, a monotone fit and Fieller's interval written here);
+only the bootstrap bounds of the clean-equivalent size are read from the CSV written beside the report
+(and checked by hand in tests/test_intervals.py).
 """
 
 import json
@@ -26,7 +27,7 @@ from irisbench.schema import CELL_COLUMNS, COLUMNS, CONFIG_COLUMNS, fmt, level_t
 from irisbench.results import ResultSet
 from irisbench.sinks.analysis import MAX_TABLE_ROWS, write_analysis
 from irisbench.spec import build_spec
-from irisbench.stats import significance
+from irisbench.stats import recovery_interval, significance
 
 TREE = ("iris", "label_flip", "none", "decision_tree", 105)
 CONSTANTS = {"0.05", "0.001"}  # the significance level and the "< 0.001" floor of the p-value format
@@ -153,6 +154,9 @@ def independent_numbers(record: RunRecord) -> set[str]:
             allowed |= {f3(d), f3(a), f3(c)}
             if c - a > 0:
                 allowed.add(f3((d - a) / (c - a)))
+                if len(common) >= 2:
+                    x, y = (acc[common] - baseline[common]).to_numpy(), (clean[common] - baseline[common]).to_numpy()
+                    allowed |= {f3(v) for v in fieller_by_hand(x, y) or ()}
     for config in {tuple(key[:5]) for key in by_cell}:
         # breakdown: midpoint of clean and chance, first crossing interpolated
         curve = sorted((lv, m) for (*cfg, lv), m in means.items() if tuple(cfg) == config)
@@ -165,32 +169,68 @@ def independent_numbers(record: RunRecord) -> set[str]:
                 allowed.add(f3(x0 + (y0 - threshold) * (x1 - x0) / (y0 - y1)))
                 break
     for group in {tuple(key[:4]) for key in by_cell}:
-        # clean learning curve: gain, and the inverse (first segment that reaches the accuracy)
-        xs = sorted(n for (*g, n, lv) in means if tuple(g) == group and lv == 0)
+        # clean learning curve over the seeds all sizes share: paired gain, pooled monotone fit, its inverse
+        xs = sorted(n for (*g, n, lv) in by_cell if tuple(g) == group and lv == 0)
         if len(xs) < 2:
             continue
-        ys = [means[(*group, n, 0.0)] for n in xs]
-        allowed.add(f3(ys[-1] - ys[0]))
-        for (*g, n, lv), m in means.items():
-            if tuple(g) != group or lv == 0 or m < ys[0]:
+        curve = pd.concat([by_cell[(*group, n, 0.0)] for n in xs], axis=1, join="inner")
+        gain = curve.iloc[:, -1] - curve.iloc[:, 0]
+        allowed.add(f3(gain.mean()))
+        if len(gain) >= 2:
+            allowed |= {f3(v) for v in t_ci(gain)} | {p3(wilcoxon_p(gain))}
+        for (*g, n, lv), acc in by_cell.items():
+            if tuple(g) != group or lv == 0:
                 continue
-            if ys[0] >= m:
-                n_ce = xs[0]
-            else:
-                i = next((i for i in range(1, len(xs)) if ys[i] >= m), None)
-                if i is None:
-                    continue
-                n_ce = xs[i - 1] + (m - ys[i - 1]) * (xs[i] - xs[i - 1]) / (ys[i] - ys[i - 1])
+            allowed |= {f3(x / n) for x in xs}  # censored ratio bounds: the sizes run over n_train
+            seeds = curve.index.intersection(acc.index)
+            ys, m = pool_adjacent_violators(curve.loc[seeds].mean().tolist()), acc[seeds].mean()
+            allowed.add(f3(m))
+            if len(seeds) >= 2:
+                allowed |= {f3(v) for v in t_ci(acc[seeds])}
+            if m < ys[0] or ys[-1] == ys[0]:
+                continue
+            i = next((i for i in range(len(xs)) if ys[i] >= m), None)
+            if i is None:
+                continue
+            n_ce = xs[0] if i == 0 else xs[i - 1] + (m - ys[i - 1]) * (xs[i] - xs[i - 1]) / (ys[i] - ys[i - 1])
             allowed |= {f3(n_ce), f3(n_ce / n)}
     return allowed
 
 
 def bootstrap_numbers(out_dir: Path) -> set[str]:
-    """The recovery bootstrap bounds, read from defense_comparison.csv (checked by hand in
-    test_recovery_interval_is_a_paired_bootstrap); the only numbers not re-derived here."""
-    table = pd.read_csv(out_dir / tb.Tables.FILES["defenses"])
-    values = table[["recovery_ci_low", "recovery_ci_high"]].to_numpy().ravel()
+    """The clean-equivalent bootstrap bounds, read from clean_equivalent.csv (checked by hand in
+    tests/test_intervals.py); the only numbers not re-derived here."""
+    path = out_dir / tb.Tables.FILES["clean_equivalent"]
+    if not path.is_file() or path.stat().st_size == 0:
+        return set()
+    table = pd.read_csv(path)
+    columns = ["n_clean_equivalent_ci_low", "n_clean_equivalent_ci_high", "ratio_ci_low", "ratio_ci_high"]
+    values = table[columns].to_numpy(dtype=float).ravel() if len(table) else []
     return {f3(v) for v in values if np.isfinite(v)}
+
+
+def pool_adjacent_violators(y: list[float]) -> list[float]:
+    """Least-squares non-decreasing fit (equal weights), by pooling neighbours that are out of order."""
+    blocks = []  # [sum, count]
+    for value in y:
+        blocks.append([value, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            total, count = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += count
+    return [total / count for total, count in blocks for _ in range(count)]
+
+
+def fieller_by_hand(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """The ratios R with (mean x - R mean y)^2 <= t^2 var(x - R y) / n: roots of a quadratic; None if unbounded."""
+    n = len(x)
+    t2 = stats.t.ppf(0.975, n - 1) ** 2 / n
+    sxx, syy, sxy = np.var(x, ddof=1), np.var(y, ddof=1), np.cov(x, y)[0, 1]
+    quadratic = [y.mean() ** 2 - t2 * syy, -2 * (x.mean() * y.mean() - t2 * sxy), x.mean() ** 2 - t2 * sxx]
+    if quadratic[0] <= 0:
+        return None
+    roots = np.sort(np.roots(quadratic).real)
+    return float(roots[0]), float(roots[-1])
 
 
 def quoted_numbers(record: RunRecord, text: str) -> list[str]:
@@ -280,18 +320,19 @@ def test_defense_table_matches_scipy_and_holm_by_hand(defense_grid):
     assert clean["recovery"].isna().all()
 
 
-def test_recovery_interval_is_a_paired_bootstrap(defense_grid):
+def test_recovery_interval_is_fieller(defense_grid):
     row = tb.defense_table(ResultSet(defense_grid)).query("defense == 'label_sanitization' and level == 30").iloc[0]
     d = np.array(defense_grid.query("defense == 'label_sanitization' and level == 30")["accuracy"])
     a, c = np.array(ATTACKED), np.array(CLEAN)
+    assert (row["recovery_ci_low"], row["recovery_ci_high"]) == pytest.approx(fieller_by_hand(d - a, c - a))
+    assert row["recovery_ci_low"] < row["recovery"] < row["recovery_ci_high"]
+    # a constant improvement on every seed: every ratio but one is excluded
+    low, high = recovery_interval([0.8, 0.7, 0.9], [0.6, 0.5, 0.7], [1.0, 0.9, 1.1])
+    assert low == pytest.approx(0.5) and high == pytest.approx(0.5)
+    # the former percentile bootstrap, kept for simulations/coverage.py, on the shared seed draw
     index = np.random.default_rng(tb.BOOTSTRAP_SEED).integers(0, 10, size=(tb.BOOTSTRAP_RESAMPLES, 10))
     boot = (d[index].mean(1) - a[index].mean(1)) / (c[index].mean(1) - a[index].mean(1))
-    assert (row["recovery_ci_low"], row["recovery_ci_high"]) == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])))
-    assert row["recovery_ci_low"] < row["recovery"] < row["recovery_ci_high"]
-    assert row["recovery_defined_share"] == 1.0
-    # a constant improvement on every seed: every resample gives the same recovery
-    low, high, share = tb.bootstrap_recovery([0.8, 0.7, 0.9], [0.6, 0.5, 0.7], [1.0, 0.9, 1.1])
-    assert low == pytest.approx(0.5) and high == pytest.approx(0.5) and share == 1.0
+    assert tb.bootstrap_recovery(d, a, c) == pytest.approx((*np.percentile(boot, [2.5, 97.5]), 1.0))
 
 
 def test_recovery_undefined_when_the_attack_did_no_harm(tmp_path):
@@ -300,7 +341,7 @@ def test_recovery_undefined_when_the_attack_did_no_harm(tmp_path):
     frame = hand_rows({(*TREE, 0): CLEAN, (*TREE, 30): harmless,
                        (*sanitized, 0): CLEAN, (*sanitized, 30): [c + 0.02 for c in CLEAN]})
     row = tb.defense_table(ResultSet(frame)).query("level == 30").iloc[0]
-    assert math.isnan(row["recovery"]) and math.isnan(row["recovery_ci_low"]) and row["recovery_defined_share"] == 0
+    assert math.isnan(row["recovery"]) and math.isnan(row["recovery_ci_low"]) and math.isnan(row["recovery_ci_high"])
     text = assert_numbers_traceable(record_from(frame, tmp_path))
     cells = table_row(text, "## Defenses against", "| iris / label_flip / label_sanitization / decision_tree | 30 |")
     assert cells[7:9] == ["n/a", "[n/a, n/a]"]
@@ -318,7 +359,7 @@ def test_wording_of_significant_and_non_significant_defenses(defense_grid, tmp_p
     assert "- label_sanitization: 1 comparison; helped significantly in 1, no significant effect in 0, " \
            "hurt significantly in 0." in text
     assert "level 30 %: helped significantly (Holm-adjusted p = 0.00586); difference 0.281 [0.254, 0.308]; " \
-           "recovery 0.854 [0.834, 0.882]" in text
+           "recovery 0.854 [0.824, 0.885]" in text
     # the mitigation section names the measured effects with their verdicts
     mitigation = section(text, "## Mitigations")
     assert "- label_sanitization: helped significantly in 1 of 1 comparison" in mitigation
@@ -396,13 +437,13 @@ def test_breakdown_is_not_applicable_without_chance_or_above_it(tmp_path):
 # ---------------------------------------------------------------- clean-equivalent sample size
 
 def curve_frame() -> pd.DataFrame:
-    """Clean curve 0.70 / 0.80 / 0.90 at n = 100 / 200 / 400; poisoned cells at level 10."""
+    """Clean curve 0.70 / 0.80 / 0.90 at n = 100 / 200 / 400 (6 seeds: it rises significantly); level 10 cells."""
     group = ("synthetic", "label_flip", "none", "decision_tree")
     cells = {}
     for n, clean, poisoned in ((100, 0.70, 0.65), (200, 0.80, 0.75), (400, 0.90, 0.85)):
-        cells[(*group, n, 0)] = [clean - 0.01, clean + 0.01]
-        cells[(*group, n, 10)] = [poisoned - 0.02, poisoned + 0.02]
-    cells[(*group, 400, 30)] = [0.95, 0.95]  # better than the clean curve ever gets
+        cells[(*group, n, 0)] = [clean - 0.01, clean + 0.01] * 3
+        cells[(*group, n, 10)] = [poisoned - 0.02, poisoned + 0.02] * 3
+    cells[(*group, 400, 30)] = [0.95, 0.95] * 3  # better than the clean curve ever gets
     return hand_rows(cells)
 
 
@@ -423,12 +464,14 @@ def test_quality_vs_quantity_section(tmp_path):
                          sizes="100,200,400")
     text = assert_numbers_traceable(record)
     quantity = section(text, "## Quality vs quantity")
-    assert "- Level 10 %: 3 cells; status ok 2, below 1, above 0, flat 0; ratio from 0.750 to 0.750." in quantity
+    assert ("- Level 10 %: 3 cells; status ok 2, below 1, above 0, flat 0; on rising clean curves, ratio from 0.750 "
+            "to 0.750.") in quantity
     row = table_row(text, "## Quality vs quantity", "| synthetic / label_flip / none / decision_tree | 10 | 400 |")
-    assert row[5:] == ["300.000", "0.750", "ok"]
+    assert row[5] == "300 [280, 320]" and row[6].startswith("0.75") and row[7] == "ok"
+    assert "1 of 1 rise significantly" in quantity
     row = table_row(text, "## Quality vs quantity", "| synthetic / label_flip / none / decision_tree | 10 | 100 |")
     assert row[-1] == "below the clean curve (worse than 100 clean samples)"
-    assert "0 of 1 poisoned cells score below" in quantity
+    assert "0 of the 1 on a clean curve that rises score below" in quantity
     assert "1 score above the clean curve's largest size" in quantity
 
 
@@ -477,7 +520,7 @@ def test_real_run_with_sizes_on_synthetic_data(tmp_path):
     assert len(table) == 3 and set(table["status"]) <= {"ok", "below", "above"}
     ok = table[table["status"] == "ok"]
     assert (ok["n_clean_equivalent"] >= 50).all() and (ok["n_clean_equivalent"] <= 400).all()
-    assert "## Quality vs quantity" in text and "Clean curves: 1, of which 0 flat." in text
+    assert "## Quality vs quantity" in text and "Clean curves: 1, of which 0 flat;" in text
 
 
 def test_single_size_asks_for_sizes(tmp_path):

@@ -310,13 +310,17 @@ def summary_table(record: RunRecord) -> str:
 def defense_table(t: tb.Tables) -> str:
     def cells(r: dict) -> list[str]:
         return [esc(level_text(r["level"])), num(mean_ci(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"])),
-                num(fmt_p(r["p_holm"])), num(mean_ci(r["recovery"], r["recovery_ci_low"], r["recovery_ci_high"])),
+                num(fmt_p(r["p_holm"])), num(mean_ci(r["recovery"], r["recovery_ci_low"], r["recovery_ci_high"])
+                                             + (" \u2020" if tb.recovery_outruns_verdict(r) else "")
+                                             + (" (unbounded)" if tb.recovery_unbounded(r) else "")),
                 verdict(r["verdict"])]
 
     return (f"<h3>Defenses against no defense</h3><p class=\"muted\">{esc(difference_meaning(t))} [95 % CI]; Holm "
             "families: level 0 (the cost on clean data) and the poisoned levels. "
             f"Recovery = share of the {esc(metric_label(t))} lost to the attack won back (n/a when the attack did no "
-            "harm).</p>"
+            "harm), [95 % Fieller interval; unbounded when the harm itself is not significant]. \u2020 = the recovery "
+            "interval excludes 0 while the verdict is \"no significant effect\": the interval is not Holm-adjusted, "
+            "the verdict needs the Holm-adjusted p.</p>"
             + table(["level (%)", "difference", "Holm p", "recovery", "verdict"], _groups(t.defenses, cells),
                     tb.Tables.FILES["defenses"]))
 

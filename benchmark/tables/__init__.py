@@ -32,7 +32,8 @@ from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WOR
                                      POISONED_FAMILY, RISE_WORDS, drop_words, metric_named, orientation, seed_values,
                                      seeds_needed, smallest_wilcoxon_p, verdict_text)
 from irisbench.tables.defenses import (BOOTSTRAP_MIN_DEFINED, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, DEFENSE_COLUMNS,
-                                       HARM_TOLERANCE, bootstrap_recovery, defense_overview, defense_table)
+                                       HARM_TOLERANCE, bootstrap_recovery, defense_overview, defense_table,
+                                       recovery_outruns_verdict, recovery_unbounded)
 from irisbench.tables.degradation import DEGRADATION_COLUMNS, degradation_table
 from irisbench.tables.detection import DETECTION_COLUMNS, detecting_defenses, detection_table
 
@@ -60,6 +61,8 @@ __all__ = [
     "chance_table",
     "clean_equivalent_table",
     "clean_table",
+    "recovery_outruns_verdict",
+    "recovery_unbounded",
     "defense_overview",
     "defense_table",
     "degradation_table",

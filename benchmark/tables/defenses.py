@@ -10,7 +10,7 @@ import pandas as pd
 from irisbench.results import ResultSet
 from irisbench.schema import CELL_COLUMNS, CONFIG_COLUMNS
 from irisbench.stats import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_indices, paired_comparison, recovery,
-                             significance)
+                             recovery_interval, significance)
 from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WORDS, NOT_TESTABLE,
                                      POISONED_FAMILY, add_holm, orientation, seed_values, verdict_text)
 
@@ -26,6 +26,8 @@ def bootstrap_recovery(defended, attacked, clean, resamples: int = BOOTSTRAP_RES
                        seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
     """Paired percentile bootstrap of the recovery of means: ``(low, high, share of resamples defined)``.
 
+    The former recovery interval, kept for simulations/coverage.py, which measures its coverage (83 % at 5
+    seeds, ~90 % at 10 for a nominal 95 %) against the Fieller interval the table now uses.
     The seeds are resampled with replacement (the same draw for the three cells, so the pairing
     by seed is kept); each resample gives ``(mean_def - mean_att) / (mean_clean - mean_att)``,
     undefined when the resampled attack did no harm. The 2.5 / 97.5 % percentiles of the defined
@@ -50,7 +52,7 @@ def bootstrap_recovery(defended, attacked, clean, resamples: int = BOOTSTRAP_RES
 DEFENSE_COLUMNS = ["dataset", "attack", "defense", "model", "n_train", "level", "family", "n_pairs",
                    "defended_mean", "attacked_mean", "clean_mean", "diff_mean", "diff_ci_low", "diff_ci_high",
                    "p_value", "p_holm", "recovery", "recovery_ci_low", "recovery_ci_high",
-                   "recovery_defined_share", "detection_precision_mean", "detection_recall_mean",
+                   "detection_precision_mean", "detection_recall_mean",
                    "removed_fraction_mean", "verdict"]
 
 
@@ -63,7 +65,10 @@ def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE, metric: 
       (levels > 0, the question whether the defense helped against the attack);
     - recovery = (mean_def - mean_att) / (mean_clean - mean_att) with the means over the seeds
       the three cells share (clean = ``baseline`` at level 0), NaN when the attack did no harm;
-      its interval by a paired percentile bootstrap over seeds (:func:`bootstrap_recovery`);
+      its 95 % interval is Fieller's interval for the ratio of the paired means (:func:`recovery_interval`),
+      whose simulated coverage is 93-96 % at 5, 10 and 20 seeds (STATISTICS.md); NaN when the harm's own
+      t-interval includes 0 (the ratio is then unbounded). The interval is not Holm-adjusted: it excludes 0
+      exactly when the t-interval of the paired difference does;
     - the verdict: helped / hurt significantly only when ``p_holm < ALPHA`` and the CI excludes 0
       on that side, "no significant effect" otherwise.
     """
@@ -89,7 +94,7 @@ def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE, metric: 
                 paired = paired_comparison(*((d.to_numpy(), a.to_numpy())[::sign]))
             else:
                 paired = paired_comparison([], [])
-            rec = (math.nan,) * 7
+            rec = (math.nan,) * 6
             if level > 0 and defended is not None and attacked is not None and clean is not None:
                 common = defended.index.intersection(attacked.index).intersection(clean.index)
                 d3, a3, c3 = (s.loc[common].to_numpy() for s in (defended, attacked, clean))
@@ -97,16 +102,18 @@ def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE, metric: 
                     means = (d3.mean(), a3.mean(), c3.mean())
                     point = recovery(*(sign * m for m in means)) if sign * (means[2] - means[1]) > HARM_TOLERANCE \
                         else math.nan
-                    rec = (*means, point, *bootstrap_recovery(sign * d3, sign * a3, sign * c3))
+                    bounds = recovery_interval(sign * d3, sign * a3, sign * c3) if math.isfinite(point) \
+                        else (math.nan, math.nan)
+                    rec = (*means, point, *bounds)
             elif level == 0 and defended is not None and attacked is not None:
                 d, a = defended.align(attacked, join="inner")
-                rec = (d.mean(), a.mean(), a.mean(), math.nan, math.nan, math.nan, math.nan)
+                rec = (d.mean(), a.mean(), a.mean(), math.nan, math.nan, math.nan)
             rows.append({**dict(zip(CONFIG_COLUMNS, config)), "level": level,
                          "family": CLEAN_FAMILY if level == 0 else POISONED_FAMILY, "n_pairs": paired.n,
                          "defended_mean": rec[0], "attacked_mean": rec[1], "clean_mean": rec[2],
                          "diff_mean": paired.mean, "diff_ci_low": paired.ci_low, "diff_ci_high": paired.ci_high,
                          "p_value": paired.p_value, "recovery": rec[3], "recovery_ci_low": rec[4],
-                         "recovery_ci_high": rec[5], "recovery_defined_share": rec[6],
+                         "recovery_ci_high": rec[5],
                          **detection.get((*config, level), dict.fromkeys(
                              ("detection_precision_mean", "detection_recall_mean", "removed_fraction_mean"),
                              math.nan))})
@@ -129,3 +136,20 @@ def defense_overview(defenses: pd.DataFrame, family: str = POISONED_FAMILY) -> p
                      "hurt": int(counts.get(DEFENSE_WORDS[-1], 0)),
                      "not_testable": int(counts.get(NOT_TESTABLE, 0))})
     return pd.DataFrame(rows, columns=["defense", "comparisons", "helped", "no_effect", "hurt", "not_testable"])
+
+
+def recovery_outruns_verdict(row) -> bool:
+    """The recovery interval excludes 0 while the verdict is "no significant effect".
+
+    It happens when the difference's t-interval excludes 0 but the Holm-adjusted Wilcoxon p does not
+    reach ALPHA: the recovery interval is one unadjusted 95 % interval, the verdict is a family-wise test.
+    The report marks these intervals and says so.
+    """
+    low, high = row["recovery_ci_low"], row["recovery_ci_high"]
+    return (row["verdict"] == DEFENSE_WORDS[0] and math.isfinite(low) and math.isfinite(high)
+            and (low > 0 or high < 0))
+
+
+def recovery_unbounded(row) -> bool:
+    """A recovery is defined but its Fieller interval is unbounded: the harm's own t-interval includes 0."""
+    return math.isfinite(row["recovery"]) and not math.isfinite(row["recovery_ci_low"])

@@ -21,6 +21,18 @@ from irisbench.sinks.analysis.format import (
 )
 
 BASELINE_DEFENSE = tb.BASELINE_DEFENSE
+#: Marks a recovery interval that excludes 0 beside a "no significant effect" verdict (explained under the table).
+RECOVERY_MARK = "\u2020"
+#: In place of a recovery interval that Fieller's method leaves unbounded.
+UNBOUNDED = "unbounded (harm not significant)"
+
+
+def recovery_ci(r: dict) -> str:
+    """The recovery interval, marked when it excludes 0 beside a non-significant verdict."""
+    if tb.recovery_unbounded(r):
+        return UNBOUNDED
+    text = ci(r["recovery_ci_low"], r["recovery_ci_high"])
+    return f"{text} {RECOVERY_MARK}" if tb.recovery_outruns_verdict(r) else text
 
 
 def ran_defenses(record: RunRecord) -> list[str]:
@@ -36,6 +48,10 @@ def comparison_phrase(r: dict, several_sizes: bool) -> str:
     text += f"; difference {mean_ci(r['diff_mean'], r['diff_ci_low'], r['diff_ci_high'])}"
     if r["level"] > 0:
         text += f"; recovery {mean_ci(r['recovery'], r['recovery_ci_low'], r['recovery_ci_high'])}"
+        if tb.recovery_unbounded(r):
+            text += f", interval {UNBOUNDED}"
+        if tb.recovery_outruns_verdict(r):
+            text += " (an unadjusted interval: the verdict also needs the Holm-adjusted p, which it did not reach)"
     if math.isfinite(r["detection_precision_mean"]) or math.isfinite(r["detection_recall_mean"]):
         text += (f"; detection precision {fmt(r['detection_precision_mean'])}, "
                  f"recall {fmt(r['detection_recall_mean'])}")
@@ -87,7 +103,7 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
         ordered = poisoned.sort_values("p_holm", kind="stable") if len(poisoned) > MAX_TABLE_ROWS else poisoned
         body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["diff_mean"]),
                  ci(r["diff_ci_low"], r["diff_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]),
-                 fmt_p(r["p_holm"]), fmt(r["recovery"]), ci(r["recovery_ci_low"], r["recovery_ci_high"]),
+                 fmt_p(r["p_holm"]), fmt(r["recovery"]), recovery_ci(r),
                  fmt(r["detection_precision_mean"]), fmt(r["detection_recall_mean"]), r["verdict"]]
                 for r in ordered.to_dict("records")]
         parts += ["", "### At the poisoned levels (level > 0)", "",
@@ -95,9 +111,16 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
                   "detection of the truly poisoned rows (means over seeds; n/a for defenses that do not flag "
                   "rows).", "",
                   capped_table(["configuration", "level (%)", "difference mean", "95 % CI", "paired seeds",
-                                "Wilcoxon p", "Holm p", "recovery", "recovery 95 % CI (bootstrap)", "precision",
+                                "Wilcoxon p", "Holm p", "recovery", "recovery 95 % CI (Fieller)", "precision",
                                 "recall", "verdict"], body, tb.Tables.FILES["defenses"],
                                order="smallest Holm-adjusted p first")]
+        outrun = int(sum(tb.recovery_outruns_verdict(r) for r in poisoned.to_dict("records")))
+        if outrun:
+            parts += ["", f"{RECOVERY_MARK} In {plural(outrun, 'comparison')} the recovery interval excludes 0 "
+                      "while the verdict is \"no significant effect\": the recovery interval is a single 95 % "
+                      f"interval, not adjusted for the {len(poisoned)} comparisons of the family, and it "
+                      "excludes 0 exactly when the difference's t-interval does; the verdict also needs the "
+                      f"Holm-adjusted Wilcoxon p below {ALPHA}, which these comparisons did not reach."]
     if not clean.empty:
         body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["diff_mean"]),
                  ci(r["diff_ci_low"], r["diff_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]),

@@ -34,7 +34,8 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
         f"{t.metric}). Means are over seeds; one seed is one stratified train/test split (with its own subsample "
         "and model seed).",
         "- Every interval written [low, high] after a mean is a two-sided 95 % Student-t confidence interval "
-        "over seeds, except the recovery interval (below).",
+        "over seeds, except the recovery interval (below) and the clean-equivalent intervals (a seed bootstrap, see "
+        "Quality vs quantity).",
         f"- Comparisons are paired by seed: both sides saw the same split. {P_VALUE_METHOD} "
         "Holm-adjusted across the comparisons of one "
         "family: the degradation table, the defense comparisons at poisoned levels, and the defense "
@@ -46,10 +47,12 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
         "- Recovery = (defended mean - attacked mean) / (clean mean - attacked mean): the share of the "
         f"{metric_label(t)} lost to the attack that the defense wins back (1 = all of it, 0 = none, negative = worse "
         "than no defense). It is undefined (n/a) when the attack did no harm (clean mean <= attacked mean; >= "
-        "for a metric where lower is better). Its interval "
-        f"is a paired percentile bootstrap over seeds ({tb.BOOTSTRAP_RESAMPLES} resamples, fixed generator "
-        f"seed {tb.BOOTSTRAP_SEED}), given only when at least {tb.BOOTSTRAP_MIN_DEFINED * 100:g} % of the "
-        "resamples have a positive harm. Where the drop itself is not significant, recovery divides by noise.",
+        "for a metric where lower is better). Its 95 % "
+        "interval is Fieller's interval for a ratio of paired means (simulated coverage 93-96 % at 5, 10 and 20 "
+        "seeds, STATISTICS.md); it is given only when the harm's own t-interval excludes 0 (otherwise the ratio "
+        "is unbounded: recovery divides by noise). It is not Holm-adjusted: it excludes 0 exactly when the "
+        "difference's t-interval does, so it can exclude 0 next to \"no significant effect\" when the "
+        "Holm-adjusted p did not reach the threshold (marked with a dagger in the tables).",
     ]
     if seeds:
         p_min = tb.smallest_wilcoxon_p(seeds)
