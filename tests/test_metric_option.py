@@ -149,12 +149,17 @@ def test_figures_and_terminal_are_about_the_metric(registry, tmp_path):
                                          jobs=1)).frame
     record = record_from(frame, tmp_path, attacks=f"{TARGETED},gaussian", levels="0,30",
                          metric="attack_success_rate")
+    import matplotlib.pyplot as plt
+
     fig = accuracy_vs_level_figure(record)
-    ax = fig.axes[0]
-    assert "attack success rate" in ax.get_ylabel() and "lower is better" in ax.get_ylabel()
-    line = ax.get_lines()[0]
-    summary = record.summary[record.summary["attack"] == TARGETED].sort_values("level")
-    assert np.allclose(line.get_ydata(), summary["attack_success_rate_mean"])
+    try:
+        ax = fig.axes[0]
+        assert "attack success rate" in ax.get_ylabel() and "lower is better" in ax.get_ylabel()
+        line = ax.get_lines()[0]
+        summary = record.summary[record.summary["attack"] == TARGETED].sort_values("level")
+        assert np.allclose(line.get_ydata(), summary["attack_success_rate_mean"])
+    finally:
+        plt.close(fig)  # later tests check that no figure is left open
     title = summary_table(record, width=200)[0].title
     assert "attack_success_rate" in str(title) and "lower is better" in str(title)
 
