@@ -142,6 +142,17 @@ class Attack(Plugin):
         """
         raise NotImplementedError
 
+    def target_classes(self, X, y) -> tuple[int, int] | None:
+        """``(source, target)`` class indices a targeted attack aims at on the clean training set ``X, y``.
+
+        A targeted attack wants test points of the source class read as the target class; declaring
+        the pair lets irisbench score its ``attack_success_rate`` (the share of source-class test
+        points predicted as the target). It is called with the clean training set the attack will
+        poison (before poisoning), so a pair chosen from the data (``auto``) is the one ``poison``
+        uses. None (the default): an untargeted attack, whose attack success rate is NaN.
+        """
+        return None
+
 
 class Defense(Plugin):
     """Sanitizes a training set before fitting, and/or wraps the model.

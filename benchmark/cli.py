@@ -14,6 +14,7 @@ import sys
 
 from irisbench import __version__
 from irisbench.errors import UsageError
+from irisbench.schema import METRIC_NAMES, SCORE_METRICS
 from irisbench.spec import MAX_CELLS, MAX_SEEDS
 
 
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--experiment", metavar="NAME",
                         help="MLflow experiment name (default: irisbench)")
     output.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    output.add_argument("--metric", metavar="NAME",
+                        help=f"what the analysis tables, reports, figures and summary are about: "
+                             f"{', '.join(SCORE_METRICS)} (default: accuracy; attack_success_rate needs a "
+                             "targeted attack, e.g. targeted_flip). Every metric is measured and logged anyway")
 
     poison = commands.add_parser(
         "poison", help="write one poisoned training split as CSV (with a 0/1 'poisoned' column)",
@@ -122,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: irisbench compare results/run-A --rows defense --cols level --format markdown")
     compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="folders written by 'irisbench run'")
     compare.add_argument("--metric", default="accuracy",
-                         help="accuracy, f1_macro, detection_precision, detection_recall, detection_f1, "
-                              "removed_fraction, ... (default: accuracy)")
+                         help=f"{', '.join(METRIC_NAMES)} (default: accuracy; attack_success_rate: targeted "
+                              "attacks only, lower is better)")
     compare.add_argument("--rows", metavar="AXES", help="comma-separated grid axes for the rows: dataset, "
                          "attack, defense, model, n_train, level, run (default: the axes that vary)")
     compare.add_argument("--cols", metavar="AXES", help="grid axes for the columns (default: level)")
@@ -141,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'irisbench run'")
     report.add_argument("--heatmap-level", metavar="PCT", help="level for the defense x attack heatmap "
                         "(default: the highest level)")
+    report.add_argument("--metric", metavar="NAME", help=f"what the analysis tables, reports, figures and summary "
+                        f"are about: {', '.join(SCORE_METRICS)} (default: the run's, see run.json)")
     report.add_argument("--log", action="store_true", help="also upload the run to MLflow")
     report.add_argument("--tracking-uri", metavar="URI", help="with --log: MLflow tracking URI (default: "
                         "results/mlflow.db; the URI saved in the run folder is used only if you give it here)")

@@ -8,6 +8,7 @@ Keys mirror the command-line options; a flag given on the command line wins over
     levels = [0, 5, 10, 50]
     sizes = ["all"]
     seeds = 10
+    metric = "balanced_accuracy"   # what the tables, reports and figures are about (default: accuracy)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ KEYS = {
     "levels": "levels", "sizes": "sizes", "seeds": "seeds", "seed": "seed",
     "jobs": "jobs", "backend": "backend", "scheduler": "scheduler", "out": "out",
     "tracking_uri": "tracking_uri", "experiment": "experiment", "mlflow": "mlflow",
-    "cell_timeout": "cell_timeout",
+    "cell_timeout": "cell_timeout", "metric": "metric",
 }
 _LISTS = {"datasets", "attacks", "defenses", "models", "levels", "sizes"}
 

@@ -31,3 +31,13 @@ def balanced_accuracy(cm: np.ndarray) -> float:
     """``balanced_accuracy_score``: the mean recall over the classes present in the test split."""
     support = cm.sum(axis=1)
     return float((np.diag(cm)[support > 0] / support[support > 0]).mean())
+
+
+def attack_success_rate(cm: np.ndarray, source: int, target: int) -> float:
+    """Share of the source-class test points predicted as the target class (NaN without source points).
+
+    What a targeted attack wants: its source class read as its target class. Not the error rate of the
+    source class, which also counts confusions with classes the attacker did not aim at.
+    """
+    support = cm[source].sum() if 0 <= source < len(cm) and 0 <= target < len(cm) else 0
+    return float(cm[source, target] / support) if support else float("nan")

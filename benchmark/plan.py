@@ -44,6 +44,9 @@ class Task:
     piece: bool = False
     #: for the clean (level 0) task: the attack labels its rows are reported under
     shared_with: tuple[str, ...] = ()
+    #: for the clean task: those attacks, parallel to ``shared_with``, for the scores that depend on the
+    #: attack (the attack success rate of a targeted attack, from its declared classes)
+    shared_attacks: tuple[Attack, ...] = ()
     #: the dataset as loaded once by the driver, by reference: the arrays travel once per worker
     #: (see :mod:`irisbench.shared_data`), not in every task. Workers never load data themselves,
     #: so relative paths and changing files cannot differ between processes or cluster nodes.
@@ -106,7 +109,8 @@ def make_plan(spec: RunSpec, registry, workers: int = 1, resume=None) -> Plan:
             if 0 in spec.levels:
                 # level 0 is the same clean training set under every attack: compute it once
                 tasks.append(Task(*common, (CLEAN, None), defenses, models, (0.0,), sizes, spec.cell_timeout,
-                                  shared_with=tuple(ref.label for ref in spec.attacks), data=data))
+                                  shared_with=tuple(ref.label for ref in spec.attacks),
+                                  shared_attacks=tuple(ref.create(registry) for ref in spec.attacks), data=data))
             if poisoned_levels:
                 for attack_ref in spec.attacks:
                     tasks.append(Task(*common, (attack_ref.label, attack_ref.create(registry)), defenses, models,

@@ -38,7 +38,7 @@ class RunRecord:
         """The statistical tables (:func:`irisbench.tables.all_tables`), computed once for every sink."""
         from irisbench.tables import all_tables
 
-        return all_tables(self.result_set)
+        return all_tables(self.result_set, self.spec.metric)
 
     @property
     def results(self) -> pd.DataFrame:
@@ -61,6 +61,13 @@ class RunRecord:
         results = ResultSet.read(run_dir)
         meta = read_meta(run_dir)
         spec = RunSpec.from_dict(meta["spec"])
+        if "metric" in meta["spec"]:  # a hand-edited run.json names a metric irisbench does not know
+            from irisbench.spec import parse_metric
+
+            try:
+                parse_metric(spec.metric)
+            except UsageError as exc:
+                raise UsageError(f"{run_dir / 'run.json'}: {exc}") from None
         results.check_grid(spec, meta.get("n_cells", spec.n_cells), run_dir / "results.csv")
         return cls(spec, results, results.summary(), run_dir, meta.get("class_names", {}), meta)
 
@@ -133,6 +140,8 @@ def _meta_problem(meta) -> str | None:
     for key, kind in (("experiment", str), ("tracking_uri", str), ("mlflow", bool)):
         if spec.get(key) is not None and not isinstance(spec[key], kind):
             return f"spec.{key} must be a {kind.__name__}"
+    if spec.get("metric") is not None and not isinstance(spec["metric"], str):
+        return "spec.metric must be a string"
     if spec.get("cell_timeout") is not None and not (_is_number(spec["cell_timeout"]) and spec["cell_timeout"] > 0):
         return "spec.cell_timeout must be a positive number"
     if "n_cells" in meta and not (_is_int(meta["n_cells"]) and meta["n_cells"] > 0):

@@ -24,7 +24,7 @@ def _items(name: str, value) -> list[str] | None:
 
 def run(*, attack=None, defense=None, model=None, dataset=None, levels=None, sizes=None, seeds=None, seed=None,
         jobs=None, backend=None, scheduler=None, cell_timeout=None, mlflow: bool = False, tracking_uri=None,
-        experiment=None, out=None, config=None, plugins_dir=()):
+        experiment=None, out=None, config=None, plugins_dir=(), metric=None):
     """Run a grid and return its :class:`~irisbench.record.RunRecord`.
 
     ``result.results`` holds the rows of results.csv (a pandas DataFrame, one row per cell x
@@ -33,6 +33,7 @@ def run(*, attack=None, defense=None, model=None, dataset=None, levels=None, siz
     (``"gaussian[sigma=2]"``) or a list; ``levels`` and ``sizes`` a list or a comma-separated
     string. ``out=None`` writes no files; a folder writes what ``irisbench run --out`` writes.
     ``mlflow=True`` also logs to ``tracking_uri`` (default: the embedded store under results/).
+    ``metric`` (default ``"accuracy"``) is what the analysis tables (``result.tables``) are about.
     Bad input raises :class:`irisbench.UsageError`.
 
     >>> import irisbench
@@ -49,7 +50,7 @@ def run(*, attack=None, defense=None, model=None, dataset=None, levels=None, siz
         model=_items("model", model), levels=_items("levels", levels), sizes=_items("sizes", sizes),
         seeds=seeds, seed=seed, jobs=jobs, backend=backend, scheduler=scheduler, cell_timeout=cell_timeout,
         resume=None, out=None if out is None else str(out), tracking_uri=tracking_uri, experiment=experiment,
-        no_mlflow=not mlflow, config=None if config is None else str(config),
+        no_mlflow=not mlflow, config=None if config is None else str(config), metric=metric,
         plugins_dir=[str(d) for d in ([plugins_dir] if isinstance(plugins_dir, str) else plugins_dir)],
     )
     _, record = execute_run(args, write_files=out is not None)

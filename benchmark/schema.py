@@ -48,11 +48,19 @@ class Metric:
     #: them: a t-interval of bounded values can reach past the bound, the true mean cannot, so
     #: clipping removes only impossible values and keeps the interval's coverage.
     bounds: tuple[float, float] = (0.0, 1.0)
+    #: Defined only for targeted attacks: its function also takes the (source, target) classes the
+    #: attack declares (:meth:`irisbench.Attack.target_classes`); NaN for every other attack.
+    targeted: bool = False
 
-    def compute(self, confusion) -> float:
-        """The metric of a confusion matrix (rows: true class, columns: predicted class)."""
+    def compute(self, confusion, pair: tuple[int, int] | None = None) -> float:
+        """The metric of a confusion matrix (rows: true class, columns: predicted class).
+
+        A targeted metric also needs the attack's ``(source, target)`` classes: NaN without them.
+        """
         from irisbench import metrics
 
+        if self.targeted:
+            return float("nan") if pair is None else getattr(metrics, self.score)(confusion, *pair)
         return getattr(metrics, self.score)(confusion)
 
     def column(self, stat: str) -> str:
@@ -64,6 +72,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("accuracy", "accuracy", score="accuracy"),
     Metric("f1_macro", "macro F1", score="f1_macro"),
     Metric("balanced_accuracy", "balanced accuracy", score="balanced_accuracy"),
+    Metric("attack_success_rate", "attack success rate", higher_is_better=False, checked=False,
+           score="attack_success_rate", targeted=True),
     Metric("detection_precision", "detection precision", detection=True),
     Metric("detection_recall", "detection recall", detection=True),
     Metric("detection_f1", "detection F1", detection=True),
@@ -80,11 +90,14 @@ CHECKED_METRICS = [m.name for m in METRICS if m.checked]
 
 #: results.csv, one row per cell x seed, in this column order.
 COLUMNS = [*GROUP_COLUMNS, "level", "n_train", "seed", "status", "error", *SCORE_METRICS, "n_poisoned",
-           "poisoned_share", "n_fit", "n_flagged", *DETECTION_METRICS, "single_class", "train_digest", "confusion"]
+           "poisoned_share", "n_fit", "n_flagged", *DETECTION_METRICS, "single_class", "train_digest", "fit_digest",
+           "confusion"]
 #: Columns added to results.csv after its first release, with the value an older file gets when it
-#: lacks them: NaN = not recorded then (the realised poisoned share, whether the model saw one class).
-LATER_COLUMNS = {"poisoned_share": math.nan, "single_class": math.nan}
-TEXT_COLUMNS = ["dataset", "attack", "defense", "model", "status", "error", "train_digest", "confusion"]
+#: lacks them: NaN = not recorded then (the realised poisoned share, whether the model saw one class),
+#: "" for the digest of what each model was fitted on.
+LATER_COLUMNS = {"poisoned_share": math.nan, "single_class": math.nan, "fit_digest": ""}
+TEXT_COLUMNS = ["dataset", "attack", "defense", "model", "status", "error", "train_digest", "fit_digest",
+                "confusion"]
 
 
 def metric(name: str) -> Metric:

@@ -8,11 +8,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from irisbench.errors import UsageError
-from irisbench.schema import TEST_SIZE, parse_level
+from irisbench.schema import METRIC_NAMES, SCORE_METRICS, TEST_SIZE, parse_level
 from irisbench.sizes import parse_sizes
 
 DEFAULT_LEVELS = (0.0, 5.0, 10.0, 50.0)
 DEFAULT_SEEDS = 10
+DEFAULT_METRIC = "accuracy"
 #: Upper bounds that turn a typo (``--seeds 1000000000``) into an error instead of hours of silence.
 MAX_SEEDS = 10_000
 MAX_CELLS = 10_000_000
@@ -63,6 +64,9 @@ class RunSpec:
     tracking_uri: str | None = None
     experiment: str = "irisbench"
     mlflow: bool = True
+    #: The metric the analysis tables, the reports, the figures and the terminal summary are about
+    #: (every metric is measured and logged whatever it is).
+    metric: str = DEFAULT_METRIC
 
     @property
     def n_cells(self) -> int:
@@ -197,6 +201,21 @@ def check_grid_size(spec: RunSpec) -> RunSpec:
     return spec
 
 
+def parse_metric(value) -> str:
+    """``--metric``: a test-set score of the schema (detection metrics exist only for flagging defenses)."""
+    if value is None:
+        return DEFAULT_METRIC
+    name = str(value).strip()
+    if name not in SCORE_METRICS:
+        from irisbench.api import did_you_mean
+
+        detection = " is a detection metric (defined only for defenses that flag rows);" \
+            if name in METRIC_NAMES else " is not a metric;"
+        raise UsageError(f"--metric {name!r}{detection} {did_you_mean(name, SCORE_METRICS)}"
+                         f"valid metrics: {', '.join(SCORE_METRICS)}")
+    return name
+
+
 def default_jobs() -> int:
     """Cores this process may use (affinity and cgroup quotas respected, via joblib/loky)."""
     from joblib import cpu_count
@@ -224,7 +243,7 @@ def parse_backend(backend: str, scheduler: str | None) -> str:
 
 def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=None, levels=None,
                sizes=None, seeds=None, seed=None, jobs=None, backend=None, scheduler=None, out=None,
-               tracking_uri=None, experiment=None, mlflow=None, cell_timeout=None) -> RunSpec:
+               tracking_uri=None, experiment=None, mlflow=None, cell_timeout=None, metric=None) -> RunSpec:
     """Validate raw option values (strings or lists) into a RunSpec, or raise UsageError.
 
     ``None`` means "not given" and takes the default; anything given must be valid and non-empty.
@@ -246,4 +265,5 @@ def build_spec(registry, *, datasets=None, attacks=None, defenses=None, models=N
         tracking_uri=nonempty_text("--tracking-uri", tracking_uri, "http://127.0.0.1:8100"),
         experiment=nonempty_text("--experiment", experiment, "irisbench") or "irisbench",
         mlflow=True if mlflow is None else bool(mlflow),
+        metric=parse_metric(metric),
     ))

@@ -264,14 +264,47 @@ def _run_task(task: Task, failure: str | None = None, data: tuple | None = None)
     dataset_label = task.dataset[0]
     X, y = data if data is not None else shared_data.resolve(task.data)
     X_train, X_test, y_train, y_test = make_split(X, y, task.test_size, task.root_seed, dataset_label, task.seed)
-    rows = []
+    attacks = tuple(zip(task.shared_with, task.shared_attacks or (None,) * len(task.shared_with))) \
+        if task.shared_with else (task.attack,)
+    rows: dict[str, list[dict]] = {label: [] for label, _ in attacks}
     for size in task.sizes:
         X_sub, y_sub = subsample(X_train, y_train, size, task.root_seed, dataset_label, task.seed)
+        pairs = {label: None if failure is not None else _target_classes(attack, label, X_sub, y_sub)
+                 for label, attack in attacks}
         for level in task.levels:
-            rows.extend(_run_level(task, level, X_sub, y_sub, X_test, y_test, task.data.n_classes, failure))
-    if task.shared_with:  # the clean task: the same rows under every attack
-        rows = [{**row, "attack": label} for label in task.shared_with for row in rows]
-    return TaskResult(task_key(task), rows, time.perf_counter() - started)
+            level_rows = _run_level(task, level, X_sub, y_sub, X_test, y_test, task.data.n_classes, failure)
+            for label, _ in attacks:  # the clean task: the same rows under every attack
+                rows[label].extend(_score_targets(level_rows, pairs[label], label if task.shared_with else None))
+    return TaskResult(task_key(task), [row for label, _ in attacks for row in rows[label]],
+                      time.perf_counter() - started)
+
+
+def _target_classes(attack, label: str, X_train, y_train) -> tuple[int, int] | None:
+    """The ``(source, target)`` classes ``attack`` declares on this clean training set; None if it is untargeted.
+
+    An attack whose declaration raises gets no attack success rate (its poisoned cells fail in ``poison``).
+    """
+    if attack is None:
+        return None
+    try:
+        pair = attack.target_classes(X_train, y_train)
+        return None if pair is None else (int(pair[0]), int(pair[1]))
+    except BaseException as exc:  # noqa: BLE001 - plugin code: a real interrupt is re-raised by _failure
+        _failure("attack", label, exc)
+        return None
+
+
+def _score_targets(rows: list[dict], pair: tuple[int, int] | None, attack: str | None) -> list[dict]:
+    """``rows`` with the targeted metrics scored for ``pair`` (NaN without one), under ``attack`` if given."""
+    targeted = [m for m in METRICS if m.targeted]
+    out = []
+    for row in rows:
+        row = {**row, "attack": attack} if attack is not None else dict(row)
+        cm = np.array(json.loads(row["confusion"])) if row["status"] == "ok" and row["confusion"] else None
+        for m in targeted:
+            row[m.name] = m.compute(cm, pair) if cm is not None else np.nan
+        out.append(row)
+    return out
 
 
 def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_classes: int,
@@ -310,6 +343,8 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
         cleaned = {
             "defense": defense_label,
             "n_fit": len(y_s) if error is None else 0,
+            # what the model is fitted on: the poisoned set after the defense's sanitize (train_digest is before it)
+            "fit_digest": digest(X_s, y_s) if error is None else "",
             "n_flagged": int(flagged.sum()) if flagged is not None and error is None else 0,
             # share of the poisoned set dropped (0 for defenses that relabel or augment)
             "removed_fraction": max(0.0, 1 - len(y_s) / len(y_p)) if error is None else np.nan,
@@ -376,6 +411,6 @@ def fit_and_score(estimator, X_train, y_train, X_test, y_test, n_classes: int, m
     """
     y_pred = fit_predict(estimator, X_train, y_train, X_test, y_test, n_classes, model_label)
     cm = metrics.confusion(y_test, y_pred, n_classes)
-    return {**{m.name: m.compute(cm) for m in METRICS if m.score is not None},
+    return {**{m.name: m.compute(cm) for m in METRICS if m.score is not None and not m.targeted},
             "single_class": int(only_class(y_train) is not None),
             "confusion": json.dumps(cm.tolist(), separators=(",", ":"))}

@@ -109,9 +109,13 @@ class TargetedFlip(Attack):
         super().__init__(**values)
         check_class_options(self)
 
+    def target_classes(self, X, y):
+        """The class pair ``poison`` flips on this training set: source rows relabelled as target."""
+        return resolve_pair(self.source, self.target, X, np.asarray(y))
+
     def poison(self, X, y, fraction, rng):
         y = np.asarray(y)
-        source, target = resolve_pair(self.source, self.target, X, y)
+        source, target = self.target_classes(X, y)
         rows = np.flatnonzero(y == source)
         count = min(poison_count(fraction, len(y)), len(rows))
         mask = np.zeros(len(y), dtype=bool)

@@ -62,11 +62,15 @@ class Injection(Attack):
         super().__init__(**values)
         check_class_options(self)
 
+    def target_classes(self, X, y):
+        """The class pair ``poison`` uses: source-class points pushed towards, and labelled as, the target."""
+        return resolve_pair(self.source, self.target, np.asarray(X, dtype=float), np.asarray(y))
+
     def poison(self, X, y, fraction, rng):
         X = np.asarray(X, dtype=float)
         y = np.asarray(y)
         m = injection_count(fraction, len(y))
-        source, target = resolve_pair(self.source, self.target, X, y)
+        source, target = self.target_classes(X, y)
         rows = np.flatnonzero(y == source)
         start = X[rng.choice(rows, size=m, replace=m > len(rows))]
         towards = X[y == target].mean(axis=0)

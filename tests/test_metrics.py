@@ -21,7 +21,11 @@ SKLEARN = {
     "accuracy": lambda t, p, k: skm.accuracy_score(t, p),
     "f1_macro": lambda t, p, k: skm.f1_score(t, p, average="macro", labels=range(k), zero_division=0),
     "balanced_accuracy": lambda t, p, k: skm.balanced_accuracy_score(t, p),
+    # the share of source-class points predicted as the target class: the recall of "target" among "source"
+    "attack_success_rate": lambda t, p, k: skm.recall_score(t == PAIR[0], p == PAIR[1], zero_division=np.nan),
 }
+#: The (source, target) classes a targeted metric is scored for.
+PAIR = (1, 0)
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
@@ -30,4 +34,5 @@ def test_every_score_matches_scikit_learn(metric):
     for y_true, y_pred, k in cases():
         cm = metrics.confusion(y_true, y_pred, k)
         np.testing.assert_array_equal(cm, skm.confusion_matrix(y_true, y_pred, labels=range(k)))
-        assert metric.compute(cm) == pytest.approx(SKLEARN[metric.name](y_true, y_pred, k), abs=1e-12)
+        expected = SKLEARN[metric.name](y_true, y_pred, k)
+        assert metric.compute(cm, PAIR if metric.targeted else None) == pytest.approx(expected, abs=1e-12, nan_ok=True)

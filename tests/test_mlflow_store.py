@@ -245,7 +245,8 @@ def test_dataset_inputs_come_from_the_recorded_digests(logged):
 
     child = children_of(client, sink)["iris__gaussian_sigma=2.0__none__dummy__n105"]
     inputs = {i.dataset.name: i for i in client.get_run(child.info.run_id).inputs.dataset_inputs}
-    assert set(inputs) == {"iris"} | {f"iris/gaussian[sigma=2.0]@{level:g}%" for level in LEVELS}
+    assert set(inputs) == {"iris"} | {f"iris/gaussian[sigma=2.0]@{level:g}%" for level in LEVELS} \
+        | {f"iris/gaussian[sigma=2.0]@{level:g}%/none" for level in LEVELS}
     frame = record.results
     cell = frame[(frame["attack"] == "gaussian[sigma=2.0]") & (frame["model"] == "dummy") & (frame["level"] == 10)]
     expected = hashlib.sha256("\n".join(sorted(cell["train_digest"])).encode()).hexdigest()[:32]
@@ -254,6 +255,10 @@ def test_dataset_inputs_come_from_the_recorded_digests(logged):
     assert {(t.key, t.value) for t in poisoned.tags} == {("mlflow.data.context", "poisoned")}
     assert json.loads(poisoned.dataset.profile) == {"n_train": 105, "n_poisoned_mean": float(cell["n_poisoned"].mean()),
                                                     "seeds": 2}
+    fitted = inputs["iris/gaussian[sigma=2.0]@10%/none"]  # what the models were fitted on, after the defense
+    assert fitted.dataset.digest == hashlib.sha256("\n".join(sorted(cell["fit_digest"])).encode()).hexdigest()[:32]
+    assert json.loads(fitted.dataset.source)["fit_digests"] == sorted(cell["fit_digest"])
+    assert {(t.key, t.value) for t in fitted.tags} == {("mlflow.data.context", "fitted")}
 
 
 PLUGIN = '''

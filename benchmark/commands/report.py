@@ -67,6 +67,14 @@ def report_command(args) -> int:
     from irisbench.sinks.terminal import print_summary, warn
 
     record = _load(args.run_dir)
+    if args.metric is not None:  # the analysis is about another metric than the run's: every table anew
+        from dataclasses import replace
+
+        from irisbench.spec import parse_metric
+
+        record.spec = replace(record.spec, metric=parse_metric(args.metric))
+        record.__dict__.pop("tables", None)
+    check_metric_measured(record)
     level = None
     if args.heatmap_level is not None:
         try:
@@ -81,6 +89,16 @@ def report_command(args) -> int:
     if args.log:
         return log_record(record, args.tracking_uri, args.experiment) or exit_code
     return exit_code
+
+
+def check_metric_measured(record) -> None:
+    """Refuse reports about a metric the run has no value of (the attack success rate of untargeted attacks)."""
+    metric = record.spec.metric
+    ok = record.result_set.ok
+    if metric in ok.columns and ok[metric].notna().any():
+        return
+    raise UsageError(f"--metric {metric}: results.csv has no value of it (the attack success rate is measured for "
+                     "targeted attacks only, e.g. targeted_flip, by irisbench versions that record it)")
 
 
 def log_command(args) -> int:

@@ -99,7 +99,8 @@ def _spec_from_args(args, registry):
 
     if not args.resume:
         common = dict(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, cell_timeout=args.cell_timeout,
-                      tracking_uri=args.tracking_uri, mlflow=False if args.no_mlflow else None)
+                      tracking_uri=args.tracking_uri, mlflow=False if args.no_mlflow else None,
+                      metric=args.metric)
         flags = dict(datasets=args.dataset, attacks=args.attack, defenses=args.defense, models=args.model,
                      levels=args.levels, sizes=args.sizes, seeds=args.seeds, seed=args.seed, out=args.out,
                      experiment=args.experiment, **common)
@@ -108,7 +109,9 @@ def _spec_from_args(args, registry):
 
             # a flag given on the command line wins over the file
             flags = {**load_config(args.config), **{k: v for k, v in flags.items() if v is not None}}
-        return build_spec(registry, **flags), None, None
+        spec = build_spec(registry, **flags)
+        check_metric_applies(spec, registry)
+        return spec, None, None
     given = [flag for flag, value in (("--config", args.config), ("--dataset", args.dataset), ("--attack", args.attack),
                                       ("--defense", args.defense), ("--model", args.model),
                                       ("--levels", args.levels), ("--sizes", args.sizes), ("--out", args.out),
@@ -146,8 +149,24 @@ def _saved_spec(args, registry):
                       out=str(run_dir), experiment=args.experiment or saved.get("experiment"),
                       jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                       cell_timeout=args.cell_timeout if args.cell_timeout is not None else saved.get("cell_timeout"),
-                      tracking_uri=tracking_uri, mlflow=mlflow)
+                      tracking_uri=tracking_uri, mlflow=mlflow, metric=args.metric or saved.get("metric"))
+    check_metric_applies(spec, registry)
     return spec, run_dir, meta
+
+
+def check_metric_applies(spec, registry) -> None:
+    """Refuse a targeted metric (attack success rate) for a grid without a targeted attack: it would be all NaN."""
+    from irisbench.api import Attack
+    from irisbench.schema import metric
+
+    if not metric(spec.metric).targeted:
+        return
+    targeted = [ref.label for ref in spec.attacks
+                if registry.get("attack", ref.name).cls.target_classes is not Attack.target_classes]
+    if not targeted:
+        given = ", ".join(r.label for r in spec.attacks)
+        raise UsageError(f"--metric {spec.metric} is defined for targeted attacks only (those that declare "
+                         f"target_classes, e.g. targeted_flip, injection); none of {given} is one")
 
 
 def _check_resumable(saved: dict, digests: dict[str, str], run_dir: Path) -> None:

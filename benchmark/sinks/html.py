@@ -18,6 +18,9 @@ from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.render import printable
 from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIDENCE, CONFIG_COLUMNS, config_label, fmt_p, level_text, mean_ci, mean_pm
+from irisbench.schema import metric as find_metric
+from irisbench.sinks.analysis.format import difference_meaning, drop_meaning, metric_label
+from irisbench.sinks.analysis.summary import summary_intro, summary_items
 from irisbench.sinks.files import atomic_write_text
 
 REPORT_NAME = "report.html"
@@ -34,7 +37,7 @@ MAX_NAMED = 3
 #: Longest table on the page; the CSV beside it has every row.
 MAX_ROWS = 300
 VERDICT_CLASS = {tb.DEFENSE_WORDS[1]: "good", tb.DEFENSE_WORDS[-1]: "bad", tb.DROP_WORDS[1]: "bad",
-                 tb.DROP_WORDS[-1]: "good"}
+                 tb.DROP_WORDS[-1]: "good", tb.RISE_WORDS[1]: "bad", tb.RISE_WORDS[-1]: "good"}
 
 CSS = """
 :root{color-scheme:light;--fg:#1d232b;--muted:#5b6673;--line:#d9dee4;--bg:#fff;--band:#f4f6f8}
@@ -96,10 +99,10 @@ def _summary_rows(record: RunRecord) -> dict[tuple, dict]:
     return {tuple(r[c] for c in CELL_COLUMNS): r for r in record.summary.to_dict("records")}
 
 
-def _accuracy(row: dict | None) -> str:
+def _accuracy(row: dict | None, metric: str = "accuracy") -> str:
     if row is None:
         return "n/a"
-    return mean_ci(row["accuracy_mean"], row["accuracy_ci_low"], row["accuracy_ci_high"])
+    return mean_ci(row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
 
 
 def config_findings(record: RunRecord, t: tb.Tables, config: tuple, cells: dict[tuple, dict]) -> str:
@@ -110,9 +113,9 @@ def config_findings(record: RunRecord, t: tb.Tables, config: tuple, cells: dict[
     for level in record.result_set.levels():
         row = cells.get((*config, level))
         if level == 0:
-            items.append(f"clean (level 0): accuracy {num(_accuracy(row))}")
+            items.append(f"clean (level 0): {esc(metric_label(t))} {num(_accuracy(row, t.metric))}")
             continue
-        text = f"level {esc(level_text(level))} %: accuracy {num(_accuracy(row))}"
+        text = f"level {esc(level_text(level))} %: {esc(metric_label(t))} {num(_accuracy(row, t.metric))}"
         drop = drops.get(level)
         if drop is not None:
             text += (f"; drop vs clean {num(mean_ci(drop['drop_mean'], drop['drop_ci_low'], drop['drop_ci_high']))}"
@@ -174,6 +177,13 @@ def defense_findings(record: RunRecord, t: tb.Tables) -> list[str]:
     return lines
 
 
+def summary(record: RunRecord, t: tb.Tables) -> str:
+    """What this run found, first: the items analysis_report.md opens with (:mod:`irisbench.sinks.analysis.summary`)."""
+    several_sizes = len({c[4] for c in record.result_set.configs()}) > 1
+    items = "".join(f"<li>{esc(item)}</li>" for item in summary_items(record, t, several_sizes))
+    return (f"<section id=\"summary\"><h2>Summary</h2><p>{esc(summary_intro(t))}</p><ul>{items}</ul></section>")
+
+
 def headline(record: RunRecord, t: tb.Tables) -> str:
     """The findings: undefended accuracy per level with its drop, then the defense verdicts."""
     configs = record.result_set.configs()
@@ -181,7 +191,7 @@ def headline(record: RunRecord, t: tb.Tables) -> str:
     cells = _summary_rows(record)
     parts = ["<section class=\"headline\" id=\"headline\"><h2>Headline findings</h2>"]
     what = "without a defense" if shown[0][2] == tb.BASELINE_DEFENSE else "per configuration"
-    parts.append(f"<p>Accuracy on the clean test split {what}:</p><ul>")
+    parts.append(f"<p>{esc(metric_label(t).capitalize())} on the clean test split {what}:</p><ul>")
     parts += [config_findings(record, t, c, cells) for c in shown[:MAX_HEADLINE]]
     if len(shown) > MAX_HEADLINE:
         parts.append(f"<li>... {len(shown) - MAX_HEADLINE} more configurations in the summary table below.</li>")
@@ -195,9 +205,9 @@ def headline(record: RunRecord, t: tb.Tables) -> str:
     n_failed, n_runs = record.result_set.n_failed, len(record.results)
     parts.append(f"<p>{n_failed} of {n_runs} cell x seed runs failed" +
                  (" (left out of every mean and test; see results.csv)." if n_failed else ".") + "</p>")
-    parts.append(f"<p class=\"muted\">Accuracy: mean [{CONFIDENCE * 100:g} % CI] over seeds (Student-t). "
-                 "Drop = clean minus poisoned accuracy and difference = defended minus undefended accuracy, paired "
-                 "by seed. A verdict is significant only when the Holm-adjusted paired t-test p is below "
+    parts.append(f"<p class=\"muted\">{esc(metric_label(t).capitalize())}: mean [{CONFIDENCE * 100:g} % CI] over "
+                 f"seeds (Student-t). {esc(drop_meaning(t))} {esc(difference_meaning(t))} "
+                 "A verdict is significant only when the Holm-adjusted paired t-test p is below "
                  f"{ALPHA} and the CI excludes 0; \"no significant effect\" means this run cannot tell, not that "
                  "there is no effect.</p></section>")
     return "\n".join(parts)
@@ -221,16 +231,17 @@ def accuracy_png(record: RunRecord) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    metric, label = record.spec.metric, find_metric(record.spec.metric).label
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     try:
         summary = record.summary.sort_values("level", kind="stable")
         for config, cell in summary.groupby(CONFIG_COLUMNS, sort=False):
             x = cell["level"].to_numpy(dtype=float)
-            line, = ax.plot(x, cell["accuracy_mean"].to_numpy(dtype=float), marker="o",
+            line, = ax.plot(x, cell[f"{metric}_mean"].to_numpy(dtype=float), marker="o",
                             label=printable(f"{config_label(config)} (n_train {config[4]})"))
-            ax.fill_between(x, cell["accuracy_ci_low"].to_numpy(dtype=float),
-                            cell["accuracy_ci_high"].to_numpy(dtype=float), color=line.get_color(), alpha=0.12)
-        ax.set(xlabel="Poisoning level (% of training samples poisoned)", ylabel="Test accuracy", ylim=(0, 1.02))
+            ax.fill_between(x, cell[f"{metric}_ci_low"].to_numpy(dtype=float),
+                            cell[f"{metric}_ci_high"].to_numpy(dtype=float), color=line.get_color(), alpha=0.12)
+        ax.set(xlabel="Poisoning level (% of training samples poisoned)", ylabel=f"Test {label}", ylim=(0, 1.02))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")
         buffer = io.BytesIO()
@@ -242,9 +253,11 @@ def accuracy_png(record: RunRecord) -> bytes:
 
 def figures(record: RunRecord, out_dir: Path) -> str:
     """The figures the figures sink wrote in the run folder, inlined; one drawn here if it wrote none."""
-    found = [(caption, data) for name, caption in FIGURES if (data := _png(out_dir / name)) is not None]
+    label = find_metric(record.spec.metric).label  # the figures draw the metric of --metric
+    found = [(caption.replace("accuracy", label), data) for name, caption in FIGURES
+             if (data := _png(out_dir / name)) is not None]
     if not found:
-        found = [(FIGURES[0][1], accuracy_png(record))]
+        found = [(FIGURES[0][1].replace("accuracy", label), accuracy_png(record))]
     items = [f'<figure><img src="data:image/png;base64,{base64.b64encode(data).decode("ascii")}" '
              f'alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>' for caption, data in found]
     return "<section id=\"figures\"><h2>Figures</h2>\n" + "\n".join(items) + "</section>"
@@ -282,14 +295,18 @@ def _groups(frame, cells) -> list[tuple[str, list[list[str]]]]:
 
 
 def summary_table(record: RunRecord) -> str:
+    first = record.spec.metric  # the chosen metric, then accuracy (macro F1 when accuracy is the chosen one)
+    second = "accuracy" if first != "accuracy" else "f1_macro"
+
     def cells(r: dict) -> list[str]:
         return [esc(level_text(r["level"])),
                 esc(f"{int(r['n_seeds'])}" + (f" ({int(r['n_failed'])} failed)" if r["n_failed"] else "")),
-                num(mean_pm(r["accuracy_mean"], r["accuracy_ci_low"], r["accuracy_ci_high"])),
-                num(mean_pm(r["f1_macro_mean"], r["f1_macro_ci_low"], r["f1_macro_ci_high"]))]
+                num(mean_pm(r[f"{first}_mean"], r[f"{first}_ci_low"], r[f"{first}_ci_high"])),
+                num(mean_pm(r[f"{second}_mean"], r[f"{second}_ci_low"], r[f"{second}_ci_high"]))]
 
     return ("<h3>Per cell</h3><p class=\"muted\">Mean ± half-width of the 95 % CI over the successful seeds.</p>"
-            + table(["level (%)", "seeds", "accuracy", "macro F1"], _groups(record.summary, cells), "summary.csv"))
+            + table(["level (%)", "seeds", find_metric(first).label, find_metric(second).label],
+                    _groups(record.summary, cells), "summary.csv"))
 
 
 def defense_table(t: tb.Tables) -> str:
@@ -300,14 +317,14 @@ def defense_table(t: tb.Tables) -> str:
                                              + (" (unbounded)" if tb.recovery_unbounded(r) else "")),
                 verdict(r["verdict"])]
 
-    return ("<h3>Defenses against no defense</h3><p class=\"muted\">Difference = defended minus undefended accuracy "
-            "[95 % CI], paired by seed; Holm families: per dataset, attack, model and training size at the poisoned "
-            f"levels, and per dataset, model and training size at level 0 (one row, attack {esc(tb.NO_ATTACK)}: the "
-            "cost on clean data, the same under every attack). "
-            "Recovery = share of the accuracy lost to the attack won back (n/a when the attack did no harm), "
-            "[95 % Fieller interval; unbounded when the harm itself is not significant]. \u2020 = the recovery interval "
-            "excludes 0 while the verdict is \"no significant effect\": the interval is not Holm-adjusted, the "
-            "verdict needs the Holm-adjusted p.</p>"
+    return (f"<h3>Defenses against no defense</h3><p class=\"muted\">{esc(difference_meaning(t))} [95 % CI]; Holm "
+            "families: per dataset, attack, model and training size at the poisoned levels, and per dataset, model "
+            f"and training size at level 0 (one row, attack {esc(tb.NO_ATTACK)}: the cost on clean data, the same "
+            "under every attack). "
+            f"Recovery = share of the {esc(metric_label(t))} lost to the attack won back (n/a when the attack did no "
+            "harm), [95 % Fieller interval; unbounded when the harm itself is not significant]. \u2020 = the recovery "
+            "interval excludes 0 while the verdict is \"no significant effect\": the interval is not Holm-adjusted, "
+            "the verdict needs the Holm-adjusted p.</p>"
             + table(["level (%)", "difference", "Holm p", "recovery", "verdict"], _groups(t.defenses, cells),
                     tb.Tables.FILES["defenses"]))
 
@@ -359,6 +376,7 @@ def html_text(record: RunRecord, out_dir: Path, t: tb.Tables | None = None) -> s
         "</head>",
         "<body><main>",
         f"<header><h1>irisbench report: {esc(name)}</h1><p class=\"muted\">{esc(grid)}</p></header>",
+        summary(record, t),
         headline(record, t),
         figures(record, Path(out_dir)),
         tables(record, t),

@@ -246,6 +246,26 @@ def poisoned_dataset(record, config: tuple, level: float) -> dict | None:
             "source": json.dumps(source), "profile": json.dumps(profile)}
 
 
+def fitted_dataset(record, config: tuple, level: float) -> dict | None:
+    """The training sets the models of one cell were fitted on (after the defense), as one MLflow dataset.
+
+    A digest over the per-seed ``fit_digest``; its name carries the defense, because the same poisoned
+    set gives a different fitted set per defense. None for runs written before fit_digest was recorded.
+    """
+    dataset, attack, defense = config[0], config[1], config[2]
+    frame = record.results
+    rows = frame[(frame[CONFIG_COLUMNS] == list(config)).all(axis=1) & (frame["level"] == level)]
+    digests = sorted(d for d in rows["fit_digest"] if isinstance(d, str) and d)
+    if not digests:
+        return None
+    digest = hashlib.sha256("\n".join(digests).encode()).hexdigest()[:DIGEST_LENGTH]
+    source = {"dataset": dataset, "attack": attack, "defense": defense, "level": float(level),
+              "seeds": sorted(int(s) for s in rows["seed"].unique()), "fit_digests": digests}
+    profile = {"n_train": int(config[4]), "n_fit_mean": float(rows["n_fit"].mean())}
+    return {"name": f"{dataset}/{attack}@{level_text(level)}%/{defense}", "digest": digest, "source_type": "irisbench",
+            "source": json.dumps(source), "profile": json.dumps(profile)}
+
+
 # -- the experiment's saved view -----------------------------------------------------------------
 #: The key of irisbench's saved view; the UI opens it with ``?viewStateShareKey=irisbench``.
 VIEW_KEY = "irisbench"

@@ -232,6 +232,8 @@ class MlflowSink(Sink):
             record, config[0])])]
         inputs += [DatasetInput(ds, tags=[_context("poisoned")]) for ds in self._datasets(
             entities.poisoned_dataset(record, config, level) for level in levels)]
+        inputs += [DatasetInput(ds, tags=[_context("fitted")]) for ds in self._datasets(
+            entities.fitted_dataset(record, config, level) for level in levels)]
         if inputs:
             client.log_inputs(run_id, datasets=inputs)
         self._log_confusion(record, config, levels, run_id)

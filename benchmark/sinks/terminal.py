@@ -141,14 +141,19 @@ def fit_table(title: str, headers: list[str], rows: list[list[str]], keys: int, 
     return out
 
 
-def _cell(mean: float, low: float, high: float) -> str:
-    return "[red]failed[/red]" if mean != mean else mean_pm(mean, low, high)  # NaN: every seed failed
+def _cell(mean: float, low: float, high: float, n_seeds: int = 0) -> str:
+    if mean != mean:  # NaN: every seed failed, or the metric is undefined here (attack success rate, untargeted)
+        return "n/a" if n_seeds else "[red]failed[/red]"
+    return mean_pm(mean, low, high)
 
 
-def summary_table(record: RunRecord, metric: str = "accuracy", width: int | None = None) -> list:
-    """Configuration x level table of mean ± CI half-width, fitted to ``width`` (default: stdout's)."""
+def summary_table(record: RunRecord, metric: str | None = None, width: int | None = None) -> list:
+    """Configuration x level table of mean ± CI half-width of ``metric`` (default: the run's ``--metric``),
+    fitted to ``width`` (default: stdout's)."""
     from irisbench.schema import config_label, level_text
+    from irisbench.schema import metric as find_metric
 
+    metric = metric or record.spec.metric
     levels = record.result_set.levels()
     headers = ["configuration", "n_train"] + [f"{level_text(level)} %" for level in levels]
     summary = record.summary
@@ -163,9 +168,11 @@ def summary_table(record: RunRecord, metric: str = "accuracy", width: int | None
                 row.append("")
                 continue
             r = match.iloc[0]
-            row.append(_cell(r[f"{metric}_mean"], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"]))
+            row.append(_cell(r[f"{metric}_mean"], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"], int(r["n_seeds"])))
         rows.append(row)
     title = f"{metric} on the clean test split (mean ± 95 % CI half-width over seeds)"
+    if not find_metric(metric).higher_is_better:
+        title += "; lower is better"
     return fit_table(title, headers, rows, keys=1, width=width or stdout.width)
 
 

@@ -32,8 +32,8 @@ from irisbench.tables.clean import clean_table
 from irisbench.tables.clean_equivalent import CLEAN_EQUIVALENT_COLUMNS, clean_equivalent_table
 from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WORDS, DEGRADATION_FAMILY, DROP_WORDS,
                                      NO_ATTACK, NOT_TESTABLE, POISONED_FAMILY, REFERENCE_EFFECT, REFERENCE_SD,
-                                     USEFUL_POWER, family_power, family_sizes, seed_values, seeds_needed,
-                                     verdict_text)
+                                     RISE_WORDS, USEFUL_POWER, drop_words, family_power, family_sizes, metric_named,
+                                     orientation, seed_values, seeds_needed, verdict_text)
 from irisbench.tables.defenses import (BOOTSTRAP_MIN_DEFINED, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, DEFENSE_COLUMNS,
                                        HARM_TOLERANCE, bootstrap_recovery, defense_overview, defense_table,
                                        recovery_outruns_verdict, recovery_unbounded)
@@ -61,6 +61,7 @@ __all__ = [
     "POISONED_FAMILY",
     "REFERENCE_EFFECT",
     "REFERENCE_SD",
+    "RISE_WORDS",
     "Tables",
     "all_tables",
     "bootstrap_recovery",
@@ -76,6 +77,9 @@ __all__ = [
     "degradation_table",
     "detecting_defenses",
     "detection_table",
+    "drop_words",
+    "metric_named",
+    "orientation",
     "seed_values",
     "USEFUL_POWER",
     "family_power",
@@ -98,6 +102,8 @@ class Tables:
     clean_equivalent: pd.DataFrame
     detection: pd.DataFrame
     budget: pd.DataFrame
+    #: The metric the tables are about (``--metric``); their accuracy columns carry its name.
+    metric: str = "accuracy"
 
     #: CSV file name per table, written beside analysis_report.md
     FILES = {"clean": "clean_accuracy.csv", "degradation": "degradation.csv", "defenses": "defense_comparison.csv",
@@ -105,8 +111,8 @@ class Tables:
              "detection": "detection.csv", "budget": "poisoned_share.csv"}
 
 
-def all_tables(results: ResultSet) -> Tables:
-    return Tables(clean=clean_table(results), degradation=degradation_table(results),
-                  defenses=defense_table(results), chance=chance_table(results),
-                  breakdown=breakdown_table(results), clean_equivalent=clean_equivalent_table(results),
-                  detection=detection_table(results), budget=budget_table(results))
+def all_tables(results: ResultSet, metric: str = "accuracy") -> Tables:
+    return Tables(clean=clean_table(results, metric), degradation=degradation_table(results, metric),
+                  defenses=defense_table(results, metric=metric), chance=chance_table(results),
+                  breakdown=breakdown_table(results, metric), clean_equivalent=clean_equivalent_table(results, metric),
+                  detection=detection_table(results), budget=budget_table(results), metric=metric)

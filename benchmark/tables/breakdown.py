@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from irisbench.results import ResultSet
-from irisbench.schema import CONFIDENCE, CONFIG_COLUMNS
-from irisbench.stats import bootstrap_indices, breakdown_level, breakdown_levels
-from irisbench.tables.common import seed_values
-from irisbench.tables.chance import chance_table
+from irisbench.schema import CONFIG_COLUMNS
+from irisbench.stats import bootstrap_indices, breakdown_level, breakdown_levels, expanded_tail
+from irisbench.tables.common import orientation, seed_values
+from irisbench.tables.chance import chance_scores
 
 #: What the breakdown level is measured in: the realised poisoned share (``poisoned_share``), or the
 #: nominal level for a results.csv written before irisbench recorded the share.
@@ -39,26 +39,14 @@ def budgets(shares: dict, accuracy: dict, config: tuple, levels: list[float]) ->
     return out
 
 
-def expanded_tail(n: int) -> float:
-    """The tail probability of the *expanded* percentile interval (Hesterberg 2015) for ``n`` seeds.
-
-    A plain 2.5 / 97.5 % percentile interval is too narrow with few seeds (it ignores that the spread
-    is estimated: the normal instead of the t quantile, and the 1/n instead of 1/(n-1) variance);
-    simulated coverage of the breakdown level at 10 seeds was 90-91 %. The expanded interval takes the
-    percentiles at ``Phi(-sqrt(n / (n - 1)) t_{n-1})`` instead: 0.86 % at 10 seeds, tending to 2.5 %.
-    """
-    from scipy import stats
-
-    return float(stats.norm.cdf(-np.sqrt(n / (n - 1)) * stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)))
-
-
 def bootstrap_breakdown(accuracy: np.ndarray, shares: np.ndarray, chance: float) -> tuple[float, float, float]:
     """Seed-bootstrap percentile interval of the breakdown level: ``(low, high, share of resamples reached)``.
 
     ``accuracy`` and ``shares`` are (seeds, levels) with level 0 first: the seeds are resampled jointly
     across the levels (:func:`irisbench.stats.bootstrap_indices`), each resample giving its clean mean,
     midpoint, mean accuracy and mean realised share per level, hence one breakdown level. The bounds are
-    the percentiles of the expanded percentile interval (:func:`expanded_tail`) of all resamples: a
+    the percentiles of the expanded percentile interval (:func:`irisbench.stats.expanded_tail`: 0.86 % at 10
+    seeds instead of 2.5 %) of all resamples: a
     resample where accuracy stays above the midpoint is "not reached", ranked above every level run
     (+inf), not dropped. A bound that falls on a not-reached resample is +inf ("beyond the highest share
     run"): the upper bound is finite only when all but the upper tail of the resamples reach the
@@ -71,14 +59,14 @@ def bootstrap_breakdown(accuracy: np.ndarray, shares: np.ndarray, chance: float)
     means, x = accuracy[index].mean(axis=1), shares[index].mean(axis=1)  # (resamples, levels)
     found = breakdown_levels(x, means, (means[:, 0] + chance) / 2)
     ranked = np.where(np.isfinite(found), found, np.inf)
-    tail = expanded_tail(n) * 100
+    tail = expanded_tail(n)  # in %
     low, high = np.percentile(ranked, [tail, 100 - tail], method="inverted_cdf")  # an actual resample: inf-safe
     return float(low), float(high), float(np.isfinite(found).mean())
 
 
-def breakdown_table(results: ResultSet) -> pd.DataFrame:
-    """Breakdown level per configuration: the lowest poisoned share at which mean accuracy falls below
-    the midpoint of the configuration's clean accuracy and chance, interpolated between grid levels.
+def breakdown_table(results: ResultSet, metric: str = "accuracy") -> pd.DataFrame:
+    """Breakdown level per configuration: the lowest poisoned share at which the mean metric falls below
+    the midpoint of the configuration's clean value and chance, interpolated between grid levels.
 
     The x-axis is the realised poisoned share of each level (``poisoned_share``, mean over seeds, in %),
     not the nominal level: an attack that runs out of rows poisons less than its level says. For a
@@ -88,9 +76,11 @@ def breakdown_table(results: ResultSet) -> pd.DataFrame:
 
     status: ``reached``, ``not reached`` (up to ``max_level``), or ``n/a: ...`` when it cannot be
     computed (no level 0, no level > 0, no confusion matrices, or clean accuracy not above chance).
+    With another ``metric``, the same for that metric, chance being what the majority class scores on it;
+    a metric where lower is better (attack success rate) has no breakdown level (status ``n/a: ...``).
     """
-    values, recorded = seed_values(results.frame), seed_values(results.frame, "poisoned_share")
-    chance = dict(zip(*chance_table(results)[["dataset", "chance"]].to_numpy().T))
+    values, recorded = seed_values(results.frame, metric), seed_values(results.frame, "poisoned_share")
+    chance = chance_scores(results, metric)
     rows = []
     for config in results.configs():
         levels = [lv for lv in results.levels() if (*config, lv) in values]
@@ -104,14 +94,16 @@ def breakdown_table(results: ResultSet) -> pd.DataFrame:
                "breakdown_level": math.nan, "breakdown_ci_low": math.nan, "breakdown_ci_high": math.nan,
                "reached_share": math.nan, "n_boot_seeds": 0, "budget": REALISED if shares is not None else NOMINAL,
                "max_level": max(levels) if levels else math.nan, "max_share": max(x) if x else math.nan}
-        if not np.isfinite(clean):
+        if orientation(metric) < 0:
+            row["status"] = f"n/a: lower {metric} is better; breakdown is defined for scores that fall to chance"
+        elif not np.isfinite(clean):
             row["status"] = "n/a: no level 0"
         elif not any(lv > 0 for lv in levels):
             row["status"] = "n/a: no level above 0"
         elif not np.isfinite(ch):
             row["status"] = "n/a: no confusion matrices to compute chance"
         elif clean <= ch:
-            row["status"] = "n/a: clean accuracy not above chance"
+            row["status"] = f"n/a: clean {metric.replace('_', ' ')} not above chance"
         else:
             level = breakdown_level(x, means, clean, ch)
             row["breakdown_level"] = level

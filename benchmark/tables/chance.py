@@ -26,3 +26,22 @@ def chance_table(results: ResultSet) -> pd.DataFrame:
         rows.append({"dataset": dataset, "chance": float(row_sums.max() / row_sums.sum()),
                      "n_test_pooled": int(row_sums.sum()), "n_seeds": len(firsts)})
     return pd.DataFrame(rows, columns=["dataset", "chance", "n_test_pooled", "n_seeds"])
+
+
+def chance_scores(results: ResultSet, metric: str = "accuracy") -> dict[str, float]:
+    """Per dataset, what always predicting the majority class scores on ``metric`` (the chance floor).
+
+    The pooled test confusion matrix of the dataset with every prediction moved to its largest
+    class; for accuracy that is :func:`chance_table`'s majority-class rate.
+    """
+    from irisbench.schema import metric as find
+
+    frame = results.frame
+    frame_ok = frame[(frame["status"] == "ok") & (frame["confusion"].fillna("").astype(str) != "")]
+    scores = {}
+    for dataset, group in frame_ok.groupby("dataset", sort=False):
+        pooled = np.asarray(sum(np.array(json.loads(c)) for c in group.drop_duplicates("seed")["confusion"]))
+        majority = np.zeros_like(pooled)
+        majority[:, pooled.sum(axis=1).argmax()] = pooled.sum(axis=1)
+        scores[dataset] = find(metric).compute(majority)
+    return scores

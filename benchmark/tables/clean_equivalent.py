@@ -10,7 +10,7 @@ import pandas as pd
 from irisbench.results import ResultSet
 from irisbench.schema import GROUP_COLUMNS
 from irisbench.stats import clean_equivalent_fit, paired_comparison, significance
-from irisbench.tables.common import (cell_mean_ci, seed_values)
+from irisbench.tables.common import (cell_mean_ci, metric_named, orientation, seed_values)
 
 
 CLEAN_EQUIVALENT_COLUMNS = ["dataset", "attack", "defense", "model", "level", "n_train", "n_seeds", "accuracy_mean",
@@ -33,7 +33,7 @@ def clean_curve(values: dict, group: tuple, sizes: list) -> tuple[list, pd.DataF
 def curve_rise(curve: pd.DataFrame) -> dict:
     """Paired gain of the clean curve from its smallest to its largest size (same seeds), and whether it rises.
 
-    "Rises" = the same rule as every verdict (Wilcoxon p below ALPHA and the t-interval above 0), one test
+    "Rises" = the same rule as every verdict (paired t-test p below ALPHA and the t-interval above 0), one test
     per curve, not adjusted for multiplicity: where it does not rise, more clean data did not measurably help.
     """
     gain = paired_comparison(curve.iloc[:, -1].to_numpy(), curve.iloc[:, 0].to_numpy())
@@ -42,7 +42,7 @@ def curve_rise(curve: pd.DataFrame) -> dict:
             "clean_gain_p": gain.p_value, "clean_rises": bool(rises)}
 
 
-def clean_equivalent_table(results: ResultSet) -> pd.DataFrame:
+def clean_equivalent_table(results: ResultSet, metric: str = "accuracy") -> pd.DataFrame:
     """Clean-equivalent sample size of every poisoned cell (level > 0), with a 95 % seed-bootstrap interval.
 
     The clean curve is the accuracy at level 0 of the same (dataset, attack, defense, model) against
@@ -55,9 +55,12 @@ def clean_equivalent_table(results: ResultSet) -> pd.DataFrame:
     run. ``clean_monotone``: the raw means already rise or stay level size after size (no pooling needed).
     ``clean_rises``: the paired gain from the smallest to the largest size is significant (:func:`curve_rise`);
     where it is not, the clean-equivalent size is not identified by the data, whatever its value.
-    Only groups with at least two sizes on the clean curve get rows.
+    Only groups with at least two sizes on the clean curve get rows. With another ``metric``, the same for
+    it; a metric where lower is better is fitted and inverted on its negated values (so "below" = worse and
+    the gain is the improvement), its means shown as measured.
     """
-    values = seed_values(results.frame)
+    values = seed_values(results.frame, metric)
+    sign = orientation(metric)
     groups: dict[tuple, list] = {}
     for config in results.configs():
         groups.setdefault(tuple(config[:4]), []).append(config[4])
@@ -67,9 +70,10 @@ def clean_equivalent_table(results: ResultSet) -> pd.DataFrame:
         if found is None:
             continue
         xs, curve = found
+        curve = curve * sign  # oriented: higher is better
         means = curve.mean().to_numpy()
-        shape = {"clean_n_min": xs[0], "clean_n_max": xs[-1], "clean_accuracy_min_n": means[0],
-                 "clean_accuracy_max_n": means[-1], "clean_monotone": bool(np.all(np.diff(means) >= 0)),
+        shape = {"clean_n_min": xs[0], "clean_n_max": xs[-1], "clean_accuracy_min_n": sign * means[0],
+                 "clean_accuracy_max_n": sign * means[-1], "clean_monotone": bool(np.all(np.diff(means) >= 0)),
                  **curve_rise(curve)}
         for level in results.levels():
             if level == 0:
@@ -81,7 +85,7 @@ def clean_equivalent_table(results: ResultSet) -> pd.DataFrame:
                 paired = pd.concat([curve, cell.rename("cell")], axis=1, join="inner")
                 if paired.empty:
                     continue
-                fit = clean_equivalent_fit(xs, paired[xs].to_numpy(), paired["cell"].to_numpy())
+                fit = clean_equivalent_fit(xs, paired[xs].to_numpy(), sign * paired["cell"].to_numpy())
                 stats = cell_mean_ci(paired["cell"])
                 rows.append({**dict(zip(GROUP_COLUMNS, group)), "level": level, "n_train": n,
                              "n_seeds": len(paired), "accuracy_mean": stats["mean"],
@@ -90,7 +94,7 @@ def clean_equivalent_table(results: ResultSet) -> pd.DataFrame:
                              "n_clean_equivalent_ci_high": fit.ci_high, "ratio": fit.n / n,
                              "ratio_ci_low": fit.ci_low / n, "ratio_ci_high": fit.ci_high / n,
                              "status": fit.status, **shape})
-    return pd.DataFrame(rows, columns=CLEAN_EQUIVALENT_COLUMNS)
+    return metric_named(pd.DataFrame(rows, columns=CLEAN_EQUIVALENT_COLUMNS), metric)
 
 
 def censored(bound: float) -> bool:

@@ -46,6 +46,29 @@ MAX_SEEDS_SEARCHED = 1000
 NOT_TESTABLE = "not testable (fewer than 2 paired seeds)"
 DEFENSE_WORDS = {1: "helped significantly", -1: "hurt significantly", 0: "no significant effect"}
 DROP_WORDS = {1: "significant drop", -1: "significant gain", 0: "no significant change"}
+#: The degradation verdicts of a metric where lower is better (attack success rate): poisoning raises it.
+RISE_WORDS = {1: "significant rise", -1: "significant fall", 0: "no significant change"}
+
+
+def orientation(metric: str) -> int:
+    """+1 when a higher ``metric`` is better, -1 when lower is (the attack success rate).
+
+    Every comparison is oriented with it, so that a positive drop is always harm and a positive
+    defense difference always help, whichever way the metric points.
+    """
+    from irisbench.schema import metric as find
+
+    return 1 if find(metric).higher_is_better else -1
+
+
+def drop_words(metric: str) -> dict[int, str]:
+    """The degradation verdicts for ``metric``: a drop of accuracy, a rise of the attack success rate."""
+    return DROP_WORDS if orientation(metric) > 0 else RISE_WORDS
+
+
+def metric_named(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``table`` with its accuracy columns named after ``metric`` (accuracy_mean -> attack_success_rate_mean)."""
+    return table if metric == "accuracy" else table.rename(columns=lambda c: c.replace("accuracy", metric))
 
 
 # ---------------------------------------------------------------- helpers

@@ -12,7 +12,7 @@ from irisbench.schema import CELL_COLUMNS, CONFIG_COLUMNS
 from irisbench.stats import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_indices, paired_comparison, recovery,
                              recovery_interval, significance)
 from irisbench.tables.common import (BASELINE_DEFENSE, CLEAN_FAMILY, DEFENSE_WORDS, NO_ATTACK, NOT_TESTABLE,
-                                     POISONED_FAMILY, add_holm, family_name, seed_values, verdict_text)
+                                     POISONED_FAMILY, add_holm, family_name, orientation, seed_values, verdict_text)
 
 
 #: The recovery interval is given only when at least this share of the bootstrap resamples
@@ -56,7 +56,7 @@ DEFENSE_COLUMNS = ["dataset", "attack", "defense", "model", "n_train", "level", 
                    "removed_fraction_mean", "verdict"]
 
 
-def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE) -> pd.DataFrame:
+def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE, metric: str = "accuracy") -> pd.DataFrame:
     """Each defense against ``baseline`` at the same (dataset, attack, model, n_train, level).
 
     - diff = defended - undefended accuracy per seed (paired), its mean and 95 % t-interval;
@@ -75,7 +75,8 @@ def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE) -> pd.Da
       on that side, "no significant effect" otherwise.
     """
     frame, configs = results.frame, results.configs()
-    values = seed_values(frame)
+    values = seed_values(frame, metric)
+    sign = orientation(metric)  # where lower is better, diff = undefended - defended: positive still means help
     ok = frame[frame["status"] == "ok"]
     means = ok.groupby(CELL_COLUMNS, sort=False)[["detection_precision", "detection_recall", "removed_fraction"]].mean()
     means.columns = ["detection_precision_mean", "detection_recall_mean", "removed_fraction_mean"]
@@ -92,7 +93,7 @@ def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE) -> pd.Da
             defended, attacked = values.get((*config, level)), values.get((*base, level))
             if defended is not None and attacked is not None:
                 d, a = defended.align(attacked, join="inner")
-                paired = paired_comparison(d.to_numpy(), a.to_numpy())
+                paired = paired_comparison(*((d.to_numpy(), a.to_numpy())[::sign]))
             else:
                 paired = paired_comparison([], [])
             rec = (math.nan,) * 6
@@ -101,8 +102,10 @@ def defense_table(results: ResultSet, baseline: str = BASELINE_DEFENSE) -> pd.Da
                 d3, a3, c3 = (s.loc[common].to_numpy() for s in (defended, attacked, clean))
                 if len(common):
                     means = (d3.mean(), a3.mean(), c3.mean())
-                    point = recovery(*means) if means[2] - means[1] > HARM_TOLERANCE else math.nan
-                    bounds = recovery_interval(d3, a3, c3) if math.isfinite(point) else (math.nan, math.nan)
+                    point = recovery(*(sign * m for m in means)) if sign * (means[2] - means[1]) > HARM_TOLERANCE \
+                        else math.nan
+                    bounds = recovery_interval(sign * d3, sign * a3, sign * c3) if math.isfinite(point) \
+                        else (math.nan, math.nan)
                     rec = (*means, point, *bounds)
             elif level == 0 and defended is not None and attacked is not None:
                 d, a = defended.align(attacked, join="inner")
@@ -163,7 +166,7 @@ def defense_overview(defenses: pd.DataFrame, family: str = POISONED_FAMILY) -> p
 def recovery_outruns_verdict(row) -> bool:
     """The recovery interval excludes 0 while the verdict is "no significant effect".
 
-    It happens when the difference's t-interval excludes 0 but the Holm-adjusted Wilcoxon p does not
+    It happens when the difference's t-interval excludes 0 but the Holm-adjusted p does not
     reach ALPHA: the recovery interval is one unadjusted 95 % interval, the verdict is a family-wise test.
     The report marks these intervals and says so.
     """

@@ -8,7 +8,8 @@ import pandas as pd
 from irisbench.results import ResultSet
 from irisbench.schema import CONFIG_COLUMNS
 from irisbench.stats import paired_comparison, significance
-from irisbench.tables.common import (DEGRADATION_FAMILY, DROP_WORDS, add_holm, cell_mean_ci, family_name, seed_values,
+from irisbench.tables.common import (DEGRADATION_FAMILY, add_holm, cell_mean_ci, drop_words, family_name,
+                                     metric_named, orientation, seed_values,
                                      verdict_text)
 
 
@@ -17,16 +18,18 @@ DEGRADATION_COLUMNS = [*CONFIG_COLUMNS, "level", "n_seeds", "accuracy_mean", "ac
                        "p_holm", "family_size", "verdict"]
 
 
-def degradation_table(results: ResultSet) -> pd.DataFrame:
+def degradation_table(results: ResultSet, metric: str = "accuracy") -> pd.DataFrame:
     """Per configuration and level > 0: accuracy and the paired drop ``clean - poisoned`` vs level 0.
 
     p = two-sided paired t-test over the paired seeds; Holm within each scenario (dataset, attack, model,
     n_train: every defense and level of one attack, see tables.common). Each row is a distinct comparison:
     the poisoned side belongs to one attack. Empty when the run has no level 0.
+    For a metric where lower is better the drop is ``poisoned - clean`` (a positive drop is always
+    harm) and the verdicts say rise / fall.
     """
     if 0.0 not in results.levels():
-        return pd.DataFrame(columns=DEGRADATION_COLUMNS)
-    values = seed_values(results.frame)
+        return metric_named(pd.DataFrame(columns=DEGRADATION_COLUMNS), metric)
+    values = seed_values(results.frame, metric)
     rows = []
     for config in results.configs():
         clean = values.get((*config, 0.0))
@@ -37,6 +40,7 @@ def degradation_table(results: ResultSet) -> pd.DataFrame:
             stats = cell_mean_ci(cell)
             if clean is not None and cell is not None:
                 a, b = clean.align(cell, join="inner")
+                a, b = (a, b) if orientation(metric) > 0 else (b, a)
                 paired = paired_comparison(a.to_numpy(), b.to_numpy())
             else:
                 paired = paired_comparison([], [])
@@ -50,6 +54,6 @@ def degradation_table(results: ResultSet) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=[c for c in DEGRADATION_COLUMNS if c not in ("p_holm", "family_size",
                                                                                    "verdict")])
     table = add_holm(table, table["holm_family"])
-    table["verdict"] = [verdict_text(significance(r.drop_ci_low, r.drop_ci_high, r.p_holm), DROP_WORDS)
+    table["verdict"] = [verdict_text(significance(r.drop_ci_low, r.drop_ci_high, r.p_holm), drop_words(metric))
                         for r in table.itertuples()]
-    return table[DEGRADATION_COLUMNS]
+    return metric_named(table[DEGRADATION_COLUMNS], metric)

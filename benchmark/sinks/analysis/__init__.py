@@ -1,5 +1,8 @@
 """analysis_report.md: a written reading of the measured numbers, and nothing else.
 
+It opens with a short summary of what the run found (:mod:`.summary`), then the method ("How to
+read this") and one section per question, all about the metric chosen with ``--metric``.
+
 The numbers come from :mod:`irisbench.tables` (one tidy table per question); this package only
 formats them (:mod:`.format`), one module per group of sections, and writes each table as a CSV
 beside the report so that every quoted number can be traced. Verdicts follow one rule everywhere
@@ -23,6 +26,7 @@ from irisbench.sinks.analysis.format import MAX_TABLE_ROWS
 from irisbench.sinks.analysis.mitigations import mitigation_section
 from irisbench.sinks.analysis.overview import how_to_read, setup_section
 from irisbench.sinks.analysis.quantity import quantity_section
+from irisbench.sinks.analysis.summary import summary_section
 from irisbench.sinks.files import atomic_write_text
 
 REPORT_NAME = "analysis_report.md"
@@ -35,6 +39,7 @@ def analysis_text(record: RunRecord, t: tb.Tables | None = None) -> str:
     several_sizes = len({c[4] for c in record.result_set.configs()}) > 1
     return "\n\n".join([
         "# Poisoning robustness analysis",
+        summary_section(record, t, several_sizes),
         "Generated from the measured numbers of this run (results.csv, summary.csv and the CSV tables beside "
         "this report).",
         how_to_read(record, t),

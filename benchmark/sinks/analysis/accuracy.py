@@ -7,25 +7,27 @@ import math
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.schema import fmt, fmt_p, interval_digits, level_text, mean_ci
-from irisbench.sinks.analysis.format import MAX_LISTED, capped_table, ci, counts_text, families, holm_note, label, plural
+from irisbench.sinks.analysis.format import (MAX_LISTED, capped_table, ci, counts_text, drop_meaning, families,
+                                             holm_note, label, metric_label, plural)
 from irisbench.tables.breakdown import NOMINAL
 
 
 def clean_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
-    head = ["## Clean accuracy (level 0)", ""]
+    m, name = t.metric, metric_label(t)
+    head = [f"## Clean {name} (level 0)", ""]
     if 0.0 not in record.result_set.levels():
-        return "\n".join(head + ["This run has no level 0, so clean accuracy and the drop against it "
+        return "\n".join(head + [f"This run has no level 0, so clean {name} and the drop against it "
                                  "cannot be computed."])
     table = t.clean
-    body = [[label(r, several_sizes), int(r["n_seeds"]), fmt(r["accuracy_mean"]),
-             ci(r["accuracy_ci_low"], r["accuracy_ci_high"])] for r in table.to_dict("records")]
+    body = [[label(r, several_sizes), int(r["n_seeds"]), fmt(r[f"{m}_mean"]),
+             ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"])] for r in table.to_dict("records")]
     parts = head[:]
-    finite = table.dropna(subset=["accuracy_mean"])
+    finite = table.dropna(subset=[f"{m}_mean"])
     if len(finite) > 1:
-        best, worst = finite.loc[finite["accuracy_mean"].idxmax()], finite.loc[finite["accuracy_mean"].idxmin()]
-        parts += [f"Clean accuracy ranges from {fmt(worst['accuracy_mean'])} ({label(worst, several_sizes)}) to "
-                  f"{fmt(best['accuracy_mean'])} ({label(best, several_sizes)}).", ""]
-    parts.append(capped_table(["configuration", "ok seeds", "accuracy mean", "95 % CI"], body,
+        best, worst = finite.loc[finite[f"{m}_mean"].idxmax()], finite.loc[finite[f"{m}_mean"].idxmin()]
+        parts += [f"Clean {name} ranges from {fmt(worst[f'{m}_mean'])} ({label(worst, several_sizes)}) to "
+                  f"{fmt(best[f'{m}_mean'])} ({label(best, several_sizes)}).", ""]
+    parts.append(capped_table(["configuration", "ok seeds", f"{name} mean", "95 % CI"], body,
                               tb.Tables.FILES["clean"]))
     return "\n".join(parts)
 
@@ -43,13 +45,13 @@ def degradation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) ->
     table = t.degradation
     if table.empty:
         return "\n".join(head + ["The run has no level above 0."])
-    body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["accuracy_mean"]),
-             ci(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["drop_mean"]),
+    m = t.metric
+    body = [[label(r, several_sizes), level_text(r["level"]), fmt(r[f"{m}_mean"]),
+             ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"]), fmt(r["drop_mean"]),
              ci(r["drop_ci_low"], r["drop_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]), fmt_p(r["p_holm"]),
              r["verdict"]] for r in table.to_dict("records")]
     parts = head + [
-        "Drop = accuracy at level 0 minus accuracy at the level, per seed on the same split (paired), then "
-        "averaged; a positive drop means lower accuracy under poisoning.", "",
+        drop_meaning(t), "",
         f"Verdict counts: {counts_text(table['verdict'].value_counts())} (of {len(table)} cells). Holm families: one "
         f"per dataset, attack, model and training size ({families(table)}).", ""]
     for level, group in table.dropna(subset=["drop_mean"]).groupby("level", sort=True):
@@ -58,7 +60,7 @@ def degradation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) ->
         if len(group) > 1:
             text += f"; smallest {drop_text(lo, several_sizes)}"
         parts.append(text + ".")
-    parts += ["", capped_table(["configuration", "level (%)", "accuracy mean", "95 % CI", "drop mean",
+    parts += ["", capped_table(["configuration", "level (%)", f"{metric_label(t)} mean", "95 % CI", "drop mean",
                                 "95 % CI of drop", "paired seeds", "t-test p", "Holm p", "verdict"], body,
                                tb.Tables.FILES["degradation"])]
     return "\n".join(parts)
@@ -107,9 +109,11 @@ def separated_pairs(table, vary: str) -> tuple[list[str], int]:
 
 
 def breakdown_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
+    name = metric_label(t)
     parts = ["## Breakdown level", "",
-             "Breakdown level = the lowest poisoned share at which mean accuracy falls below the midpoint between "
-             "the configuration's clean accuracy and chance (the test split's majority-class rate), linearly "
+             f"Breakdown level = the lowest poisoned share at which mean {name} falls below the midpoint between "
+             f"the configuration's clean {name} and chance (what always predicting the test split's majority class "
+             "scores), linearly "
              "interpolated between grid levels; \"not reached\" when the mean stays above the midpoint at every "
              "level run. The share is the realised one (poisoned rows / rows handed to the defense, mean over "
              "seeds), not the nominal level: an attack that runs out of rows to poison is placed at the share it "
@@ -144,7 +148,7 @@ def breakdown_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> s
 
     body = [[label(r, several_sizes), fmt(r["clean_mean"]), fmt(r["chance"]), fmt(r["threshold"]),
              breakdown_value(r), reached(r), status(r)] for r in table.to_dict("records")]
-    parts.append(capped_table(["configuration", "clean accuracy", "chance", "midpoint",
+    parts.append(capped_table(["configuration", f"clean {name}", "chance", "midpoint",
                                "breakdown level (% poisoned) [95 % CI]", "reached in", "status"], body,
                               tb.Tables.FILES["breakdown"]))
     lines, overlapping = [], 0

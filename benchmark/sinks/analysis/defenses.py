@@ -14,6 +14,7 @@ from irisbench.sinks.analysis.format import (
     ci,
     counts_text,
     families,
+    difference_meaning,
     fmt_p,
     label,
     plural,
@@ -71,8 +72,7 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
         return "\n".join(parts + ["", detection_part(record, t, several_sizes)])
     poisoned = table[table["family"] == tb.POISONED_FAMILY]
     clean = table[table["family"] == tb.CLEAN_FAMILY]
-    parts += ["Difference = accuracy with the defense minus accuracy without it (defense 'none'), per seed on "
-              "the same split and poisoned training set, then averaged; positive = the defense helped.", ""]
+    parts += [difference_meaning(t), ""]
     if not poisoned.empty:
         n_pairs, largest = int(poisoned["n_pairs"].max()), int(poisoned["family_size"].max())
         if n_pairs >= 1 and tb.family_power(n_pairs, largest) < tb.USEFUL_POWER:

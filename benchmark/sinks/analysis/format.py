@@ -17,6 +17,38 @@ MAX_TABLE_ROWS = 40
 MAX_LISTED = 8
 
 
+def metric_label(t) -> str:
+    """What the tables ``t`` are about, in words: ``accuracy``, ``attack success rate`` (``--metric``)."""
+    from irisbench.schema import metric
+
+    return metric(t.metric).label
+
+
+def drop_meaning(t) -> str:
+    """What a drop is for the metric of ``t``: oriented so that a positive drop is always harm."""
+    from irisbench.schema import metric
+
+    name = metric_label(t)
+    if metric(t.metric).higher_is_better:
+        return (f"Drop = {name} at level 0 minus {name} at the level, per seed on the same split (paired), then "
+                f"averaged; a positive drop means lower {name} under poisoning.")
+    return (f"Lower {name} is better, so the drop is its rise: {name} at the level minus {name} at level 0, per "
+            f"seed on the same split (paired), then averaged; a positive drop means higher {name} under poisoning.")
+
+
+def difference_meaning(t) -> str:
+    """What a defense's difference is for the metric of ``t``: oriented so that positive always means it helped."""
+    from irisbench.schema import metric
+
+    name = metric_label(t)
+    if metric(t.metric).higher_is_better:
+        return (f"Difference = {name} with the defense minus {name} without it (defense 'none'), per seed on "
+                "the same split and poisoned training set, then averaged; positive = the defense helped.")
+    return (f"Lower {name} is better, so difference = {name} without the defense (defense 'none') minus {name} "
+            "with it, per seed on the same split and poisoned training set, then averaged; positive = the defense "
+            "helped.")
+
+
 def ci(low, high) -> str:
     """``[0.941, 0.965]``: an interval on its own (a table column beside its mean)."""
     return f"[{fmt(low)}, {fmt(high)}]"

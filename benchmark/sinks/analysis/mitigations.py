@@ -78,19 +78,16 @@ def mitigation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> 
     parts += model_choice(record, t, several_sizes)
 
     parts += ["", "### Data provenance", ""]
-    ok = record.result_set.ok
-    digests = {d for d in ok["train_digest"].astype(str) if d}
-    parts.append(f"- Recorded, not measured as a defense: results.csv holds a content digest of the exact training "
-                 f"set behind every cell x seed (column train_digest; {len(digests)} distinct digests over "
-                 f"{len(ok)} successful runs).")
+    parts += provenance_lines(record)
     if record.spec.mlflow:
         parts.append("- MLflow logging was on for this run (run id in run.json): the parent run logs the clean "
-                     "datasets and each configuration's child run the poisoned training sets as MLflow dataset "
-                     "inputs with digests.")
+                     "datasets and each configuration's child run, per level, the poisoned training sets (context "
+                     "poisoned, from train_digest) and the sets its models were fitted on (context fitted, from "
+                     "fit_digest) as MLflow dataset inputs with digests.")
     else:
         parts.append("- MLflow logging was off for this run (--no-mlflow), so the digests exist only in results.csv.")
-    parts.append("- No cell of this run filters training data by provenance, so no accuracy effect of "
-                 "provenance is measured here; the digests let a reader check which data each model saw.")
+    parts.append("- No cell of this run filters training data by provenance, so no effect of provenance is "
+                 "measured here; fit_digest lets a reader check which data each model was fitted on.")
 
     parts += ["", "### Adversarial training", ""]
     parts += family_effects(record, t, "augment", several_sizes)
@@ -102,6 +99,24 @@ def mitigation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> 
                   "recorded families in run.json):"]
         parts += measured_effects(record, t, others, several_sizes)
     return "\n".join(parts)
+
+
+def provenance_lines(record: RunRecord) -> list[str]:
+    """What the two digests of results.csv identify: the poisoned set (before the defense) and the fitted set."""
+    ok = record.result_set.ok
+    # an all-empty digest column (an older results.csv) is read as NaN floats: keep only recorded digests
+    train, fit = ({v for v in ok[c] if isinstance(v, str) and v} for c in ("train_digest", "fit_digest"))
+    lines = [f"- Recorded, not measured as a defense: results.csv holds two content digests per cell x seed. "
+             f"train_digest identifies the training set after poisoning and before the defense ({len(train)} "
+             f"distinct over {len(ok)} successful runs); fit_digest the set the model was fitted on, after the "
+             f"defense removed, relabelled or added rows ({len(fit)} distinct)."]
+    if fit_digests.eq("").all() and len(ok):
+        lines[-1] += " This run was written before irisbench recorded fit_digest, so only train_digest is known."
+    else:
+        changed = ok[fit_digests != train_digests]
+        lines[-1] += (f" They differ in {len(changed)} of {len(ok)} runs: those where the defense changed the data. "
+                      "A model-level defense (an ensemble) may further resample the fitted set inside its fit.")
+    return lines
 
 
 def model_choice(record: RunRecord, t: tb.Tables, several_sizes: bool) -> list[str]:

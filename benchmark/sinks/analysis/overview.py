@@ -5,7 +5,23 @@ from __future__ import annotations
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS, fmt, level_text
-from irisbench.sinks.analysis.format import MAX_LISTED, levels_text
+from irisbench.sinks.analysis.format import MAX_LISTED, levels_text, metric_label
+
+#: What each metric ``--metric`` can choose measures, for "How to read this".
+METRIC_MEANING = {
+    "accuracy": "Accuracy is the fraction of the clean test split classified correctly.",
+    "f1_macro": "Macro F1 is the unweighted mean over the classes of each class's F1 score on the clean test split.",
+    "balanced_accuracy": "Balanced accuracy is the mean over the classes of the share of each class's clean test "
+                         "points classified correctly.",
+    "attack_success_rate": "The attack success rate is the share of the clean test points of the attack's source "
+                           "class that the model predicts as its target class (the classes the attack declares; "
+                           "n/a for untargeted attacks); lower is better.",
+}
+#: How every p-value is computed (irisbench.stats.paired_t_p), for "How to read this".
+P_VALUE_METHOD = ("p-values are two-sided paired t-tests of the per-seed differences (irisbench computes the t "
+                  "statistic, scipy.stats.t gives its distribution): the test that matches the interval, so p < 0.05 "
+                  "exactly when the 95 % interval excludes 0 (when every seed gives the same non-zero difference the "
+                  "t statistic is infinite and p is 2 / 2^seeds, the chance that all signs agree). They are")
 
 
 def how_to_read(record: RunRecord, t: tb.Tables) -> str:
@@ -13,17 +29,14 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
     seeds = int(ok.groupby(CELL_COLUMNS)["seed"].nunique().max()) if len(ok) else 0
     lines = [
         "## How to read this", "",
-        "- Accuracy is the fraction of the clean test split classified correctly. Means are over seeds; one "
-        "seed is one stratified train/test split (with its own subsample and model seed).",
+        f"- {METRIC_MEANING.get(t.metric, metric_label(t))} Every number below is about it (--metric "
+        f"{t.metric}). Means are over seeds; one seed is one stratified train/test split (with its own subsample "
+        "and model seed).",
         "- Every interval written [low, high] after a mean is a two-sided 95 % Student-t confidence interval "
         "over seeds, except the recovery interval (Fieller's, below), the clean-equivalent intervals and the "
         "breakdown-level interval (seed bootstraps) and the detection intervals (Wilson intervals for proportions), "
         "each explained in its section.",
-        "- Comparisons are paired by seed: both sides saw the same split. p-values are two-sided paired t-tests "
-        "of the per-seed differences (irisbench computes the t statistic, scipy gives the t distribution): the "
-        "test that matches the interval, so p < 0.05 exactly when the 95 % interval excludes 0 (when every seed "
-        "gives the same non-zero difference, p is 2 / 2^seeds, the chance that all signs agree). They are "
-        "Holm-adjusted within a family (the adjusted p covers every row of the family, also rows a long table "
+        f"- Comparisons are paired by seed: both sides saw the same split. {P_VALUE_METHOD} Holm-adjusted within a family (the adjusted p covers every row of the family, also rows a long table "
         "leaves out).",
         "- A family is the set of comparisons that answer one question: the drops against level 0 of one "
         "scenario (dataset, attack, model and training size; every defense and level of that attack), the "
@@ -36,9 +49,10 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
         f"- A difference is called significant only when its Holm-adjusted p is below {ALPHA} and its 95 % "
         "interval excludes 0 on the same side; otherwise the verdict is \"no significant effect\" (or "
         "\"no significant change\").",
-        "- Recovery = (defended mean - attacked mean) / (clean mean - attacked mean): the share of the accuracy "
-        "lost to the attack that the defense wins back (1 = all of it, 0 = none, negative = worse than no "
-        "defense). It is undefined (n/a) when the attack did no harm (clean mean <= attacked mean). Its 95 % "
+        "- Recovery = (defended mean - attacked mean) / (clean mean - attacked mean): the share of the "
+        f"{metric_label(t)} lost to the attack that the defense wins back (1 = all of it, 0 = none, negative = worse "
+        "than no defense). It is undefined (n/a) when the attack did no harm (clean mean <= attacked mean; >= "
+        "for a metric where lower is better). Its 95 % "
         "interval is Fieller's interval for a ratio of paired means (simulated coverage 93-96 % at 5, 10 and 20 "
         "seeds, STATISTICS.md); it is given only when the harm's own t-interval excludes 0 (otherwise the ratio "
         "is unbounded: recovery divides by noise). It is not Holm-adjusted: it excludes 0 exactly when the "

@@ -9,7 +9,7 @@ import pandas as pd
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.schema import ALPHA, GROUP_COLUMNS, config_label, fmt, fmt_p, level_text, mean_ci
-from irisbench.sinks.analysis.format import MAX_LISTED, capped_table, ci, run_command
+from irisbench.sinks.analysis.format import MAX_LISTED, capped_table, ci, metric_label, run_command
 
 
 def status_text(r: dict) -> str:
@@ -119,9 +119,11 @@ def quantity_section(record: RunRecord, t: tb.Tables) -> str:
         return "\n".join(parts)
     parts += [
         "Clean-equivalent sample size = the number of clean training samples (level 0, same dataset, attack, "
-        "defense and model) that reach the poisoned cell's mean accuracy on the clean learning curve, never "
+        f"defense and model) that reach the poisoned cell's mean {metric_label(t)} on the clean learning curve, "
+        "never "
         "extrapolated; ratio = clean-equivalent n / n_train; below 1, the poisoned set is worth fewer clean "
-        "samples than it holds. The clean curve (mean accuracy against n_train over the seeds all sizes share) is "
+        f"samples than it holds. The clean curve (mean {metric_label(t)} against n_train over the seeds all sizes "
+        "share) is "
         "fitted non-decreasing by isotonic regression before it is inverted: with this many seeds the means of "
         "neighbouring sizes are often out of order by noise alone, and inverting a dip gives artefacts; the fit "
         "pools the sizes the data cannot tell apart. \"below\" = the poisoned cell scores lower than the fitted "
@@ -158,11 +160,11 @@ def quantity_section(record: RunRecord, t: tb.Tables) -> str:
     if closing:
         parts += ["", closing]
     body = [[config_label((r["dataset"], r["attack"], r["defense"], r["model"], r["n_train"])),
-             level_text(r["level"]), r["n_train"], fmt(r["accuracy_mean"]),
-             ci(r["accuracy_ci_low"], r["accuracy_ci_high"]),
+             level_text(r["level"]), r["n_train"], fmt(r[f"{t.metric}_mean"]),
+             ci(r[f"{t.metric}_ci_low"], r[f"{t.metric}_ci_high"]),
              with_interval(r, "n_clean_equivalent"), with_interval(r, "ratio"), status_text(r)]
             for r in table.to_dict("records")]
-    parts += ["", capped_table(["configuration", "level (%)", "n_train", "accuracy mean", "95 % CI",
+    parts += ["", capped_table(["configuration", "level (%)", "n_train", f"{metric_label(t)} mean", "95 % CI",
                                 "clean-equivalent n [95 % CI]", "ratio [95 % CI]", "status"], body,
                                tb.Tables.FILES["clean_equivalent"])]
     return "\n".join(parts)

@@ -1,5 +1,7 @@
 """The figures: accuracy vs level, learning curves, defense x attack heatmap, detection quality.
 
+The first three draw the run's ``--metric`` (accuracy by default; file names stay the same).
+
 One module per figure. Each has a pure data function (DataFrames in, the numbers it draws out,
 no matplotlib) so tests can check them, a ``*_figure`` function that draws without saving, and a
 ``plot_*`` function that saves atomically into the run folder (:mod:`.save`). Shared look in

@@ -18,12 +18,12 @@ from irisbench.sinks.figures.save import save
 NAME = "poison_accuracy_plot.png"
 
 
-def accuracy_level_data(summary: pd.DataFrame) -> pd.DataFrame:
+def accuracy_level_data(summary: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """What the figure draws: every configuration at its dataset's largest n_train.
 
-    One row per (configuration, level) with the summary's accuracy mean and 95 % CI, in grid order.
+    One row per (configuration, level) with the summary's mean and 95 % CI of ``metric``, in grid order.
     """
-    rows = frames.largest_size_rows(summary)[[*CONFIG_COLUMNS, "level", *frames.VALUE_COLUMNS]]
+    rows = frames.largest_size_rows(summary)[[*CONFIG_COLUMNS, "level", *frames.value_columns(metric)]]
     return frames.ordered(rows, summary, CONFIG_COLUMNS, ["level"])
 
 
@@ -56,7 +56,8 @@ def accuracy_panels(data: pd.DataFrame, grid: pd.DataFrame) -> tuple[pd.DataFram
 def accuracy_vs_level_figure(record: RunRecord):
     """Mean accuracy against level, one line per configuration (or per hue value in each panel)."""
     plt = style.pyplot()
-    data, layout, hue = accuracy_panels(accuracy_level_data(record.summary), record.summary)
+    metric = record.spec.metric  # --metric: what the figure draws (accuracy by default)
+    data, layout, hue = accuracy_panels(accuracy_level_data(record.summary, metric), record.summary)
     levels = [float(v) for v in sorted(data["level"].unique())]
     facet = hue is not None
     panel_columns, panel_keys, n_left = layout.columns, layout.keys, layout.n_left
@@ -77,22 +78,22 @@ def accuracy_vs_level_figure(record: RunRecord):
             cell = frames.select(panel, line_columns, line_key)
             color, marker = looks[line_key]
             x = cell["level"].to_numpy(dtype=float)
-            ax.plot(x, cell["accuracy_mean"].to_numpy(dtype=float), marker=marker, color=color,
+            ax.plot(x, cell[f"{metric}_mean"].to_numpy(dtype=float), marker=marker, color=color,
                     label=series[line_key], linewidth=1.8, markersize=5.5)
-            style.band(ax, x, cell, color, alpha)
+            style.band(ax, x, cell, color, alpha, metric)
         ax.set_xticks(levels, [level_text(v) for v in levels])
         ax.set_ylim(0, 1.02)
         ax.grid(True, alpha=0.3)
         if facet:
             ax.set_title(" · ".join(str(v) for v in panel_keys[index]), fontsize=10)
         if index % ncols == 0:
-            ax.set_ylabel(style.ACCURACY_LABEL)
+            ax.set_ylabel(style.metric_axis_label(metric))
         if index + ncols >= len(panel_keys):
             ax.set_xlabel(style.LEVEL_LABEL if not facet else "Poisoning level (% of training samples)")
             ax.tick_params(labelbottom=True)
 
     datasets = ", ".join(dict.fromkeys(str(d) for d in data["dataset"]))
-    title = f"Test accuracy vs. poisoning level ({datasets}; {frames.sizes_text(record.summary)})"
+    title = f"{style.metric_title(metric)} vs. poisoning level ({datasets}; {frames.sizes_text(record.summary)})"
     notes = f"mean over {style.seeds_text(record.results)}, {style.ci_note(record.summary, 'shaded')}"
     if record.summary["n_train"].nunique() > 1:
         notes += "; other sizes: quality_vs_quantity.png"

@@ -31,17 +31,17 @@ def heatmap_level(levels, given=None) -> float:
         raise UsageError(f"heatmap level: {exc}") from None
 
 
-def heatmap_data(summary: pd.DataFrame, level: float | None = None) -> pd.DataFrame | None:
-    """What the figure draws: accuracy mean and 95 % CI per (dataset, model, n_train, defense, attack).
+def heatmap_data(summary: pd.DataFrame, level: float | None = None, metric: str = "accuracy") -> pd.DataFrame | None:
+    """What the figure draws: the mean and 95 % CI of ``metric`` per (dataset, model, n_train, defense, attack).
 
-    At ``level`` (default: the highest level run). ``ci_half`` is half the CI's width, the ± in
-    each cell. None when the run has one defense and one attack.
+    At ``level`` (default: the highest level run). ``mean`` is the metric's mean, ``ci_half`` half the
+    CI's width, the ± in each cell. None when the run has one defense and one attack.
     """
     if summary["defense"].nunique() < 2 and summary["attack"].nunique() < 2:
         return None
     level = heatmap_level(sorted(summary["level"].unique()), level)
-    rows = summary[summary["level"] == level][[*CONFIG_COLUMNS, "level", *frames.VALUE_COLUMNS]]
-    rows = rows.assign(ci_half=(rows["accuracy_ci_high"] - rows["accuracy_ci_low"]) / 2)
+    rows = summary[summary["level"] == level][[*CONFIG_COLUMNS, "level", *frames.value_columns(metric)]]
+    rows = rows.assign(mean=rows[f"{metric}_mean"], ci_half=(rows[f"{metric}_ci_high"] - rows[f"{metric}_ci_low"]) / 2)
     return frames.ordered(rows, summary, ["dataset", "model", "defense", "attack"], ["n_train"])
 
 
@@ -77,13 +77,14 @@ def panel_matrix(panel: pd.DataFrame, defenses: list, attacks: list) -> tuple[np
     halves = np.full_like(means, np.nan)
     for row in panel.itertuples(index=False):
         i, j = defenses.index(row.defense), attacks.index(row.attack)
-        means[i, j], halves[i, j] = row.accuracy_mean, row.ci_half
+        means[i, j], halves[i, j] = row.mean, row.ci_half
     return means, halves
 
 
 def defense_heatmap_figure(record: RunRecord, level: float | None = None):
     """Defense (rows) x attack (columns), one heatmap per (dataset, model, n_train); None if 1 x 1."""
-    data = heatmap_data(record.summary, level)
+    metric = record.spec.metric  # --metric: what the cells show (accuracy by default)
+    data = heatmap_data(record.summary, level, metric)
     if data is None:
         return None
     plt = style.pyplot()
@@ -93,7 +94,7 @@ def defense_heatmap_figure(record: RunRecord, level: float | None = None):
     keys, nrows, ncols, n_left, choice = heatmap_layout(data)
     attacks = list(dict.fromkeys(data["attack"]))
     defenses = list(dict.fromkeys(data["defense"]))
-    norm = Normalize(*color_range(data["accuracy_mean"].to_numpy(dtype=float)))
+    norm = Normalize(*color_range(data["mean"].to_numpy(dtype=float)))
     cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
 
     longest = max(len(str(a)) for a in attacks)
@@ -130,17 +131,17 @@ def defense_heatmap_figure(record: RunRecord, level: float | None = None):
                  "n_train": f"n_train {key['n_train']}"}
         ax.set_title(" · ".join(parts[c] for c in varying) if varying else "", fontsize=10)
     bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.85 if nrows > 1 else 1.0, aspect=25 * nrows)
-    bar.set_label(style.HEATMAP_BAR_LABEL)
+    bar.set_label(style.metric_axis_label(metric, mean=True))
 
     fixed = [f"{c} {keys[0][i]}" for i, c in enumerate(PANEL_COLUMNS) if c not in varying]
-    title = f"Mean test accuracy by defense and attack at poisoning level {level_text(level)} %"
+    title = f"{style.metric_title(metric, mean=True)} by defense and attack at poisoning level {level_text(level)} %"
     title += f" ({', '.join(fixed)})" if fixed else ""
     seeds = style.seeds_text(record.results)
     if data["ci_half"].notna().any():
         notes = f"cell: mean over {seeds} ± half-width of the {style.CI_NOTE}"
     else:
         notes = f"cell: mean over {seeds} (no CI: it needs two or more successful seeds)"
-    if data["accuracy_mean"].isna().any():
+    if data["mean"].isna().any():
         notes += "; n/a: every seed of the cell failed"
     if choice:
         notes += f"\nshowing the {choice}; all {len(keys) + n_left} heatmaps' numbers are in summary.csv"

@@ -14,6 +14,11 @@ import pandas as pd
 VALUE_COLUMNS = ["n_seeds", "accuracy_mean", "accuracy_ci_low", "accuracy_ci_high"]
 
 
+def value_columns(metric: str = "accuracy") -> list[str]:
+    """The summary columns a figure about ``metric`` (``--metric``) draws: VALUE_COLUMNS for accuracy."""
+    return ["n_seeds", f"{metric}_mean", f"{metric}_ci_low", f"{metric}_ci_high"]
+
+
 def ordered(frame: pd.DataFrame, grid: pd.DataFrame, columns: list[str], then: list[str]) -> pd.DataFrame:
     """Rows sorted by ``columns`` (each value ranked by its first appearance in ``grid``), then ``then``."""
     keys = []

@@ -19,14 +19,14 @@ NAME = "quality_vs_quantity.png"
 PANEL_COLUMNS = ["dataset", "attack", "model", "defense"]
 
 
-def learning_curve_data(summary: pd.DataFrame) -> pd.DataFrame | None:
+def learning_curve_data(summary: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame | None:
     """What the figure draws: accuracy mean and 95 % CI per (configuration, level).
 
     Only the configurations (without n_train) that were run at two or more sizes; None when
     there are none. Sorted by panel (dataset, attack, model, defense in grid order), level, n_train.
     """
     n_sizes = summary.groupby(GROUP_COLUMNS)["n_train"].transform("nunique")
-    rows = summary[n_sizes > 1][[*CONFIG_COLUMNS, "level", *frames.VALUE_COLUMNS]]
+    rows = summary[n_sizes > 1][[*CONFIG_COLUMNS, "level", *frames.value_columns(metric)]]
     if rows.empty:
         return None
     return frames.ordered(rows, summary, PANEL_COLUMNS, ["level", "n_train"])
@@ -40,7 +40,8 @@ def learning_panels(data: pd.DataFrame) -> frames.Panels:
 
 def learning_curves_figure(record: RunRecord):
     """One panel per (dataset, attack, model, defense), one curve per level; None with one size."""
-    data = learning_curve_data(record.summary)
+    metric = record.spec.metric  # --metric: what the curves draw (accuracy by default)
+    data = learning_curve_data(record.summary, metric)
     if data is None:
         return None
     plt = style.pyplot()
@@ -61,22 +62,22 @@ def learning_curves_figure(record: RunRecord):
             if cell.empty:
                 continue
             x = cell["n_train"].to_numpy(dtype=float)
-            ax.plot(x, cell["accuracy_mean"].to_numpy(dtype=float), marker=style.MARKERS[i % len(style.MARKERS)],
+            ax.plot(x, cell[f"{metric}_mean"].to_numpy(dtype=float), marker=style.MARKERS[i % len(style.MARKERS)],
                     color=colors[level], linewidth=1.8, markersize=5,
                     label="0 (clean)" if level == 0 else level_text(level))
-            style.band(ax, x, cell, colors[level], 0.13)
+            style.band(ax, x, cell, colors[level], 0.13, metric)
         style.size_axis(ax, sorted(int(n) for n in panel["n_train"].unique()))
         ax.set_ylim(0, 1.02)
         ax.grid(True, alpha=0.3)
         ax.set_title(" · ".join(str(v) for v in panel_keys[index]), fontsize=9.5)
         if index % ncols == 0:
-            ax.set_ylabel(style.ACCURACY_LABEL)
+            ax.set_ylabel(style.metric_axis_label(metric))
         if index + ncols >= len(panel_keys):
             ax.set_xlabel(style.SIZE_LABEL)
             ax.tick_params(labelbottom=True)
 
     context = ", ".join(f"{c} {data[c].iloc[0]}" for c in PANEL_COLUMNS if c not in panel_columns)
-    style.suptitle(fig, f"Quality vs. quantity: test accuracy vs. training-set size"
+    style.suptitle(fig, f"Quality vs. quantity: {style.metric_title(metric).lower()} vs. training-set size"
                         f"{f' ({context})' if context else ''}\n"
                         f"one curve per poisoning level; mean over {style.seeds_text(record.results)}, "
                         f"{style.ci_note(record.summary, 'shaded')}\n"

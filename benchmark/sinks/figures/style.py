@@ -91,7 +91,23 @@ def size_axis(ax, sizes: list[int]) -> None:
     ax.set_xticks(sizes, [str(n) for n in sizes])
 
 
-def band(ax, x, cell: pd.DataFrame, color, alpha: float) -> None:
-    """The accuracy CI of ``cell`` as a shaded band."""
-    ax.fill_between(x, cell["accuracy_ci_low"].to_numpy(dtype=float), cell["accuracy_ci_high"].to_numpy(dtype=float),
+def metric_axis_label(metric: str = "accuracy", mean: bool = False) -> str:
+    """The axis label of a figure about ``metric``: ACCURACY_LABEL (or HEATMAP_BAR_LABEL) for accuracy."""
+    from irisbench.schema import metric as find
+
+    if metric == "accuracy":
+        return HEATMAP_BAR_LABEL if mean else ACCURACY_LABEL
+    found = find(metric)
+    text = f"{'Mean test' if mean else 'Test'} {found.label}"
+    return text if found.higher_is_better else f"{text} (lower is better)"
+
+
+def metric_title(metric: str = "accuracy", mean: bool = False) -> str:
+    """The start of a title about ``metric``: ``Test accuracy``, ``Mean test attack success rate``."""
+    return metric_axis_label(metric, mean).split(" (")[0]
+
+
+def band(ax, x, cell: pd.DataFrame, color, alpha: float, metric: str = "accuracy") -> None:
+    """The CI of ``metric`` in ``cell`` as a shaded band."""
+    ax.fill_between(x, cell[f"{metric}_ci_low"].to_numpy(dtype=float), cell[f"{metric}_ci_high"].to_numpy(dtype=float),
                     color=color, alpha=alpha, linewidth=0)
