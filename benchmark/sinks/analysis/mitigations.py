@@ -104,8 +104,10 @@ def mitigation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> 
 def provenance_lines(record: RunRecord) -> list[str]:
     """What the two digests of results.csv identify: the poisoned set (before the defense) and the fitted set."""
     ok = record.result_set.ok
-    # an all-empty digest column (an older results.csv) is read as NaN floats: keep only recorded digests
-    train, fit = ({v for v in ok[c] if isinstance(v, str) and v} for c in ("train_digest", "fit_digest"))
+    # an all-empty digest column (an older results.csv) is read as NaN floats: "" for what was not recorded
+    train_digests, fit_digests = (ok[c].map(lambda v: v if isinstance(v, str) else "") for c in ("train_digest",
+                                                                                               "fit_digest"))
+    train, fit = set(train_digests) - {""}, set(fit_digests) - {""}
     lines = [f"- Recorded, not measured as a defense: results.csv holds two content digests per cell x seed. "
              f"train_digest identifies the training set after poisoning and before the defense ({len(train)} "
              f"distinct over {len(ok)} successful runs); fit_digest the set the model was fitted on, after the "
