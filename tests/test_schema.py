@@ -1,5 +1,6 @@
 """irisbench.schema: one declaration per metric, one way to read, compare and show a level."""
 
+import math
 import pytest
 
 from irisbench import UsageError, schema
@@ -102,3 +103,19 @@ def test_a_run_written_before_a_metric_existed_still_reads(tmp_path):
     assert results.frame["f1_macro"].isna().all() and results.frame["accuracy"].notna().all()
     assert main(["report", str(out)]) == 0
     assert pd.read_csv(out / "summary.csv")["f1_macro_mean"].isna().all()
+
+
+def test_report_tables_print_a_mean_beside_its_interval_in_the_intervals_decimals():
+    """The report's separate mean and CI columns, and censored clean-equivalent bounds, follow interval_digits
+    (before: every column had 3 decimals, e.g. 0.281 beside [0.170, 0.580])."""
+    from irisbench.sinks.analysis.format import ci, mean_beside
+    from irisbench.sinks.analysis.quantity import with_interval
+
+    assert (mean_beside(0.2814, 0.17, 0.58), ci(0.17, 0.58)) == ("0.28", "[0.17, 0.58]")
+    assert (mean_beside(0.9533, 0.9412, 0.9654), ci(0.9412, 0.9654)) == ("0.953", "[0.941, 0.965]")
+    assert (mean_beside(0.95, math.nan, math.nan), ci(math.nan, math.nan)) == ("0.950", "[n/a, n/a]")
+    row = {"n_clean_equivalent": 36.667, "n_clean_equivalent_ci_low": -math.inf, "n_clean_equivalent_ci_high": 58.0,
+           "ratio": 0.349, "ratio_ci_low": 0.21, "ratio_ci_high": math.inf, "clean_n_min": 20, "clean_n_max": 105,
+           "n_train": 105}
+    assert with_interval(row, "n_clean_equivalent") == "37 [< 20, 58]"
+    assert with_interval(row, "ratio") == "0.35 [0.21, > 1.00]"

@@ -17,6 +17,7 @@ from irisbench.sinks.analysis.format import (
     difference_meaning,
     fmt_p,
     label,
+    mean_beside,
     plural,
     run_command,
 )
@@ -26,6 +27,11 @@ BASELINE_DEFENSE = tb.BASELINE_DEFENSE
 RECOVERY_MARK = "\u2020"
 #: In place of a recovery interval that Fieller's method leaves unbounded.
 UNBOUNDED = "unbounded (harm not significant)"
+
+
+def recovery_point(r: dict) -> str:
+    """The recovery in the decimals its interval supports (3 when the interval is unbounded or undefined)."""
+    return mean_beside(r["recovery"], r["recovery_ci_low"], r["recovery_ci_high"])
 
 
 def recovery_ci(r: dict) -> str:
@@ -102,9 +108,9 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
                     best = testable.loc[testable["diff_mean"].idxmax()].to_dict()
                     parts.append(f"  - largest mean difference: {comparison_phrase(best, several_sizes)}")
         ordered = poisoned.sort_values("p_holm", kind="stable") if len(poisoned) > MAX_TABLE_ROWS else poisoned
-        body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["diff_mean"]),
+        body = [[label(r, several_sizes), level_text(r["level"]), mean_beside(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"]),
                  ci(r["diff_ci_low"], r["diff_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]),
-                 fmt_p(r["p_holm"]), fmt(r["recovery"]), recovery_ci(r),
+                 fmt_p(r["p_holm"]), recovery_point(r), recovery_ci(r),
                  fmt(r["detection_precision_mean"]), fmt(r["detection_recall_mean"]), r["verdict"]]
                 for r in ordered.to_dict("records")]
         parts += ["", "### At the poisoned levels (level > 0)", "",
@@ -124,7 +130,7 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
                       "excludes 0 exactly when the difference's t-interval does; the verdict also needs the "
                       f"Holm-adjusted p below {ALPHA}, which these comparisons did not reach."]
     if not clean.empty:
-        body = [[label(r, several_sizes), level_text(r["level"]), fmt(r["diff_mean"]),
+        body = [[label(r, several_sizes), level_text(r["level"]), mean_beside(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"]),
                  ci(r["diff_ci_low"], r["diff_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]),
                  fmt_p(r["p_holm"]), fmt(r["removed_fraction_mean"]), r["verdict"]] for r in clean.to_dict("records")]
         parts += ["", "### Cost on clean data (level 0)", "",

@@ -9,7 +9,7 @@ import shlex
 
 from irisbench.record import RunRecord
 from irisbench.render import markdown_table
-from irisbench.schema import CONFIG_COLUMNS, config_label, fmt, fmt_p, level_text
+from irisbench.schema import CONFIG_COLUMNS, config_label, fmt, fmt_p, interval_digits, level_text
 
 #: Longest table printed in the report; longer ones are cut with a note pointing to the CSV.
 MAX_TABLE_ROWS = 40
@@ -50,8 +50,15 @@ def difference_meaning(t) -> str:
 
 
 def ci(low, high) -> str:
-    """``[0.941, 0.965]``: an interval on its own (a table column beside its mean)."""
-    return f"[{fmt(low)}, {fmt(high)}]"
+    """``[0.941, 0.965]``: an interval on its own (a table column beside its mean), in the decimals it
+    supports (:func:`irisbench.schema.interval_digits`)."""
+    digits = interval_digits(low, high)
+    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
+
+
+def mean_beside(mean, low, high) -> str:
+    """A mean in a table column beside its :func:`ci`, in the same decimals."""
+    return fmt(mean, interval_digits(low, high))
 
 
 def holm_note(verdict: str, p_holm, not_testable: str) -> str:

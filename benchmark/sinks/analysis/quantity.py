@@ -8,8 +8,8 @@ import pandas as pd
 
 from irisbench import tables as tb
 from irisbench.record import RunRecord
-from irisbench.schema import ALPHA, GROUP_COLUMNS, config_label, fmt, fmt_p, level_text, mean_ci
-from irisbench.sinks.analysis.format import MAX_LISTED, capped_table, ci, metric_label, run_command
+from irisbench.schema import ALPHA, GROUP_COLUMNS, config_label, fmt, fmt_p, interval_digits, level_text, mean_ci
+from irisbench.sinks.analysis.format import MAX_LISTED, capped_table, ci, mean_beside, metric_label, run_command
 
 
 def status_text(r: dict) -> str:
@@ -24,24 +24,31 @@ def status_text(r: dict) -> str:
     return text if r["clean_rises"] else text + "; clean curve not rising"
 
 
-def bound_text(value: float, r: dict, ratio: bool) -> str:
-    """An interval bound; a censored one (+-inf: past the sizes run) as ``< smallest`` / ``> largest``.
-
-    For the ratio the sizes are divided by the cell's n_train.
-    """
+def censored_at(value: float, r: dict, ratio: bool) -> float:
+    """A censored bound (+-inf: past the sizes run) replaced by the size it is censored at (a ratio for ``ratio``)."""
     if not math.isinf(value):
-        return fmt(value)
+        return value
     size = r["clean_n_min"] if value < 0 else r["clean_n_max"]
-    return ("< " if value < 0 else "> ") + (fmt(size / r["n_train"]) if ratio else str(int(size)))
+    return size / r["n_train"] if ratio else float(size)
+
+
+def bound_text(value: float, r: dict, ratio: bool, digits: int) -> str:
+    """An interval bound; a censored one as ``< smallest`` / ``> largest``."""
+    if not math.isinf(value):
+        return fmt(value, digits)
+    bound = censored_at(value, r, ratio)
+    return ("< " if value < 0 else "> ") + (fmt(bound, digits) if ratio else str(int(bound)))  # a size is a count
 
 
 def with_interval(r: dict, column: str) -> str:
-    """``36.667 [< 20, 58.000]``: the value and its bootstrap interval, censored bounds spelled out."""
+    """``37 [< 20, 58]``: the value and its bootstrap interval, censored bounds spelled out, in the decimals the
+    interval supports (a censored interval is at least as wide as its finite part, so no more decimals than that)."""
     low, high = r[f"{column}_ci_low"], r[f"{column}_ci_high"]
     if not (math.isinf(low) or math.isinf(high)):
         return mean_ci(r[column], low, high)
     ratio = column == "ratio"
-    return f"{fmt(r[column])} [{bound_text(low, r, ratio)}, {bound_text(high, r, ratio)}]"
+    digits = interval_digits(censored_at(low, r, ratio), censored_at(high, r, ratio))
+    return f"{fmt(r[column], digits)} [{bound_text(low, r, ratio, digits)}, {bound_text(high, r, ratio, digits)}]"
 
 
 def curves_text(curves: pd.DataFrame) -> str:
@@ -160,7 +167,7 @@ def quantity_section(record: RunRecord, t: tb.Tables) -> str:
     if closing:
         parts += ["", closing]
     body = [[config_label((r["dataset"], r["attack"], r["defense"], r["model"], r["n_train"])),
-             level_text(r["level"]), r["n_train"], fmt(r[f"{t.metric}_mean"]),
+             level_text(r["level"]), r["n_train"], mean_beside(r[f"{t.metric}_mean"], r[f"{t.metric}_ci_low"], r[f"{t.metric}_ci_high"]),
              ci(r[f"{t.metric}_ci_low"], r[f"{t.metric}_ci_high"]),
              with_interval(r, "n_clean_equivalent"), with_interval(r, "ratio"), status_text(r)]
             for r in table.to_dict("records")]
