@@ -187,6 +187,12 @@ def fmt_p(p) -> str:
     return f"{float(p):#.3g}"
 
 
+def p_text(p) -> str:
+    """``p = 0.0142`` or ``p < 0.001`` (not ``p = < 0.001``): a p-value in a sentence."""
+    text = fmt_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def interval_digits(low, high, default: int = 3, most: int = 4) -> int:
     """Decimals that show an interval's half-width to 2 significant digits (at most ``most``).
 

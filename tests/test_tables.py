@@ -386,12 +386,12 @@ def test_wording_of_significant_and_non_significant_defenses(defense_grid, tmp_p
     assert table_row(text, defenses, prefix.format("bagging"))[-1] == "no significant effect"
     assert "- label_sanitization: 1 comparison; helped significantly in 1, no significant effect in 0, " \
            "hurt significantly in 0." in text
-    assert "level 30 %: helped significantly (Holm-adjusted p = < 0.001); difference 0.281 [0.254, 0.308]; " \
+    assert "level 30 %: helped significantly (Holm-adjusted p < 0.001); difference 0.281 [0.254, 0.308]; " \
            "recovery 0.854 [0.824, 0.885]" in text
     # the mitigation section names the measured effects with their verdicts
     mitigation = section(text, "## Mitigations")
     assert "- label_sanitization: helped significantly in 1 of 1 comparison" in mitigation
-    assert "helped significantly (Holm-adjusted p = < 0.001)" in mitigation
+    assert "helped significantly (Holm-adjusted p < 0.001)" in mitigation
     assert "hurt significantly (Holm-adjusted p = " in mitigation  # isolation, an outlier filter
     assert "- bagging: helped significantly in 0 of 1 comparison, no significant effect in 1" in mitigation
     assert "### Adversarial training\n\n- Not run:" in mitigation

@@ -17,7 +17,8 @@ from pathlib import Path
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.render import printable
-from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIDENCE, CONFIG_COLUMNS, config_label, fmt_p, level_text, mean_ci, mean_pm
+from irisbench.schema import (ALPHA, CELL_COLUMNS, CONFIDENCE, CONFIG_COLUMNS, config_label, fmt_p, level_text, mean_ci,
+                              mean_pm, p_text)
 from irisbench.schema import metric as find_metric
 from irisbench.sinks.analysis.format import difference_meaning, drop_meaning, metric_label
 from irisbench.sinks.analysis.summary import summary_intro, summary_items
@@ -145,8 +146,8 @@ def significant_list(rows) -> str:
         return ""
     items = [f"<li>{esc(config_label(tuple(r[c] for c in CONFIG_COLUMNS)))} (n_train {esc(r['n_train'])}), "
              f"level {esc(level_text(r['level']))} %: {verdict(r['verdict'])}, difference "
-             f"{num(mean_ci(r['diff_mean'], r['diff_ci_low'], r['diff_ci_high']))}, Holm-adjusted p = "
-             f"{num(fmt_p(r['p_holm']))}</li>" for r in rows.head(MAX_NAMED).to_dict("records")]
+             f"{num(mean_ci(r['diff_mean'], r['diff_ci_low'], r['diff_ci_high']))}, Holm-adjusted "
+             f"{num(p_text(r['p_holm']))}</li>" for r in rows.head(MAX_NAMED).to_dict("records")]
     if len(rows) > MAX_NAMED:
         items.append(f"<li>... {len(rows) - MAX_NAMED} more in the defense table below</li>")
     return "<ul>" + "".join(items) + "</ul>"

@@ -6,7 +6,7 @@ import math
 
 from irisbench import tables as tb
 from irisbench.record import RunRecord
-from irisbench.schema import ALPHA, fmt, level_text, mean_ci
+from irisbench.schema import ALPHA, fmt, fmt_p, level_text, mean_ci, p_text
 from irisbench.sinks.analysis.format import (
     MAX_LISTED,
     MAX_TABLE_ROWS,
@@ -15,7 +15,6 @@ from irisbench.sinks.analysis.format import (
     counts_text,
     families,
     difference_meaning,
-    fmt_p,
     label,
     mean_beside,
     plural,
@@ -51,7 +50,7 @@ def comparison_phrase(r: dict, several_sizes: bool) -> str:
     """``<config>, level 30 %: helped significantly (Holm-adjusted p = 0.004); difference 0.1 [..]; recovery ...``"""
     text = f"{label(r, several_sizes)}, level {level_text(r['level'])} %: {r['verdict']}"
     if r["verdict"] != tb.NOT_TESTABLE:
-        text += f" (Holm-adjusted p = {fmt_p(r['p_holm'])})"
+        text += f" (Holm-adjusted {p_text(r['p_holm'])})"
     text += f"; difference {mean_ci(r['diff_mean'], r['diff_ci_low'], r['diff_ci_high'])}"
     if r["level"] > 0:
         text += f"; recovery {mean_ci(r['recovery'], r['recovery_ci_low'], r['recovery_ci_high'])}"

@@ -9,7 +9,7 @@ import shlex
 
 from irisbench.record import RunRecord
 from irisbench.render import markdown_table
-from irisbench.schema import CONFIG_COLUMNS, config_label, fmt, fmt_p, interval_digits, level_text
+from irisbench.schema import CONFIG_COLUMNS, config_label, fmt, interval_digits, level_text, p_text
 
 #: Longest table printed in the report; longer ones are cut with a note pointing to the CSV.
 MAX_TABLE_ROWS = 40
@@ -63,7 +63,7 @@ def mean_beside(mean, low, high) -> str:
 
 def holm_note(verdict: str, p_holm, not_testable: str) -> str:
     """``, Holm-adjusted p = 0.004)`` after a verdict, or just ``)`` when the comparison was not testable."""
-    return f", Holm-adjusted p = {fmt_p(p_holm)})" if verdict != not_testable else ")"
+    return f", Holm-adjusted {p_text(p_holm)})" if verdict != not_testable else ")"
 
 
 def capped_table(headers: list[str], rows: list[list], csv_name: str, order: str = "in grid order") -> str:

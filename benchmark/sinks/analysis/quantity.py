@@ -8,7 +8,8 @@ import pandas as pd
 
 from irisbench import tables as tb
 from irisbench.record import RunRecord
-from irisbench.schema import ALPHA, GROUP_COLUMNS, config_label, fmt, fmt_p, interval_digits, level_text, mean_ci
+from irisbench.schema import (ALPHA, GROUP_COLUMNS, config_label, fmt, interval_digits, level_text, mean_ci,
+                              p_text)
 from irisbench.sinks.analysis.format import MAX_LISTED, capped_table, ci, mean_beside, metric_label, run_command
 
 
@@ -67,7 +68,7 @@ def curves_text(curves: pd.DataFrame) -> str:
                  "sizes are not identified: " + "; ".join(
                      f"{config_label((r['dataset'], r['attack'], r['defense'], r['model'], 0))} (gain "
                      f"{mean_ci(r['clean_gain'], r['clean_gain_ci_low'], r['clean_gain_ci_high'])}, "
-                     f"p = {fmt_p(r['clean_gain_p'])})" for r in not_rising.head(MAX_LISTED).to_dict("records"))
+                     f"{p_text(r['clean_gain_p'])})" for r in not_rising.head(MAX_LISTED).to_dict("records"))
                  + ("; ..." if len(not_rising) > MAX_LISTED else "") + ".")
     return line
 

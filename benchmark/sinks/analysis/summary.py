@@ -13,7 +13,7 @@ import math
 
 from irisbench import tables as tb
 from irisbench.record import RunRecord
-from irisbench.schema import ALPHA, fmt_p, level_text, mean_ci
+from irisbench.schema import ALPHA, level_text, mean_ci, p_text
 from irisbench.sinks.analysis.format import label, metric_label, plural
 
 #: Configurations named where the breakdown level was reached; the breakdown section lists all.
@@ -25,7 +25,7 @@ def _where(r: dict, several_sizes: bool) -> str:
 
 
 def _p(r: dict) -> str:
-    return f"Holm-adjusted p = {fmt_p(r['p_holm'])}"
+    return f"Holm-adjusted {p_text(r['p_holm'])}"
 
 
 def degradation_line(t: tb.Tables, several_sizes: bool) -> str:
