@@ -64,7 +64,7 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
     lines.append("- With few seeds the intervals are wide: \"no significant effect\" means that this run cannot "
                  "tell, not that there is no effect.")
     lines.append("- A number with an interval has the decimals its interval supports (the half-width to 2 significant "
-                 "digits, e.g. 0.28 [0.17, 0.58]); other numbers have 3 decimals, p-values 3 significant digits. The "
+                 "digits: a wide interval gets fewer decimals); other numbers have 3 decimals, p-values 3 significant digits. The "
                  "full tables, at full precision, are CSV files beside "
                  "this report: " + ", ".join(f"`{name}`" for name in tb.Tables.FILES.values()) + ".")
     return "\n".join(lines)
