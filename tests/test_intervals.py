@@ -108,13 +108,18 @@ def test_a_non_monotone_clean_curve_is_fitted_monotonically():
     assert row["status"] == "flat" and math.isnan(row["n_clean_equivalent"]) and not row["clean_rises"]
 
 
-def test_report_does_not_blame_poisoning_when_the_clean_curve_does_not_rise(tmp_path):
-    # clean accuracy 0.90 at every size (seed noise only); the poisoned cells score far lower
-    cells = rising_curve(sizes=(20, 40, 105), means=(0.90, 0.89, 0.91))
+def quantity_of(clean_means: tuple, tmp_path) -> str:
+    """The report's quality-vs-quantity section for a clean curve at sizes 20, 40, 105 and poisoned cells at 0.45."""
+    cells = rising_curve(sizes=(20, 40, 105), means=clean_means)
     for n in (20, 40, 105):
         cells[(*GROUP, n, 50)] = noisy(0.45)
     record = record_from(hand_rows(cells), tmp_path, attacks="label_flip", levels="0,50", sizes="20,40,all")
-    quantity = section(write_analysis(record)[0].read_text(), "## Quality vs quantity")
+    return section(write_analysis(record)[0].read_text(), "## Quality vs quantity")
+
+
+def test_report_does_not_blame_poisoning_when_the_clean_curve_does_not_rise(tmp_path):
+    # clean accuracy 0.90 at every size (seed noise only); the poisoned cells score far lower
+    quantity = quantity_of((0.90, 0.89, 0.91), tmp_path)
     assert "more poisoned data did not make up for the poisoning" not in quantity
     assert "0 of 1 rise significantly" in quantity
     assert "more data of any kind did not measurably help" in quantity
@@ -123,11 +128,7 @@ def test_report_does_not_blame_poisoning_when_the_clean_curve_does_not_rise(tmp_
 
 
 def test_report_still_concludes_where_the_clean_curve_rises(tmp_path):
-    cells = rising_curve(sizes=(20, 40, 105), means=(0.70, 0.85, 0.95))
-    for n in (20, 40, 105):
-        cells[(*GROUP, n, 50)] = noisy(0.45)
-    record = record_from(hand_rows(cells), tmp_path, attacks="label_flip", levels="0,50", sizes="20,40,all")
-    quantity = section(write_analysis(record)[0].read_text(), "## Quality vs quantity")
+    quantity = quantity_of((0.70, 0.85, 0.95), tmp_path)
     assert "1 of 1 rise significantly" in quantity
     assert ("1 of the 1 on a clean curve that rises score below the clean curve's smallest size, i.e. lower than "
             "the fewest clean samples run, 1 of them with the whole 95 % interval below it: for those, more "
