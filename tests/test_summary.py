@@ -5,6 +5,7 @@ of the paired drops), not read from the tables it is built from.
 """
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -66,12 +67,15 @@ def test_the_report_opens_with_the_largest_significant_drop_and_its_interval(tmp
             f"decision_tree, level 50 %): difference {mean_ci(diff.mean(), diff.mean() - half, diff.mean() + half)}, "
             "helped significantly") in text
     assert "No run failed (72 cell x seed runs)." in text
+    # the breakdown level comes with its bootstrap interval (the sanitized configuration stays above its midpoint)
+    assert re.search(r"Breakdown level reached in 1 of 2 configurations, lowest first: iris / label_flip / none / "
+                     r"decision_tree at \d+(\.\d+)? \[\d+(\.\d+)?, (> )?\d+(\.\d+)?\] % poisoned\.", text), text
     report = analysis_text(record)
     assert report.index("## Summary") < report.index("## How to read this")
 
 
 def test_the_summary_says_so_when_nothing_is_significant(tmp_path):
-    clean, poisoned = [0.95, 0.93, 0.97], [0.80, 0.90, 0.70]  # 3 seeds: no Wilcoxon p can be below 0.05
+    clean, poisoned = [0.95, 0.93, 0.97], [0.80, 0.90, 0.70]  # 3 seeds and a noisy drop: paired t-test p = 0.16
     frame = rows({(*NONE, 0): clean, (*NONE, 30): poisoned})
     record = record_from(frame, tmp_path, attacks="label_flip", levels="0,30")
     text = "\n".join(summary_of(analysis_text(record)))

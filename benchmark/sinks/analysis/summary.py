@@ -13,7 +13,8 @@ import math
 
 from irisbench import tables as tb
 from irisbench.record import RunRecord
-from irisbench.schema import ALPHA, level_text, mean_ci, p_text
+from irisbench.schema import ALPHA, fmt, level_text, mean_ci, p_text
+from irisbench.sinks.analysis.accuracy import breakdown_value
 from irisbench.sinks.analysis.format import label, metric_label, plural
 
 #: Configurations named where the breakdown level was reached; the breakdown section lists all.
@@ -77,7 +78,7 @@ def breakdown_line(t: tb.Tables, several_sizes: bool) -> str:
         return ""
     reached = table[table["status"] == "reached"].sort_values("breakdown_level", kind="stable")
     if len(reached):
-        items = [f"{label(r, several_sizes)} at {level_text(round(r['breakdown_level'], 1))} %"
+        items = [f"{label(r, several_sizes)} at {breakdown_value(r)} % poisoned"
                  for r in reached.head(MAX_BREAKDOWNS).to_dict("records")]
         more = (f"; {len(reached) - MAX_BREAKDOWNS} more in the breakdown section"
                 if len(reached) > MAX_BREAKDOWNS else "")
@@ -86,9 +87,9 @@ def breakdown_line(t: tb.Tables, several_sizes: bool) -> str:
     statuses = table["status"].astype(str)
     if statuses.str.startswith("n/a").all():
         return f"No breakdown level: {statuses.iloc[0].removeprefix('n/a: ')}."
-    top = table["max_level"].max()
+    top = table["max_share"].max()  # the realised share: an attack that ran out of rows stops short of its level
     return (f"Breakdown level not reached in any of the {plural(len(table), 'configuration')} (up to "
-            f"{level_text(top) if math.isfinite(top) else 'n/a'} %).")
+            f"{fmt(top, 1) + ' % poisoned' if math.isfinite(top) else 'n/a'}).")
 
 
 def failure_line(record: RunRecord) -> str:
