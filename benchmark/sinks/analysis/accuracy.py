@@ -20,7 +20,8 @@ def clean_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
         return "\n".join(head + [f"This run has no level 0, so clean {name} and the drop against it "
                                  "cannot be computed."])
     table = t.clean
-    body = [[label(r, several_sizes), int(r["n_seeds"]), mean_beside(r[f"{m}_mean"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]),
+    body = [[label(r, several_sizes), int(r["n_seeds"]),
+             mean_beside(r[f"{m}_mean"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]),
              ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"])] for r in table.to_dict("records")]
     parts = head[:]
     finite = table.dropna(subset=[f"{m}_mean"])
@@ -47,7 +48,8 @@ def degradation_section(record: RunRecord, t: tb.Tables, several_sizes: bool) ->
     if table.empty:
         return "\n".join(head + ["The run has no level above 0."])
     m = t.metric
-    body = [[label(r, several_sizes), level_text(r["level"]), mean_beside(r[f"{m}_mean"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]),
+    body = [[label(r, several_sizes), level_text(r["level"]),
+             mean_beside(r[f"{m}_mean"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]),
              ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"]), mean_beside(r["drop_mean"], r["drop_ci_low"], r["drop_ci_high"]),
              ci(r["drop_ci_low"], r["drop_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]), fmt_p(r["p_holm"]),
              r["verdict"]] for r in table.to_dict("records")]

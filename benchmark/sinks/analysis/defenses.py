@@ -107,7 +107,8 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
                     best = testable.loc[testable["diff_mean"].idxmax()].to_dict()
                     parts.append(f"  - largest mean difference: {comparison_phrase(best, several_sizes)}")
         ordered = poisoned.sort_values("p_holm", kind="stable") if len(poisoned) > MAX_TABLE_ROWS else poisoned
-        body = [[label(r, several_sizes), level_text(r["level"]), mean_beside(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"]),
+        body = [[label(r, several_sizes), level_text(r["level"]),
+                 mean_beside(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"]),
                  ci(r["diff_ci_low"], r["diff_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]),
                  fmt_p(r["p_holm"]), recovery_point(r), recovery_ci(r),
                  fmt(r["detection_precision_mean"]), fmt(r["detection_recall_mean"]), r["verdict"]]
@@ -129,7 +130,8 @@ def defense_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str
                       "excludes 0 exactly when the difference's t-interval does; the verdict also needs the "
                       f"Holm-adjusted p below {ALPHA}, which these comparisons did not reach."]
     if not clean.empty:
-        body = [[label(r, several_sizes), level_text(r["level"]), mean_beside(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"]),
+        body = [[label(r, several_sizes), level_text(r["level"]),
+                 mean_beside(r["diff_mean"], r["diff_ci_low"], r["diff_ci_high"]),
                  ci(r["diff_ci_low"], r["diff_ci_high"]), int(r["n_pairs"]), fmt_p(r["p_value"]),
                  fmt_p(r["p_holm"]), fmt(r["removed_fraction_mean"]), r["verdict"]] for r in clean.to_dict("records")]
         parts += ["", "### Cost on clean data (level 0)", "",

@@ -36,7 +36,8 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
         "over seeds, except the recovery interval (Fieller's, below), the clean-equivalent intervals and the "
         "breakdown-level interval (seed bootstraps) and the detection intervals (Wilson intervals for proportions), "
         "each explained in its section.",
-        f"- Comparisons are paired by seed: both sides saw the same split. {P_VALUE_METHOD} Holm-adjusted within a family (the adjusted p covers every row of the family, also rows a long table "
+        f"- Comparisons are paired by seed: both sides saw the same split. {P_VALUE_METHOD} Holm-adjusted within "
+        "a family (the adjusted p covers every row of the family, also rows a long table "
         "leaves out).",
         "- A family is the set of comparisons that answer one question: the drops against level 0 of one "
         "scenario (dataset, attack, model and training size; every defense and level of that attack), the "
@@ -64,7 +65,8 @@ def how_to_read(record: RunRecord, t: tb.Tables) -> str:
     lines.append("- With few seeds the intervals are wide: \"no significant effect\" means that this run cannot "
                  "tell, not that there is no effect.")
     lines.append("- A number with an interval has the decimals its interval supports (the half-width to 2 significant "
-                 "digits: a wide interval gets fewer decimals); other numbers have 3 decimals, p-values 3 significant digits. The "
+                 "digits: a wide interval gets fewer decimals); other numbers have 3 decimals, p-values 3 significant "
+                 "digits. The "
                  "full tables, at full precision, are CSV files beside "
                  "this report: " + ", ".join(f"`{name}`" for name in tb.Tables.FILES.values()) + ".")
     return "\n".join(lines)

@@ -103,11 +103,13 @@ def conclusion(table: pd.DataFrame) -> str:
             text += f" {above} score above the clean curve's largest size."
     if len(flat):
         below = int((flat["status"] == "below").sum())
-        text += (f" {len(flat)} are on a clean curve that does not rise significantly between its smallest and largest "
-                 "size: there more data of any kind did not measurably help, so these cells cannot show whether "
-                 "quantity makes up for poisoning")
-        text += (f"; {below} of them score below the clean curve, which says that the poisoning costs accuracy "
-                 "(see the degradation table), not that more data could not recover it." if below else ".")
+        one = len(flat) == 1
+        text += (f" {len(flat)} {'is' if one else 'are'} on a clean curve that does not rise significantly between its "
+                 "smallest and largest size: there more data of any kind did not measurably help, so "
+                 f"{'this cell' if one else 'these cells'} cannot show whether quantity makes up for poisoning")
+        text += (f"; {below} of them {'scores' if below == 1 else 'score'} below the clean curve, which says that the "
+                 "poisoning costs accuracy (see the degradation table), not that more data could not recover it."
+                 if below else ".")
     return text
 
 
@@ -167,9 +169,10 @@ def quantity_section(record: RunRecord, t: tb.Tables) -> str:
     closing = conclusion(table)
     if closing:
         parts += ["", closing]
+    m = t.metric
     body = [[config_label((r["dataset"], r["attack"], r["defense"], r["model"], r["n_train"])),
-             level_text(r["level"]), r["n_train"], mean_beside(r[f"{t.metric}_mean"], r[f"{t.metric}_ci_low"], r[f"{t.metric}_ci_high"]),
-             ci(r[f"{t.metric}_ci_low"], r[f"{t.metric}_ci_high"]),
+             level_text(r["level"]), r["n_train"], mean_beside(r[f"{m}_mean"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]),
+             ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"]),
              with_interval(r, "n_clean_equivalent"), with_interval(r, "ratio"), status_text(r)]
             for r in table.to_dict("records")]
     parts += ["", capped_table(["configuration", "level (%)", "n_train", f"{metric_label(t)} mean", "95 % CI",
