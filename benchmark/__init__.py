@@ -8,7 +8,8 @@ Plugin authors need only this module (and ``irisbench.testing`` in their tests):
 
 import pluggy
 
-from irisbench.api import Attack, Dataset, Defense, LoadedData, Model, Param, Plugin, Sink, poison_count
+from irisbench.api import (Attack, AttackContext, Dataset, Defense, LoadedData, Model, Param, Plugin, Sink, ThreatModel,
+                           poison_count)
 from irisbench.errors import UsageError
 from irisbench.runner import run
 from irisbench.schema import TEST_SIZE
@@ -20,6 +21,7 @@ hookimpl = pluggy.HookimplMarker("irisbench")
 __all__ = [
     "TEST_SIZE",
     "Attack",
+    "AttackContext",
     "Dataset",
     "Defense",
     "LoadedData",
@@ -27,6 +29,7 @@ __all__ = [
     "Param",
     "Plugin",
     "Sink",
+    "ThreatModel",
     "UsageError",
     "__version__",
     "hookimpl",

@@ -128,19 +128,80 @@ class Plugin:
         return f"{type(self).__name__}({args})"
 
 
+#: What an attacker knows of the learner: nothing but the data (black-box), a surrogate model it trains
+#: itself (grey-box), or the cell's own model and/or defense (white-box).
+KNOWLEDGE = ("black-box", "grey-box", "white-box")
+#: What an attacker can change: training labels, training features, or appended training rows.
+CAPABILITIES = ("labels", "features", "appended points")
+#: What it wants: lower accuracy overall (availability) or a chosen misclassification (targeted).
+GOALS = ("availability", "targeted")
+
+
+@dataclass(frozen=True)
+class ThreatModel:
+    """An attack's threat model as data: shown by ``irisbench plugins``, grouped by in the report.
+
+    ``capability`` is one of :data:`CAPABILITIES`, or several joined with ``+`` (``features+labels``).
+    """
+
+    knowledge: str
+    capability: str
+    goal: str
+
+    def __post_init__(self) -> None:
+        parts = self.capability.split("+")
+        if self.knowledge not in KNOWLEDGE or self.goal not in GOALS or not all(p in CAPABILITIES for p in parts):
+            raise ValueError(f"threat model {self}: knowledge one of {KNOWLEDGE}, capability one or more of "
+                             f"{CAPABILITIES} joined with '+', goal one of {GOALS}")
+
+    def __str__(self) -> str:
+        return f"{self.knowledge}, {self.capability}, {self.goal}"
+
+
+class AttackContext(NamedTuple):
+    """What a white-box attack is told about its cell (see :meth:`Attack.knows`).
+
+    ``model`` is the cell's model plugin and ``model_random_state`` the seed the cell builds it with, so
+    ``model.build(model_random_state)`` is the very estimator the cell will fit (before a model-level
+    defense wraps it); both None unless the attack knows the model. ``defense`` is the cell's defense
+    plugin (None unless it knows the defense): ``defense.sanitize(X, y, rng)`` runs it as the cell will.
+    """
+
+    model: Any = None
+    model_random_state: int | None = None
+    model_label: str = ""
+    defense: Any = None
+    defense_label: str = ""
+
+
 class Attack(Plugin):
     """Poisons a training set. It only ever sees the training split."""
 
     kind = "attack"
+    #: Default threat model; an attack whose knowledge depends on its parameters overrides :meth:`threat_model`.
+    threat: ClassVar[ThreatModel] = ThreatModel("black-box", "labels", "availability")
 
-    def poison(self, X, y, fraction: float, rng):
+    def poison(self, X, y, fraction: float, rng, context: AttackContext | None = None):
         """Return ``(X_poisoned, y_poisoned, poisoned_mask)``.
 
         ``fraction`` is the share of the returned training set that is poisoned;
         ``poisoned_mask`` is a boolean array over the returned rows. Do not modify
-        ``X`` or ``y`` in place.
+        ``X`` or ``y`` in place. ``context`` is given only to an attack whose :meth:`knows` is not
+        empty (an attack that knows nothing may leave it out of its signature).
         """
         raise NotImplementedError
+
+    def threat_model(self) -> ThreatModel:
+        """This instance's threat model (its knowledge may depend on parameters, e.g. a surrogate)."""
+        return self.threat
+
+    def knows(self) -> frozenset[str]:
+        """What of the cell the attack needs: a subset of ``{"model", "defense"}`` (white-box).
+
+        Knowing the model, its poisoned set is computed per model; knowing the defense, per defense;
+        otherwise once per attack, shared by every defense and model of the cell (the default).
+        """
+        return frozenset()
 
     def target_classes(self, X, y) -> tuple[int, int] | None:
         """``(source, target)`` class indices a targeted attack aims at on the clean training set ``X, y``.

@@ -166,17 +166,20 @@ def make_split(X, y, test_size: float, root: int, dataset_label: str, seed: int)
 
 
 def poison_training_set(X_train, y_train, attack, attack_label: str, level: float, n_classes: int,
-                        root: int, dataset_label: str, seed: int, timeout: float | None = None):
+                        root: int, dataset_label: str, seed: int, timeout: float | None = None, context=None):
     """Poison one training set at ``level`` percent and check what the attack returned.
 
     Level 0 is the clean training split itself. The attack gets copies, so the caller's
-    arrays (and the test split) are never touched.
+    arrays (and the test split) are never touched. ``context`` (an :class:`irisbench.AttackContext`)
+    goes to a white-box attack only; its generator is the same whatever model or defense it is told
+    about, so a white-box attack differs between cells by what it knows, not by its random draws.
     """
     if level <= 0:
         return X_train, y_train, np.zeros(len(y_train), dtype=bool)
     rng = seeding.generator(root, "poison", dataset_label, seed, len(y_train), attack_label, level)
+    extra = {} if context is None else {"context": context}
     with deadline(timeout, f"attack {attack_label}"):
-        X_p, y_p, poisoned = attack.poison(X_train.copy(), y_train.copy(), level / 100, rng)
+        X_p, y_p, poisoned = attack.poison(X_train.copy(), y_train.copy(), level / 100, rng, **extra)
     X_p, y_p = check_training_set(X_p, y_p, X_train.shape[1], n_classes, f"attack {attack_label}")
     return X_p, y_p, check_mask(poisoned, len(y_p), f"attack {attack_label}")
 
@@ -309,69 +312,132 @@ def _score_targets(rows: list[dict], pair: tuple[int, int] | None, attack: str |
 
 def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_classes: int,
                failure: str | None = None) -> list[dict]:
-    """All defenses x models on one poisoned training set; with ``failure``, every cell failed with it."""
-    dataset_label, attack_label, root = task.dataset[0], task.attack[0], task.root_seed
-    n_train = len(y_train)
-    poison_error = failure
-    X_p, y_p, poisoned = X_train, y_train, np.zeros(n_train, dtype=bool)
+    """All defenses x models on the poisoned training set(s); with ``failure``, every cell failed with it.
+
+    An attack that knows nothing of the cell poisons once, and every defense and model shares the set; a
+    white-box attack (:meth:`irisbench.Attack.knows`) poisons once per model and/or per defense it knows.
+    """
+    knows, failure = _attack_knowledge(task.attack[1], task.attack[0], level, failure)
+    poisoned_sets: dict[tuple, tuple] = {}
+    sanitized_sets: dict[tuple, tuple] = {}
+    rows = []
+    for defense_label, defense in task.defenses:
+        for model_label, model in task.models:
+            key = (defense_label if "defense" in knows else None, model_label if "model" in knows else None)
+            if key not in poisoned_sets:
+                context = _context(knows, task, model_label, model, defense_label, defense)
+                poisoned_sets[key] = _poisoned_set(task, level, X_train, y_train, n_classes, failure, context)
+            X_p, y_p, poisoned, error, shared = poisoned_sets[key]
+            if (defense_label, key) not in sanitized_sets:
+                sanitized_sets[defense_label, key] = _sanitized_set(task, level, defense_label, defense, X_p, y_p,
+                                                                    poisoned, error, len(y_train), X_train.shape[1],
+                                                                    n_classes)
+            X_s, y_s, error, cleaned = sanitized_sets[defense_label, key]
+            rows.append(_scored_row(task, {**shared, **cleaned}, error, defense_label, defense, model_label, model,
+                                    X_s, y_s, X_test, y_test, n_classes))
+    return rows
+
+
+def _attack_knowledge(attack, label: str, level: float, failure: str | None) -> tuple[frozenset, str | None]:
+    """What the attack knows of the cell (nothing at level 0), and the failure if asking raised."""
+    if failure is not None or level <= 0:
+        return frozenset(), failure
+    try:
+        return frozenset(attack.knows()) & {"model", "defense"}, None
+    except BaseException as exc:  # noqa: BLE001 - plugin code: a real interrupt is re-raised by _failure
+        return frozenset(), _failure("attack", label, exc)
+
+
+def _context(knows: frozenset, task: Task, model_label: str, model, defense_label: str, defense):
+    """The :class:`irisbench.AttackContext` of a white-box attack (None for one that knows nothing)."""
+    if not knows:
+        return None
+    from irisbench.api import AttackContext
+
+    knows_model = "model" in knows
+    return AttackContext(
+        model=model if knows_model else None,
+        model_random_state=seeding.random_state(task.root_seed, "model", task.dataset[0], task.seed, model_label)
+        if knows_model else None,
+        model_label=model_label if knows_model else "",
+        defense=defense if "defense" in knows else None,
+        defense_label=defense_label if "defense" in knows else "")
+
+
+def _poisoned_set(task: Task, level: float, X_train, y_train, n_classes: int, failure: str | None, context):
+    """``(X_p, y_p, poisoned_mask, error, row fields)`` of one poisoning of the training set."""
+    dataset_label, attack_label = task.dataset[0], task.attack[0]
+    X_p, y_p, poisoned, error = X_train, y_train, np.zeros(len(y_train), dtype=bool), failure
     if failure is None:
         try:
             X_p, y_p, poisoned = poison_training_set(X_train, y_train, task.attack[1], attack_label, level,
-                                                     n_classes, root, dataset_label, task.seed, task.cell_timeout)
+                                                     n_classes, task.root_seed, dataset_label, task.seed,
+                                                     task.cell_timeout, context)
         except BaseException as exc:
-            poison_error = _failure("attack", attack_label, exc)
-    shared = {"dataset": dataset_label, "attack": attack_label, "level": level, "n_train": n_train,
-              "seed": task.seed, "n_poisoned": int(poisoned.sum()) if poison_error is None else 0,
+            error = _failure("attack", attack_label, exc)
+    shared = {"dataset": dataset_label, "attack": attack_label, "level": level, "n_train": len(y_train),
+              "seed": task.seed, "n_poisoned": int(poisoned.sum()) if error is None else 0,
               # the realised budget: share of the rows handed to the defense (after the attack) that are poisoned
-              "poisoned_share": poisoned.sum() / len(poisoned) if poison_error is None else np.nan,
-              "train_digest": digest(X_p, y_p) if poison_error is None else ""}
+              "poisoned_share": poisoned.sum() / len(poisoned) if error is None else np.nan,
+              "train_digest": digest(X_p, y_p) if error is None else ""}
+    return X_p, y_p, poisoned, error, shared
 
-    rows = []
-    for defense_label, defense in task.defenses:
-        error, X_s, y_s, flagged = poison_error, X_p, y_p, None
-        if error is None:
-            try:
-                # level 0 is the same clean set under every attack, so it gets the same draw
-                rng = seeding.generator(root, "defense", dataset_label, task.seed, n_train,
-                                        attack_label if level > 0 else "clean", level, defense_label)
-                with deadline(task.cell_timeout, f"defense {defense_label}"):
-                    X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
-                flagged = check_mask(flagged, len(y_p), f"defense {defense_label}")
-                X_s, y_s = check_training_set(X_s, y_s, X_train.shape[1], n_classes, f"defense {defense_label}")
-            except BaseException as exc:
-                error = _failure("defense", defense_label, exc)
-        cleaned = {
-            "defense": defense_label,
-            "n_fit": len(y_s) if error is None else 0,
-            # what the model is fitted on: the poisoned set after the defense's sanitize (train_digest is before it)
-            "fit_digest": digest(X_s, y_s) if error is None else "",
-            "n_flagged": int(flagged.sum()) if flagged is not None and error is None else 0,
-            # share of the poisoned set dropped (0 for defenses that relabel or augment)
-            "removed_fraction": max(0.0, 1 - len(y_s) / len(y_p)) if error is None else np.nan,
-            **_detection(flagged if defense.flags and error is None else None, poisoned),
-        }
-        one_class = error is None and only_class(y_s) is not None
-        for model_label, model in task.models:
-            row = {**shared, **cleaned, "model": model_label, "status": "failed", "error": error or "",
-                   **dict.fromkeys(SCORE_METRICS, np.nan), "single_class": 0, "confusion": ""}
-            if one_class:  # every pipeline trained on one class predicts it: scored without building a model
-                row.update(fit_and_score(None, X_s, y_s, X_test, y_test, n_classes, model_label))
-                row["status"] = "ok"
-            elif error is None:
-                stage, label = "model", model_label  # whose code runs: blamed if it raises
-                try:
-                    estimator = model.build(seeding.random_state(root, "model", dataset_label, task.seed, model_label))
-                    stage, label = "defense", defense_label
-                    estimator = defense.wrap(estimator, seeding.random_state(root, "wrap", dataset_label, task.seed,
-                                                                             defense_label))
-                    stage, label = "model", model_label
-                    with deadline(task.cell_timeout, f"model {model_label}"):
-                        row.update(fit_and_score(estimator, X_s, y_s, X_test, y_test, n_classes, model_label))
-                    row["status"] = "ok"
-                except BaseException as exc:
-                    row["error"] = _failure(stage, label, exc)
-            rows.append(row)
-    return rows
+
+def _sanitized_set(task: Task, level: float, defense_label: str, defense, X_p, y_p, poisoned, error: str | None,
+                   n_train: int, n_features: int, n_classes: int):
+    """``(X_s, y_s, error, row fields)``: the defense's sanitize on one poisoned set, with detection scores.
+
+    ``n_train`` is the size of the training set before the attack (its generator's coordinate)."""
+    dataset_label, root = task.dataset[0], task.root_seed
+    X_s, y_s, flagged = X_p, y_p, None
+    if error is None:
+        try:
+            # level 0 is the same clean set under every attack, so it gets the same draw
+            rng = seeding.generator(root, "defense", dataset_label, task.seed, n_train,
+                                    task.attack[0] if level > 0 else "clean", level, defense_label)
+            with deadline(task.cell_timeout, f"defense {defense_label}"):
+                X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
+            flagged = check_mask(flagged, len(y_p), f"defense {defense_label}")
+            X_s, y_s = check_training_set(X_s, y_s, n_features, n_classes, f"defense {defense_label}")
+        except BaseException as exc:
+            error = _failure("defense", defense_label, exc)
+    cleaned = {
+        "defense": defense_label,
+        "n_fit": len(y_s) if error is None else 0,
+        # what the model is fitted on: the poisoned set after the defense's sanitize (train_digest is before it)
+        "fit_digest": digest(X_s, y_s) if error is None else "",
+        "n_flagged": int(flagged.sum()) if flagged is not None and error is None else 0,
+        # share of the poisoned set dropped (0 for defenses that relabel or augment)
+        "removed_fraction": max(0.0, 1 - len(y_s) / len(y_p)) if error is None else np.nan,
+        **_detection(flagged if defense.flags and error is None else None, poisoned),
+    }
+    return X_s, y_s, error, cleaned
+
+
+def _scored_row(task: Task, fields: dict, error: str | None, defense_label: str, defense, model_label: str, model,
+                X_s, y_s, X_test, y_test, n_classes: int) -> dict:
+    """One cell x seed row: the model built, wrapped by the defense, fitted on the sanitized set and scored."""
+    dataset_label, root = task.dataset[0], task.root_seed
+    row = {**fields, "model": model_label, "status": "failed", "error": error or "",
+           **dict.fromkeys(SCORE_METRICS, np.nan), "single_class": 0, "confusion": ""}
+    if error is None and only_class(y_s) is not None:
+        # every pipeline trained on one class predicts it: scored without building a model
+        row.update(fit_and_score(None, X_s, y_s, X_test, y_test, n_classes, model_label))
+        row["status"] = "ok"
+    elif error is None:
+        stage, label = "model", model_label  # whose code runs: blamed if it raises
+        try:
+            estimator = model.build(seeding.random_state(root, "model", dataset_label, task.seed, model_label))
+            stage, label = "defense", defense_label
+            estimator = defense.wrap(estimator, seeding.random_state(root, "wrap", dataset_label, task.seed,
+                                                                     defense_label))
+            stage, label = "model", model_label
+            with deadline(task.cell_timeout, f"model {model_label}"):
+                row.update(fit_and_score(estimator, X_s, y_s, X_test, y_test, n_classes, model_label))
+            row["status"] = "ok"
+        except BaseException as exc:
+            row["error"] = _failure(stage, label, exc)
+    return row
 
 
 def only_class(y) -> int | None:
