@@ -10,6 +10,7 @@ import pluggy
 
 from irisbench.api import (Attack, AttackContext, Dataset, Defense, LoadedData, Model, Param, Plugin, Sink, ThreatModel,
                            poison_count)
+from irisbench.domain import DOMAIN_PARAM, FeatureDomain, keep_in_domain
 from irisbench.errors import UsageError
 from irisbench.runner import run
 from irisbench.schema import TEST_SIZE
@@ -19,11 +20,13 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker("irisbench")
 
 __all__ = [
+    "DOMAIN_PARAM",
     "TEST_SIZE",
     "Attack",
     "AttackContext",
     "Dataset",
     "Defense",
+    "FeatureDomain",
     "LoadedData",
     "Model",
     "Param",
@@ -33,6 +36,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "hookimpl",
+    "keep_in_domain",
     "poison_count",
     "run",
 ]

@@ -178,8 +178,9 @@ class Attack(Plugin):
     """Poisons a training set. It only ever sees the training split."""
 
     kind = "attack"
-    #: Default threat model; an attack whose knowledge depends on its parameters overrides :meth:`threat_model`.
-    threat: ClassVar[ThreatModel] = ThreatModel("black-box", "labels", "availability")
+    #: What the attack assumes (every attack declares it; ``check_plugin`` fails without one). An attack whose
+    #: knowledge depends on its parameters (a surrogate, ``adaptive``) overrides :meth:`threat_model` instead.
+    threat: ClassVar[ThreatModel | None] = None
 
     def poison(self, X, y, fraction: float, rng, context: AttackContext | None = None):
         """Return ``(X_poisoned, y_poisoned, poisoned_mask)``.
@@ -191,7 +192,7 @@ class Attack(Plugin):
         """
         raise NotImplementedError
 
-    def threat_model(self) -> ThreatModel:
+    def threat_model(self) -> ThreatModel | None:
         """This instance's threat model (its knowledge may depend on parameters, e.g. a surrogate)."""
         return self.threat
 

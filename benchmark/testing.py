@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from irisbench import api
+from irisbench import domain as api_domain
 from irisbench.data import read_dataset
 from irisbench.errors import UsageError
 from irisbench.runner import run
@@ -124,19 +125,55 @@ def _same(first: tuple, second: tuple, what: str) -> None:
 
 def _check_attack(attack, who: str) -> None:
     X, _, y, _, n_classes = _iris()
+    with _check(who, "threat model"):
+        threat = attack.threat_model()
+        assert isinstance(threat, api.ThreatModel), (
+            f"threat_model() returned {threat!r}; declare one: threat = ThreatModel(knowledge, capability, goal) "
+            "(docs/plugins.md)")
+    with _check(who, "knows"):
+        knows = frozenset(attack.knows())
+        assert knows <= {"model", "defense"}, f"knows() = {sorted(knows)}; allowed: model, defense"
 
-    def poison(fraction):
+    def poison(fraction, context):
         X_in, y_in = X.copy(), y.copy()
-        X_p, y_p, mask = _unpack(attack.poison(X_in, y_in, fraction, np.random.default_rng(SEED)), who)
+        extra = {} if context is None else {"context": context}
+        X_p, y_p, mask = _unpack(attack.poison(X_in, y_in, fraction, np.random.default_rng(SEED), **extra), who)
         assert np.array_equal(X_in, X) and np.array_equal(y_in, y), f"{who} modified its input X or y in place"
         X_p, y_p = check_training_set(X_p, y_p, X.shape[1], n_classes, who)
         return X_p, y_p, check_mask(mask, len(y_p), who)
 
-    for fraction in FRACTIONS:
-        with _check(who, f"poison at fraction {fraction}"):
-            first = poison(fraction)
-        with _check(who, f"same result for the same generator seed (fraction {fraction})"):
-            _same(first, poison(fraction), who)
+    for context in _contexts(knows):
+        told = "" if context is None else f", told model {context.model_label or '-'} / defense " \
+                                          f"{context.defense_label or '-'}"
+        for fraction in FRACTIONS:
+            with _check(who, f"poison at fraction {fraction}{told}"):
+                first = poison(fraction, context)
+            with _check(who, f"same result for the same generator seed (fraction {fraction}{told})"):
+                _same(first, poison(fraction, context), who)
+            if "domain" not in {p.name for p in attack.params}:
+                continue  # an attack that offers no domain parameter makes no promise about it
+            with _check(who, f"domain=box keeps the poisons inside the clean data (fraction {fraction})"):
+                X_p, _, mask = first
+                inside = api_domain.FeatureDomain.of(X).contains(X_p[mask])
+                assert inside.all(), (f"{int((~inside).sum())} poisoned rows leave the clean training data's "
+                                      "per-feature min/max (project them with irisbench.keep_in_domain "
+                                      "when domain is box)")
+
+
+def _contexts(knows: frozenset) -> list:
+    """The contexts a white-box attack is checked with: none for one that knows nothing; otherwise two cells."""
+    if not knows:
+        return [None]
+    from irisbench.plugins.defenses import NoDefense
+    from irisbench.plugins.label_cleaning import LabelSanitization
+    from irisbench.plugins.models import DecisionTree, LogisticRegressionModel
+
+    cells = [(DecisionTree(), "decision_tree", NoDefense(), "none"),
+             (LogisticRegressionModel(), "logistic_regression", LabelSanitization(), "label_sanitization")]
+    return [api.AttackContext(model=m if "model" in knows else None, model_random_state=SEED if "model" in knows
+                              else None, model_label=ml if "model" in knows else "",
+                              defense=d if "defense" in knows else None,
+                              defense_label=dl if "defense" in knows else "") for m, ml, d, dl in cells]
 
 
 def _check_defense(defense, who: str) -> None:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from irisbench import Attack, Param, hookimpl, poison_count
+from irisbench import DOMAIN_PARAM, Attack, Param, ThreatModel, hookimpl, keep_in_domain, poison_count
 
 
 def choose_rows(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -17,20 +17,25 @@ class GaussianNoise(Attack):
 
     Threat model: an attacker (or a faulty sensor) corrupts the features of some
     training rows but not their labels. Each chosen row gets
-    N(0, (sigma * per-feature std of the clean training split)^2) added to every feature.
+    N(0, (sigma * per-feature std of the clean training split)^2) added to every feature, then (with
+    ``domain=box``, the default) clipped to the clean training split's per-feature min/max, integer
+    features rounded: a noisy row that no longer looks like data is caught by plain validation.
     """
 
     name = "gaussian"
+    threat = ThreatModel("black-box", "features", "availability")
     description = "Add Gaussian noise (sigma x per-feature std) to the features of random training rows"
     params = (
         Param("sigma", float, 1.0, "noise scale, in units of each feature's standard deviation", min=0.0),
+        DOMAIN_PARAM,
     )
 
     def poison(self, X, y, fraction, rng):
         mask = choose_rows(len(y), fraction, rng)
         scale = self.sigma * X.std(axis=0)
         X_poisoned = np.array(X, dtype=float, copy=True)
-        X_poisoned[mask] += rng.normal(0.0, 1.0, size=(int(mask.sum()), X.shape[1])) * scale
+        noisy = X_poisoned[mask] + rng.normal(0.0, 1.0, size=(int(mask.sum()), X.shape[1])) * scale
+        X_poisoned[mask] = keep_in_domain(self.domain, X, noisy)
         return X_poisoned, np.array(y, copy=True), mask
 
 
@@ -43,6 +48,7 @@ class LabelFlip(Attack):
     """
 
     name = "label_flip"
+    threat = ThreatModel("black-box", "labels", "availability")
     description = "Give random training rows a different class, uniformly among the others"
 
     def poison(self, X, y, fraction, rng):

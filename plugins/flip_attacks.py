@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from irisbench import Attack, Param, UsageError, hookimpl, poison_count
+from irisbench import Attack, Param, ThreatModel, UsageError, hookimpl, poison_count
 
 AUTO = "auto"
 
@@ -99,6 +99,7 @@ class TargetedFlip(Attack):
     """
 
     name = "targeted_flip"
+    threat = ThreatModel("black-box", "labels", "targeted")
     description = "Relabel random rows of a source class as a target class (auto: the closest pair)"
     params = (
         Param("source", str, AUTO, "class index whose rows are relabelled, or auto (the hardest pair)"),
@@ -227,6 +228,7 @@ class BoundaryFlip(Attack):
     """
 
     name = "boundary_flip"
+    threat = ThreatModel("grey-box", "labels", "availability")
     description = "Relabel the training rows nearest a surrogate's decision boundary as the neighbouring class"
     params = (
         Param("surrogate", str, "logistic_regression", "attacker's model, on standardized features",

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from irisbench import Attack, Param, hookimpl
+from irisbench import DOMAIN_PARAM, Attack, Param, ThreatModel, hookimpl, keep_in_domain
 
 from .flip_attacks import AUTO, check_class_options, resolve_pair
 
@@ -45,10 +45,13 @@ class Injection(Attack):
     for every attack (docs/plugins.md; results.csv records it as ``poisoned_share``): ``m`` rows are appended
     to the ``n`` clean ones, ``m`` chosen so that ``m / (n + m)`` is as close as possible
     to the level (see :func:`injection_count`); level 100 is rejected (a failed cell).
-    Clean rows come first and unchanged; the mask marks exactly the appended rows.
+    Clean rows come first and unchanged; the mask marks exactly the appended rows. With ``domain=box``
+    (the default) the crafted rows are projected onto the clean data's feature box, integer features
+    rounded, so that they look like data (:mod:`irisbench.domain`).
     """
 
     name = "injection"
+    threat = ThreatModel("black-box", "appended points", "targeted")
     description = ("Append source-class points moved towards the target class and labelled as the target "
                    "(level = their share of the enlarged training set)")
     params = (
@@ -56,6 +59,7 @@ class Injection(Attack):
         Param("target", str, AUTO, "class index they move towards and are labelled as, or auto"),
         Param("strength", float, 0.2, "share of the way from the source row to the target mean", min=0.0, max=1.0),
         Param("noise", float, 0.1, "jitter, in units of each feature's standard deviation", min=0.0),
+        DOMAIN_PARAM,
     )
 
     def __init__(self, **values):
@@ -75,7 +79,7 @@ class Injection(Attack):
         start = X[rng.choice(rows, size=m, replace=m > len(rows))]
         towards = X[y == target].mean(axis=0)
         jitter = rng.normal(0.0, 1.0, size=(m, X.shape[1])) * (self.noise * X.std(axis=0))
-        crafted = start + self.strength * (towards - start) + jitter
+        crafted = keep_in_domain(self.domain, X, start + self.strength * (towards - start) + jitter)
         X_poisoned = np.vstack([X, crafted])
         y_poisoned = np.concatenate([y, np.full(m, target, dtype=y.dtype)])
         mask = np.concatenate([np.zeros(len(y), dtype=bool), np.ones(m, dtype=bool)])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, install_plugin_packages
-from irisbench import Attack, Dataset, Defense, LoadedData, Model, Param, UsageError, poison_count
+from irisbench import (DOMAIN_PARAM, Attack, Dataset, Defense, LoadedData, Model, Param, ThreatModel, UsageError,
+                       keep_in_domain, poison_count)
 from irisbench.registry import load_registry
 from irisbench.testing import check_plugin
 
@@ -94,13 +95,14 @@ class Shift(Attack):
     """A correct attack; the broken ones below each break one promise."""
 
     name = "shift"
-    params = (Param("offset", float, 3.0, min=0.0),)
+    threat = ThreatModel("black-box", "features", "availability")
+    params = (Param("offset", float, 3.0, min=0.0), DOMAIN_PARAM)
 
     def poison(self, X, y, fraction, rng):
         mask = np.zeros(len(y), dtype=bool)
         mask[rng.choice(len(y), poison_count(fraction, len(y)), replace=False)] = True
         X = X.copy()
-        X[mask] += self.offset
+        X[mask] = keep_in_domain(self.domain, X, X[mask] + self.offset)  # stays inside the clean data's box by default
         return X, y.copy(), mask
 
 
@@ -136,6 +138,34 @@ class ForeignLabels(Shift):
         return X, np.where(mask, 7, y), mask
 
 
+class Undeclared(Shift):
+    name = "undeclared"
+    threat = None
+
+
+class OutOfDomain(Shift):
+    name = "out_of_domain"
+
+    def poison(self, X, y, fraction, rng):
+        X_p, y_p, mask = super().poison(X, y, fraction, rng)
+        X_p[mask] += 100.0  # far outside the clean data's box, with default parameters
+        return X_p, y_p, mask
+
+
+class PeeksAtNothing(Shift):
+    """A white-box attack that uses the model it is told about: checked with a context."""
+
+    name = "peeks"
+
+    def knows(self):
+        return frozenset({"model"})
+
+    def poison(self, X, y, fraction, rng, context=None):
+        assert context is not None and context.model is not None, "no context given to a white-box attack"
+        context.model.build(context.model_random_state).fit(X, y)
+        return super().poison(X, y, fraction, rng)
+
+
 class LaxParams(Shift):
     name = "lax_params"
 
@@ -145,6 +175,7 @@ class LaxParams(Shift):
 
 def test_a_correct_attack_passes():
     check_plugin(Shift)
+    check_plugin(PeeksAtNothing)  # a white-box attack is checked with the contexts of two cells
 
 
 @pytest.mark.parametrize(("cls", "message"), [
@@ -154,6 +185,9 @@ def test_a_correct_attack_passes():
     (Unseeded, "attack 'unseeded' fails check 'same result for the same generator seed (fraction 0.1)'"),
     (ForeignLabels, "returned labels outside the 3 known classes"),
     (LaxParams, "attack 'lax_params' fails check 'unknown parameter is a UsageError'"),
+    (Undeclared, "attack 'undeclared' fails check 'threat model': threat_model() returned None; declare one"),
+    (OutOfDomain, "attack 'out_of_domain' fails check 'domain=box keeps the poisons inside the clean data "
+                  "(fraction 0.1)': 11 poisoned rows leave the clean training data's per-feature min/max"),
 ])
 def test_check_plugin_catches_a_broken_attack(cls, message):
     with pytest.raises(AssertionError) as caught:

@@ -106,10 +106,11 @@ def test_metric_history_over_rest(logged, server):
         expected = summary[summary["attack"] == attack]
         assert [int(m["step"]) for m in history] == [0, 50, 250, 1000]
         assert [m["value"] for m in history] == pytest.approx(list(expected["accuracy_mean"]))
-    # inputs come back too: the clean set plus one poisoned set per level
+    # inputs come back too: the clean set, one poisoned set per level and (after the defense) the set fitted at it
     inputs = runs[next(iter(record.meta["mlflow"]["child_run_ids"].values()))]["inputs"]["dataset_inputs"]
-    assert {i["dataset"]["name"] for i in inputs} == {
-        "iris", "iris/gaussian@0%", "iris/gaussian@0.5%", "iris/gaussian@2.5%", "iris/gaussian@10%"}
+    levels = ("0%", "0.5%", "2.5%", "10%")
+    assert {i["dataset"]["name"] for i in inputs} == {"iris", *(f"iris/gaussian@{lv}" for lv in levels),
+                                                     *(f"iris/gaussian@{lv}/none" for lv in levels)}
 
 
 def test_artifacts_are_proxied_to_the_server(logged, server):

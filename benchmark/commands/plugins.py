@@ -14,6 +14,17 @@ def _params(cls, verbose: bool) -> str:
     return ", ".join(f"{p.name}={p.default!r}" for p in cls.params)
 
 
+def _description(info) -> str:
+    """The plugin's description; for an attack, also its threat model (with default parameters)."""
+    if info.kind != "attack":
+        return info.cls.description
+    try:
+        threat = info.cls().threat_model()
+    except Exception:  # noqa: BLE001 - a third-party attack that cannot be built with its defaults
+        threat = getattr(info.cls, "threat", None)
+    return f"{info.cls.description}\nthreat model: {threat if threat is not None else 'not declared'}"
+
+
 def plugins_command(args) -> int:
     from rich.markup import escape
 
@@ -23,7 +34,7 @@ def plugins_command(args) -> int:
     for warning in registry.warnings:
         warn(warning)
     headers = ["kind", "name", "description", "parameters", "package"]
-    rows = [[escape(text) for text in (info.kind, info.name, info.cls.description,
+    rows = [[escape(text) for text in (info.kind, info.name, _description(info),
                                        _params(info.cls, args.verbose), info.package)]
             for info in registry.all() if not args.kind or info.kind == args.kind]
     for renderable in fit_table("irisbench plugins", headers, rows, keys=2, width=stdout.width,

@@ -1,13 +1,14 @@
 """The plugin author's guide example (docs/plugins.md), verbatim: an attack, a defense and an output format."""
 
 import numpy as np
-from irisbench import Attack, Defense, Param, Sink, hookimpl, poison_count
+from irisbench import Attack, Defense, Param, Sink, ThreatModel, hookimpl, poison_count
 
 
 class Shift(Attack):
     """Threat model: a constant offset added to the features of random training rows."""
 
     name = "shift"
+    threat = ThreatModel("black-box", "features", "availability")
     description = "Add a constant offset to the features of random training rows"
     params = (Param("offset", float, 3.0, "offset added to every feature", min=0.0),)
 

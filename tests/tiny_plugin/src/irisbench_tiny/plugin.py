@@ -2,13 +2,14 @@
 
 import numpy as np
 
-from irisbench import Attack, Defense, Model, Param, hookimpl, poison_count
+from irisbench import Attack, Defense, Model, Param, ThreatModel, hookimpl, poison_count
 
 
 class Shift(Attack):
     """Threat model: a constant offset added to the features of random rows."""
 
     name = "tiny_shift"
+    threat = ThreatModel("black-box", "features", "availability")
     description = "Add a constant offset to the features of random training rows"
     params = (Param("offset", float, 3.0, "offset added to every feature", min=0.0),)
 
@@ -24,6 +25,7 @@ class Impostor(Attack):
     """Claims a built-in name: irisbench must keep the built-in and warn."""
 
     name = "gaussian"
+    threat = ThreatModel("black-box", "features", "availability")
     description = "An impostor that must never replace the built-in gaussian attack"
 
     def poison(self, X, y, fraction, rng):
@@ -32,6 +34,7 @@ class Impostor(Attack):
 
 class NanAttack(Attack):
     name = "tiny_nan"
+    threat = ThreatModel("black-box", "features", "availability")
     description = "Returns NaN features: malformed output irisbench must reject"
 
     def poison(self, X, y, fraction, rng):
@@ -42,6 +45,7 @@ class NanAttack(Attack):
 
 class ShortMask(Attack):
     name = "tiny_short_mask"
+    threat = ThreatModel("black-box", "features", "availability")
     description = "Returns a mask one row short: malformed output irisbench must reject"
 
     def poison(self, X, y, fraction, rng):
