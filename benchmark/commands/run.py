@@ -368,6 +368,15 @@ def _disk_full(exc: BaseException, out_dir: Path) -> bool:
     return True
 
 
+def _threat(ref, registry) -> str:
+    """An attack's threat model as text, for the report (``not declared`` when a plugin has none or raises)."""
+    try:
+        threat = ref.create(registry).threat_model()
+    except Exception:  # noqa: BLE001 - plugin code; the run itself reports a broken attack per cell
+        threat = None
+    return str(threat) if threat is not None else "not declared"
+
+
 def _initial_meta(plan, registry, out_dir: Path, started_at: str, class_names) -> dict:
     spec = plan.spec
     refs = [ref for refs in (spec.datasets, spec.attacks, spec.defenses, spec.models) for ref in refs]
@@ -381,6 +390,7 @@ def _initial_meta(plan, registry, out_dir: Path, started_at: str, class_names) -
         "versions": package_versions(set(plugins.values()) - {"irisbench"}),
         "plugins": plugins,
         "defense_families": {ref.label: registry.get("defense", ref.name).cls.family for ref in spec.defenses},
+        "attack_threats": {ref.label: _threat(ref, registry) for ref in spec.attacks},
         "started_at": started_at,
         "class_names": class_names,
         "n_cells": plan.n_cells,

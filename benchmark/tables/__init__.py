@@ -11,7 +11,9 @@ written as a CSV beside the report), so a reader can trace every sentence back t
 - :func:`budget_table`          the realised poisoned share per (dataset, attack, n_train, level);
 - :func:`breakdown_table`       breakdown level per configuration;
 - :func:`clean_equivalent_table` clean-equivalent sample size per poisoned cell;
-- :func:`detection_table`       detection precision / recall of the :func:`detecting_defenses`.
+- :func:`detection_table`       detection precision / recall of the :func:`detecting_defenses`;
+- :func:`worst_case_table`      per defense and level, the attack under which it does worst;
+- :func:`adaptive_table`        each adaptive attack beside its plain form: defended score, detection recall.
 
 Statistics come from :mod:`irisbench.stats` (Student-t intervals, paired t-test, Holm,
 recovery, breakdown level, clean-equivalent inversion); nothing here re-implements them.
@@ -26,6 +28,8 @@ import pandas as pd
 
 from irisbench.results import ResultSet
 from irisbench.tables.breakdown import BREAKDOWN_COLUMNS, breakdown_table
+from irisbench.tables.attackers import (ADAPTIVE_COLUMNS, ADAPTIVE_WORDS, WORST_CASE_COLUMNS, adaptive_table,
+                                        plain_label, worst_case_table)
 from irisbench.tables.budget import BUDGET_COLUMNS, budget_table, short_of_level
 from irisbench.tables.chance import chance_table
 from irisbench.tables.clean import clean_table
@@ -41,6 +45,12 @@ from irisbench.tables.degradation import DEGRADATION_COLUMNS, degradation_table
 from irisbench.tables.detection import DETECTION_COLUMNS, detecting_defenses, detection_table
 
 __all__ = [
+    "ADAPTIVE_COLUMNS",
+    "ADAPTIVE_WORDS",
+    "WORST_CASE_COLUMNS",
+    "adaptive_table",
+    "plain_label",
+    "worst_case_table",
     "BASELINE_DEFENSE",
     "BOOTSTRAP_MIN_DEFINED",
     "BOOTSTRAP_RESAMPLES",
@@ -102,17 +112,21 @@ class Tables:
     clean_equivalent: pd.DataFrame
     detection: pd.DataFrame
     budget: pd.DataFrame
+    worst_case: pd.DataFrame
+    adaptive: pd.DataFrame
     #: The metric the tables are about (``--metric``); their accuracy columns carry its name.
     metric: str = "accuracy"
 
     #: CSV file name per table, written beside analysis_report.md
     FILES = {"clean": "clean_accuracy.csv", "degradation": "degradation.csv", "defenses": "defense_comparison.csv",
              "chance": "chance.csv", "breakdown": "breakdown.csv", "clean_equivalent": "clean_equivalent.csv",
-             "detection": "detection.csv", "budget": "poisoned_share.csv"}
+             "detection": "detection.csv", "budget": "poisoned_share.csv", "worst_case": "worst_case.csv",
+             "adaptive": "adaptive_attacks.csv"}
 
 
 def all_tables(results: ResultSet, metric: str = "accuracy") -> Tables:
     return Tables(clean=clean_table(results, metric), degradation=degradation_table(results, metric),
                   defenses=defense_table(results, metric=metric), chance=chance_table(results),
                   breakdown=breakdown_table(results, metric), clean_equivalent=clean_equivalent_table(results, metric),
-                  detection=detection_table(results), budget=budget_table(results), metric=metric)
+                  detection=detection_table(results), budget=budget_table(results),
+                  worst_case=worst_case_table(results, metric), adaptive=adaptive_table(results, metric), metric=metric)

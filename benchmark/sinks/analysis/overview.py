@@ -5,6 +5,7 @@ from __future__ import annotations
 from irisbench import tables as tb
 from irisbench.record import RunRecord
 from irisbench.schema import ALPHA, CELL_COLUMNS, CONFIG_COLUMNS, fmt, level_text
+from irisbench.sinks.analysis.attackers import threat_lines
 from irisbench.sinks.analysis.format import MAX_LISTED, levels_text, metric_label
 
 #: What each metric ``--metric`` can choose measures, for "How to read this".
@@ -159,6 +160,7 @@ def setup_section(record: RunRecord, t: tb.Tables) -> str:
         "## Setup", "",
         f"- Dataset(s): {', '.join(names['dataset'])}",
         f"- Attacks: {', '.join(names['attack'])}",
+        *threat_lines(record),
         f"- Defenses: {', '.join(names['defense'])}",
         f"- Models: {', '.join(names['model'])}",
         f"- Levels (%): {levels_text(record.result_set.levels())}. {LEVEL_DEFINITION}",
