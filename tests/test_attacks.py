@@ -36,9 +36,13 @@ def test_gaussian_poisons_exactly_the_masked_rows(registry, iris_train, level):
 
 def test_gaussian_noise_scale_follows_sigma_and_feature_std(registry, iris_train):
     X, y = iris_train
-    Xp, _, mask = registry.create("attack", "gaussian", {"sigma": 2.0}).poison(X, y, 1.0, np.random.default_rng(3))
+    free = {"sigma": 2.0, "domain": "free"}  # unclipped: the noise itself
+    Xp, _, mask = registry.create("attack", "gaussian", free).poison(X, y, 1.0, np.random.default_rng(3))
     ratio = (Xp - X).std(axis=0) / X.std(axis=0)
     assert np.allclose(ratio, 2.0, rtol=0.25)
+    # the default keeps the noisy rows inside the clean data's box: the same draw, clipped
+    Xb, _, _ = registry.create("attack", "gaussian", {"sigma": 2.0}).poison(X, y, 1.0, np.random.default_rng(3))
+    np.testing.assert_array_equal(Xb, np.clip(Xp, X.min(axis=0), X.max(axis=0)))
     X0, _, _ = registry.create("attack", "gaussian", {"sigma": 0.0}).poison(X, y, 0.5, np.random.default_rng(3))
     np.testing.assert_array_equal(X0, X)
 

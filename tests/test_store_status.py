@@ -28,7 +28,8 @@ def test_run_and_log_say_they_are_opening_the_store(tmp_path):
     # MLflow opens the store in its own process while the grid computes: the driver says so only when
     # it is left waiting for it (more than the status line's 1 s delay), which depends on the machine
     waited = json.loads((tmp_path / "run" / "run.json").read_text())["timings"]["sink_seconds"]["mlflow"]
-    said = [line for line in run.stderr.splitlines() if line.startswith("irisbench: ")]
+    said = [line for line in run.stderr.splitlines()  # the power warning of this small grid aside
+            if line.startswith("irisbench: ") and not line.startswith("irisbench: warning: with ")]
     if waited > 1.3:
         assert said[0] in (f"irisbench: opening MLflow store {uri} (first use creates it)",
                            "irisbench: waiting for output 'mlflow'")
