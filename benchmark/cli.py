@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: irisbench poison --dataset iris --attack label_flip --level 10 --seed 0 --out poisoned.csv")
     poison.add_argument("--dataset", default="iris", metavar="NAME", help="dataset plugin (default: iris)")
     poison.add_argument("--attack", default="gaussian", metavar="NAME", help="attack plugin (default: gaussian)")
+    poison.add_argument("--model", default="decision_tree", metavar="NAME",
+                        help="the cell's model, told to a white-box attack (default: decision_tree)")
+    poison.add_argument("--defense", default="none", metavar="NAME",
+                        help="the cell's defense, told to an adaptive attack (default: none)")
     poison.add_argument("--level", default="10", metavar="PCT", help="poisoning level in %% (default: 10)")
     poison.add_argument("--seed", default="0", metavar="S", help="root seed, as in 'irisbench run' (default: 0)")
     poison.add_argument("--repeat", default="0", metavar="I",

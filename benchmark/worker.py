@@ -350,18 +350,28 @@ def _attack_knowledge(attack, label: str, level: float, failure: str | None) -> 
 
 def _context(knows: frozenset, task: Task, model_label: str, model, defense_label: str, defense):
     """The :class:`irisbench.AttackContext` of a white-box attack (None for one that knows nothing)."""
+    return attack_context(knows, task.root_seed, task.dataset[0], task.seed, model_label, model, defense_label,
+                          defense)
+
+
+def attack_context(knows: frozenset, root: int, dataset_label: str, seed: int, model_label: str, model,
+                   defense_label: str, defense):
+    """What a white-box attack is told of the cell (model, its random_state, defense), or None if it knows nothing.
+
+    The model's random_state is the one the cell builds it with, so the attack sees the very estimator.
+    """
     if not knows:
         return None
     from irisbench.api import AttackContext
 
-    knows_model = "model" in knows
+    knows_model, knows_defense = "model" in knows, "defense" in knows
     return AttackContext(
         model=model if knows_model else None,
-        model_random_state=seeding.random_state(task.root_seed, "model", task.dataset[0], task.seed, model_label)
+        model_random_state=seeding.random_state(root, "model", dataset_label, seed, model_label)
         if knows_model else None,
         model_label=model_label if knows_model else "",
-        defense=defense if "defense" in knows else None,
-        defense_label=defense_label if "defense" in knows else "")
+        defense=defense if knows_defense else None,
+        defense_label=defense_label if knows_defense else "")
 
 
 def _poisoned_set(task: Task, level: float, X_train, y_train, n_classes: int, failure: str | None, context):

@@ -154,3 +154,18 @@ def test_adaptive_attacks_are_paired_with_their_plain_form_by_seed():
     assert row["p_value"] == pytest.approx(stats.ttest_1samp(diff, 0).pvalue)
     assert (row["plain_recall"], row["adaptive_recall"]) == pytest.approx((0.9, 0.2))
     assert row["verdict"] == "adaptive significantly stronger"
+
+
+def test_poison_tells_a_white_box_attack_the_model_and_defense_given(peek_runs, capsys):
+    root, _ = peek_runs
+    plugins = ["--plugins-dir", str(root / "plugins")]
+    chosen = {}
+    for model, defense in (("decision_tree", "none"), ("knn", "none"), ("knn", "isolation")):
+        out = root / f"poisoned-{model}-{defense}.csv"
+        assert main([*plugins, "poison", "--attack", "peek", "--model", model, "--defense", defense,
+                     "--level", "10", "--out", str(out), "--force"]) == 0
+        frame = pd.read_csv(out)
+        chosen[model, defense] = tuple(frame.index[frame["poisoned"] == 1])
+    assert len(set(chosen.values())) == 3  # each cell gets its own poisoned rows
+    assert main([*plugins, "poison", "--attack", "peek", "--model", "no_such_model", "--out", "-"]) == 2
+    assert "no_such_model" in capsys.readouterr().err

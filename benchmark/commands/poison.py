@@ -37,13 +37,15 @@ def poison_command(args) -> int:
     from irisbench.schema import TEST_SIZE
     from irisbench.spec import parse_levels, parse_positive_int, parse_ref
     from irisbench.data import check_datasets, load_dataset
-    from irisbench.worker import CellError, make_split, poison_training_set
+    from irisbench.worker import CellError, attack_context, make_split, poison_training_set
 
     registry = load_registry(plugin_dirs=args.plugins_dir)
     for warning in registry.warnings:
         warn(warning)
     dataset_ref = parse_ref("dataset", args.dataset, registry)
     attack_ref = parse_ref("attack", args.attack, registry)
+    model_ref = parse_ref("model", args.model, registry)
+    defense_ref = parse_ref("defense", args.defense, registry)
     levels = parse_levels([args.level])
     if len(levels) != 1:
         raise UsageError(f"--level takes one level, got {args.level!r}")
@@ -61,8 +63,13 @@ def poison_command(args) -> int:
     X, y, features, classes = load_dataset(dataset_ref.label, dataset_ref.create(registry))
     X_train, _, y_train, _ = make_split(X, y, TEST_SIZE, root, dataset_ref.label, repeat)
     try:
-        X_p, y_p, mask = poison_training_set(X_train, y_train, attack_ref.create(registry), attack_ref.label,
-                                             level, len(classes), root, dataset_ref.label, repeat)
+        attack = attack_ref.create(registry)
+        # a white-box attack is told the model and defense of the cell it poisons for (--model, --defense)
+        context = attack_context(frozenset(attack.knows()) if level > 0 else frozenset(), root, dataset_ref.label,
+                                 repeat, model_ref.label, model_ref.create(registry), defense_ref.label,
+                                 defense_ref.create(registry))
+        X_p, y_p, mask = poison_training_set(X_train, y_train, attack, attack_ref.label, level, len(classes), root,
+                                             dataset_ref.label, repeat, context=context)
     except CellError as exc:  # the attack returned something unusable: its failure, not the user's
         error(str(exc))
         return 1  # the plugin failed, not the user (2) or the command (0: written)
