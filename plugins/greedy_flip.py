@@ -17,13 +17,28 @@ once per shortlisted candidate (``refits`` of them) and keeps the best. Cheap sc
 - trees and forests: the structure (Timber, Calzavara et al. 2024). A training row's flip moves the class
   distribution of its leaf by one row over the leaf's size, and with it the prediction of the validation
   rows routed to that leaf; summed over the trees of a forest this is the first-order change of the
-  forest's probabilities on the validation rows. A forest is not refitted per candidate (too expensive): its
-  averaged structural score is already that change.
+  forest's probabilities on the validation rows. A single tree also gets the validation points nearest the
+  flipped row (the island a refit carves around it) and leaf takeovers: in the tree fitted on every row,
+  the fewest flips of a leaf's majority rows that give the leaf another majority (one move, refitted like a
+  single flip and compared per flip). A forest is not refitted per candidate (too expensive): its averaged
+  structural score is already that change.
 - logistic regression: the influence function (Koh and Liang 2017, used for poisoning by Koh, Steinhardt and
   Liang 2018): the flip's change of the training objective's gradient, through the inverse Hessian, dotted
   with the validation loss's gradient.
 - any other model: a local score: each validation row lends its (surrogate-weighted) vote to its nearest
   training rows, which a flip turns against it.
+
+Validation folds: with ``crossfit`` (the default) the training rows are cut into ``round(1 / validation)``
+stratified folds; every fold's surrogate is fitted on the other rows (with the current flips) and judged on
+the fold, so any row may be flipped and every row validates once. ``smoothing`` replaces each validation row by
+10 copies jittered by that many feature standard deviations, so that the loss measures regions rather than
+single points.
+
+Limits (measured, see the note of issue 14): against an unpruned decision tree the attack is no stronger than
+random flips. Such a tree carves every flipped row into its own leaf, so each flip costs about one training
+row's cell of test mass wherever it is; the flips that hurt the validation folds most are those whose cells
+happen to hold validation rows, which does not carry over to the test split. Depth-limited trees (where leaf
+takeovers pay), logistic regression and the SVM are hurt much more than by random flips.
 
 Greedy label flipping to maximise the validation error follows Xiao, Xiao and Eckert 2012 ("Adversarial
 label flips attack on support vector machines"); rounds with rescoring keep it at a few dozen fits per cell.
@@ -58,6 +73,8 @@ TARGET = "target"
 AUTO_REFITS = {"tree": 20, "forest": 0, "linear": 4, "local": 30}
 #: Neighbours of the agreement test in adaptive mode (label_sanitization's default k).
 NEIGHBOURS = 10
+#: Leaf takeovers refitted per round (decision trees).
+TAKEOVERS = 10
 #: Jittered copies of every validation row when smoothing.
 COPIES = 10
 
@@ -274,25 +291,52 @@ class Search:
             leaves_fit, leaves_val = final.apply(Xt_fit), final.apply(Xt_val)
             S = leaf_scores(leaves_fit.reshape(len(Xt_fit), -1), leaves_val.reshape(len(Xt_val), -1),
                             fold.y_val, self.k)
-            if kind == "tree":  # the island a refit carves around a flipped row: its nearest validation points
-                S = 0.5 * (S + local_scores(estimator, fold.X_val, fold.y_val, fold.nearest, len(y_fit), self.k))
-            return S[rows, y_fit][:, None] - S, kind
+            gain = S[rows, y_fit][:, None] - S
+            if kind == "tree":
+                local = local_scores(estimator, fold.X_val, fold.y_val, fold.nearest, len(y_fit), self.k)
+                gain = 0.5 * (gain + local[rows, y_fit][:, None] - local)
+            return gain, kind
         if kind == "linear":
             s = influence_scores(final, transform(fold.X_fit), transform(fold.X_val), fold.y_val, self.k)
             return s - s[rows, y_fit][:, None], kind
         S = local_scores(estimator, fold.X_val, fold.y_val, fold.nearest, len(y_fit), self.k)
         return S[rows, y_fit][:, None] - S, kind
 
-    def trial_loss(self, y, row, label, base: list) -> float:
-        """The loss with one more flip: refit only the folds whose fit rows hold ``row``."""
+    def trial_loss(self, y, move, base: list) -> float:
+        """The loss with the flips of ``move`` ((row, class) pairs) added: refit only the folds fitted on them."""
         trial = y.copy()
-        trial[row] = label
+        rows = np.array([row for row, _ in move])
+        trial[rows] = [label for _, label in move]
         total = 0.0
         for fold, fold_base in zip(self.folds, base):
-            fitted = np.searchsorted(fold.fit_rows, row)
-            inside = fitted < len(fold.fit_rows) and fold.fit_rows[fitted] == row
+            inside = np.isin(rows, fold.fit_rows).any()
             total += self.fold_loss(fold, self.fit(fold, trial)) if inside else fold_base
         return total / len(self.folds)
+
+    def takeovers(self, y, gain, room: int) -> list:
+        """Leaf takeovers (Timber's view of a tree): in the tree fitted on every row, the fewest flips of a leaf's
+        majority rows that give the leaf another majority, best first by the leaf's rows they turn wrong per
+        flip. Single flips are left to the pair candidates; rows ``gain`` forbids are not used."""
+        from sklearn.base import clone
+
+        if len(np.unique(y)) < 2:
+            return []
+        final, transform = final_step(clone(self.template).fit(self.X, y))
+        leaves = final.apply(transform(self.X))
+        found = []
+        for leaf in np.unique(leaves):
+            members = np.flatnonzero(leaves == leaf)
+            counts = np.bincount(y[members], minlength=self.k)
+            major = int(counts.argmax())
+            for label in range(self.k):
+                need = int((counts[major] - counts[label]) // 2 + 1)
+                rows = members[(y[members] == major) & np.isfinite(gain[members, label])]
+                if label == major or need < 2 or need > min(room, len(rows)):
+                    continue
+                rows = rows[np.argsort(-gain[rows, label], kind="stable")][:need]
+                wrong = np.sum(self.codes[members] == major) - np.sum(self.codes[members] == label)
+                found.append((-wrong / need, int(leaf), label, tuple((int(r), label) for r in rows)))
+        return [move for *_, move in sorted(found)]
 
     def agreement(self, y) -> np.ndarray:
         """Per row and class: the share of the row's nearest neighbours (itself excluded) carrying that label."""
@@ -389,19 +433,24 @@ class GreedyFlip(Attack):
             if len(finite) == 0:
                 break
             pairs = finite[np.argsort(-gain.ravel()[finite], kind="stable")]  # (row, class) as row * k + class
-            take = min(math.ceil((budget - len(flips)) / left), len(np.unique(pairs // search.k)))
+            room = budget - len(flips)
+            take = min(math.ceil(room / left), len(np.unique(pairs // search.k)))
             refits = self.refits if self.refits is not None else AUTO_REFITS[kind]
-            shortlist = pairs[:max(take, refits)]
-            if kind != "forest" and len(shortlist) > take:
+            moves = [((int(p // search.k), int(p % search.k)),) for p in pairs[:max(take, refits)]]
+            if kind == "tree":
+                moves += search.takeovers(y, gain, room)[:TAKEOVERS]
+            if kind != "forest" and len(moves) > take:
                 base = [search.fold_loss(fold, model) for fold, model in zip(search.folds, fitted)]
-                losses = [search.trial_loss(y, pair // search.k, pair % search.k, base) for pair in shortlist]
-                shortlist = shortlist[np.argsort(-np.asarray(losses), kind="stable")]
-            for pair in shortlist:
-                if len(flips) >= budget or take == 0:
+                before = float(np.mean(base))
+                per_flip = [(search.trial_loss(y, move, base) - before) / len(move) for move in moves]
+                moves = [moves[i] for i in np.argsort(-np.asarray(per_flip), kind="stable")]
+            used = 0
+            for move in moves:
+                if used >= take:
                     break
-                if int(pair // search.k) not in flips:
-                    flips[int(pair // search.k)] = int(pair % search.k)
-                    take -= 1
+                if len(move) <= budget - len(flips) and not any(row in flips for row, _ in move):
+                    flips.update(move)
+                    used += len(move)
             left = max(1, left - 1)
         return self.fill(search, budget, flips, banned)
 
