@@ -25,6 +25,8 @@ once per shortlisted candidate (``refits`` of them) and keeps the best. Cheap sc
 - logistic regression: the influence function (Koh and Liang 2017, used for poisoning by Koh, Steinhardt and
   Liang 2018): the flip's change of the training objective's gradient, through the inverse Hessian, dotted
   with the validation loss's gradient.
+- support vector machines: the same influence, of a logistic regression fitted on the machine's inputs (a
+  smooth stand-in for its margin), then refits of the shortlist with the machine itself.
 - any other model: a local score: each validation row lends its (surrogate-weighted) vote to its nearest
   training rows, which a flip turns against it.
 
@@ -70,7 +72,7 @@ TARGET = "target"
 #: a millisecond and its cheap score misses which flips restructure it, so it checks every candidate; a forest
 #: is too slow to refit and its structural score is already its first-order change; logistic regression's
 #: influence score ranks well.
-AUTO_REFITS = {"tree": 20, "forest": 0, "linear": 4, "local": 30}
+AUTO_REFITS = {"tree": 20, "forest": 0, "linear": 4, "margin": 10, "local": 30}
 #: Neighbours of the agreement test in adaptive mode (label_sanitization's default k).
 NEIGHBOURS = 10
 #: Leaf takeovers refitted per round (decision trees).
@@ -162,6 +164,13 @@ def family(final) -> str:
     if isinstance(final, LogisticRegression):
         return "linear"
     return "local"
+
+
+def margin_model(final) -> bool:
+    """A support vector machine: scored by a logistic regression's influence (its margin's smooth cousin)."""
+    from sklearn.svm import SVC
+
+    return isinstance(final, SVC)
 
 
 def leaf_scores(leaves_tr: np.ndarray, leaves_val: np.ndarray, y_val: np.ndarray, k: int) -> np.ndarray:
@@ -296,9 +305,13 @@ class Search:
                 local = local_scores(estimator, fold.X_val, fold.y_val, fold.nearest, len(y_fit), self.k)
                 gain = 0.5 * (gain + local[rows, y_fit][:, None] - local)
             return gain, kind
-        if kind == "linear":
+        if kind == "linear" or margin_model(final):
+            if kind != "linear":  # a kernel machine: the influence of a logistic regression on its own inputs
+                from sklearn.linear_model import LogisticRegression
+
+                final = LogisticRegression(max_iter=1000).fit(transform(fold.X_fit), y_fit)
             s = influence_scores(final, transform(fold.X_fit), transform(fold.X_val), fold.y_val, self.k)
-            return s - s[rows, y_fit][:, None], kind
+            return s - s[rows, y_fit][:, None], "linear" if kind == "linear" else "margin"
         S = local_scores(estimator, fold.X_val, fold.y_val, fold.nearest, len(y_fit), self.k)
         return S[rows, y_fit][:, None] - S, kind
 
@@ -370,7 +383,7 @@ class GreedyFlip(Attack):
         Param("adaptive", bool, False, "know the cell's defense and keep the flips from being flagged"),
         Param("rounds", int, 6, "rescoring rounds over the budget (more: stronger, slower)", min=1, max=1000),
         Param("refits", int, None, "candidate flips refitted per round (default: every candidate for a tree, "
-              "none for a forest, 4 for logistic regression, 30 otherwise)", min=0, max=100_000),
+              "none for a forest, 4 for logistic regression, 10 for an SVM, 30 otherwise)", min=0, max=100_000),
         Param("tries", int, 4, "adaptive: re-spend the flagged flips up to this many times", min=0, max=100),
     )
 
