@@ -126,11 +126,11 @@ def test_transfer_from_logistic_regression_hurts_the_svm_more_than_label_flip():
 @pytest.mark.slow
 def test_adaptive_evades_label_sanitization_and_still_hurts():
     record = irisbench.run(attack=["greedy_flip", "greedy_flip[adaptive=true]"], model="logistic_regression",
-                           defense="label_sanitization", levels=[0, 20], seeds=6, jobs=2)
+                           defense="label_sanitization", levels=[0, 10, 20], seeds=6, jobs=2)
     df = record.results
-    poisoned = df[df.level == 20].groupby("attack")
+    poisoned = df[df.level > 0].groupby("attack")
     recall = poisoned.detection_recall.mean()
-    assert recall["greedy_flip[adaptive=True]"] < recall["greedy_flip"] - 0.2
+    assert recall["greedy_flip[adaptive=True]"] < 0.5 * recall["greedy_flip"]
     clean = df[df.level == 0].accuracy.mean()
     assert poisoned.accuracy.mean()["greedy_flip[adaptive=True]"] < clean - 0.1
 
