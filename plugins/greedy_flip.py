@@ -7,12 +7,12 @@ the cell fits, random state included). ``surrogate=<model>`` is a grey-box trans
 a built-in model of their choice instead. ``adaptive=true`` adds knowledge of the cell's defense: the flips
 are kept from being flagged or relabelled by it.
 
-Algorithm. The attacker carves a seeded, stratified validation split (``validation``, 1/3 by default) from the
-training set it is given (never the test split), flips only rows of the remaining part, and measures the loss
-of the surrogate fitted on that part on the validation rows (error rate plus half the mean probability lost on
-the true class). It spends ``poison_count(fraction, n)`` flips in ``rounds`` rounds; every round refits the
-surrogate on the current labels, scores every candidate flip (row, new class) cheaply, refits the surrogate
-once per shortlisted candidate (``refits`` of them) and keeps the best. Cheap scores, by model family:
+Algorithm. The attacker holds out validation rows of the training set it is given (never the test split;
+seeded and stratified, see "Validation folds" below) and measures the loss of the surrogate fitted on the
+other rows on them (error rate plus half the mean probability lost on the true class; the validation rows'
+true labels count, whatever their flips). It spends ``poison_count(fraction, n)`` flips in ``rounds``
+rounds; every round refits the surrogate on the current labels, scores every candidate flip (row, new class)
+cheaply, refits the surrogate once per shortlisted candidate (``refits`` of them) and keeps the best. Cheap scores, by model family:
 
 - trees and forests: the structure (Timber, Calzavara et al. 2024). A training row's flip moves the class
   distribution of its leaf by one row over the leaf's size, and with it the prediction of the validation
@@ -31,10 +31,12 @@ once per shortlisted candidate (``refits`` of them) and keeps the best. Cheap sc
   training rows, which a flip turns against it.
 
 Validation folds: with ``crossfit`` (the default) the training rows are cut into ``round(1 / validation)``
-stratified folds; every fold's surrogate is fitted on the other rows (with the current flips) and judged on
-the fold, so any row may be flipped and every row validates once. ``smoothing`` replaces each validation row by
-10 copies jittered by that many feature standard deviations, so that the loss measures regions rather than
-single points.
+stratified folds (5 for the default 0.2; more folds make every surrogate closer to the victim, fitted on all
+rows: on wine, logistic regression at 20 % lost 0.03 more accuracy than under label_flip with 3 folds, 0.09
+with 5); every fold's surrogate is fitted on the other rows (with the current flips) and judged on the fold,
+so any row may be flipped and every row validates once. ``crossfit=false`` holds out one split of that share
+and flips only the other rows. ``smoothing`` replaces each validation row by 10 copies jittered by that many
+feature standard deviations, so that the loss measures regions rather than single points.
 
 Limits (measured, see the note of issue 14): against an unpruned decision tree the attack is no stronger than
 random flips. Such a tree carves every flipped row into its own leaf, so each flip costs about one training
@@ -374,7 +376,7 @@ class GreedyFlip(Attack):
     params = (
         Param("surrogate", str, TARGET, "target: the cell's own model (white-box); or a built-in model to "
               "transfer from (grey-box)", choices=SURROGATES),
-        Param("validation", float, 0.33, "share of the training rows held out to measure the loss",
+        Param("validation", float, 0.2, "share of the training rows held out to measure the loss",
               min=0.0, max=0.9, exclusive_min=True),
         Param("crossfit", bool, True, "true: round(1/validation) folds, each row held out once, any row may "
               "be flipped; false: one split, flips only outside it"),
