@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "irisbench.plugins.csv_dataset",
     "irisbench.plugins.attacks",
     "irisbench.plugins.flip_attacks",
+    "irisbench.plugins.greedy_flip",
     "irisbench.plugins.injection",
     "irisbench.plugins.defenses",
     "irisbench.plugins.outlier_filters",
