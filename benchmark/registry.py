@@ -27,6 +27,7 @@ BUILTIN_MODULES = (
     "irisbench.plugins.attacks",
     "irisbench.plugins.flip_attacks",
     "irisbench.plugins.injection",
+    "irisbench.plugins.gradient_poison",
     "irisbench.plugins.defenses",
     "irisbench.plugins.outlier_filters",
     "irisbench.plugins.label_cleaning",

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from irisbench import Attack, Param, UsageError, hookimpl, poison_count
+from irisbench import Attack, Param, ThreatModel, UsageError, hookimpl, poison_count
 
 AUTO = "auto"
 
@@ -98,6 +98,7 @@ class TargetedFlip(Attack):
     per class in a 105-row training split) any level above 33 % flips the whole class.
     """
 
+    threat = ThreatModel("black-box", "labels", "targeted")
     name = "targeted_flip"
     description = "Relabel random rows of a source class as a target class (auto: the closest pair)"
     params = (
@@ -226,6 +227,7 @@ class BoundaryFlip(Attack):
     moved boundary does.
     """
 
+    threat = ThreatModel("grey-box", "labels", "availability")  # trains its own surrogate
     name = "boundary_flip"
     description = "Relabel the training rows nearest a surrogate's decision boundary as the neighbouring class"
     params = (

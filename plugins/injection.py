@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from irisbench import Attack, Param, hookimpl
+from irisbench import Attack, Param, ThreatModel, hookimpl
 
 from .flip_attacks import AUTO, check_class_options, resolve_pair
 
@@ -48,6 +48,7 @@ class Injection(Attack):
     Clean rows come first and unchanged; the mask marks exactly the appended rows.
     """
 
+    threat = ThreatModel("black-box", "appended points", "targeted")
     name = "injection"
     description = ("Append source-class points moved towards the target class and labelled as the target "
                    "(level = their share of the enlarged training set)")
