@@ -70,7 +70,7 @@ def surrogate_spec(model) -> SurrogateSpec | None:
 
 def builtin_spec(name: str) -> SurrogateSpec:
     """The surrogate of a built-in model plugin with its default parameters (a grey-box attacker's guess)."""
-    from irisbench.plugins.models import SVM, LogisticRegressionModel
+    from .models import SVM, LogisticRegressionModel
 
     model = {cls.name: cls for cls in (LogisticRegressionModel, SVM)}[name]()
     return surrogate_spec(model)
