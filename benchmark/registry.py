@@ -28,6 +28,7 @@ BUILTIN_MODULES = (
     "irisbench.plugins.flip_attacks",
     "irisbench.plugins.greedy_flip",
     "irisbench.plugins.injection",
+    "irisbench.plugins.gradient_poison",
     "irisbench.plugins.defenses",
     "irisbench.plugins.outlier_filters",
     "irisbench.plugins.label_cleaning",

@@ -12,7 +12,8 @@ seeded and stratified, see "Validation folds" below) and measures the loss of th
 other rows on them (error rate plus half the mean probability lost on the true class; the validation rows'
 true labels count, whatever their flips). It spends ``poison_count(fraction, n)`` flips in ``rounds``
 rounds; every round refits the surrogate on the current labels, scores every candidate flip (row, new class)
-cheaply, refits the surrogate once per shortlisted candidate (``refits`` of them) and keeps the best. Cheap scores, by model family:
+cheaply, refits the surrogate once per shortlisted candidate (``refits`` of them) and keeps the best.
+Cheap scores, by model family:
 
 - trees and forests: the structure (Timber, Calzavara et al. 2024). A training row's flip moves the class
   distribution of its leaf by one row over the leaf's size, and with it the prediction of the validation

@@ -36,7 +36,7 @@ def test_gaussian_poisons_exactly_the_masked_rows(registry, iris_train, level):
 
 def test_gaussian_noise_scale_follows_sigma_and_feature_std(registry, iris_train):
     X, y = iris_train
-    free = {"sigma": 2.0, "domain": "free"}  # unclipped: the noise itself
+    free = {"sigma": 2.0, "domain": "free"}  # the raw noise; the default box clips it
     Xp, _, mask = registry.create("attack", "gaussian", free).poison(X, y, 1.0, np.random.default_rng(3))
     ratio = (Xp - X).std(axis=0) / X.std(axis=0)
     assert np.allclose(ratio, 2.0, rtol=0.25)
@@ -45,6 +45,23 @@ def test_gaussian_noise_scale_follows_sigma_and_feature_std(registry, iris_train
     np.testing.assert_array_equal(Xb, np.clip(Xp, X.min(axis=0), X.max(axis=0)))
     X0, _, _ = registry.create("attack", "gaussian", {"sigma": 0.0}).poison(X, y, 0.5, np.random.default_rng(3))
     np.testing.assert_array_equal(X0, X)
+
+
+def test_gaussian_stays_in_the_clean_feature_box_unless_free(registry):
+    """domain=box (default): every noisy row inside the clean training box, integer features integer;
+    the noise is the same draw as domain=free's, clipped and rounded."""
+    from irisbench.domain import FeatureDomain
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=60), rng.integers(0, 10, size=60)]).astype(float)
+    y = np.repeat([0, 1], 30)
+    domain = FeatureDomain.of(X)
+    Xb, _, mask = registry.create("attack", "gaussian", {"sigma": 3.0}).poison(X, y, 0.5, np.random.default_rng(4))
+    Xf, _, _ = registry.create("attack", "gaussian", {"sigma": 3.0, "domain": "free"}).poison(
+        X, y, 0.5, np.random.default_rng(4))
+    assert domain.contains(Xb).all()
+    assert not domain.contains(Xf).all()  # sigma 3 leaves the box somewhere
+    np.testing.assert_array_equal(Xb, domain.project(Xf))
 
 
 @pytest.mark.parametrize("level", [5, 10, 50])
