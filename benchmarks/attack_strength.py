@@ -7,8 +7,8 @@ Runs ``irisbench.run`` on the grid (defense ``none``) and prints, per dataset, m
 accuracy under each optimized attack beside its random counterpart (greedy_flip vs label_flip: the same
 number of flipped labels; gradient_poison vs gaussian: the same number of poisoned rows) and the paired
 difference (random minus optimized: positive = the optimized attack did more harm) with its 95 % t-interval
-over seeds. Then the adaptive modes against each flagging defense: detection recall and defended accuracy
-with and without ``adaptive``. And the wall time per cell of each attack against a plain fit.
+over seeds. Then the adaptive modes against every flagging defense of the catalogue: detection recall and
+defended accuracy with and without ``adaptive``. And the wall time per cell of each attack against a plain fit.
 Deterministic: fixed root seed.
 """
 
@@ -21,10 +21,12 @@ import numpy as np
 import pandas as pd
 
 import irisbench
+from irisbench.registry import load_registry
 from irisbench.stats import paired_comparison
 
 PAIRS = [("label_flip", "greedy_flip"), ("gaussian", "gradient_poison")]
-FLAGGING = ["label_sanitization", "isolation"]
+#: Every defense in the catalogue that flags rows: the ones an adaptive attack tries to evade.
+FLAGGING = sorted(info.name for info in load_registry(autoload=False).plugins["defense"].values() if info.cls.flags)
 
 
 def interval(diff) -> str:
