@@ -1,6 +1,7 @@
 """Randomness derived from the root seed and a cell's coordinates, never from execution order."""
 
 import hashlib
+import re
 
 import numpy as np
 
@@ -25,3 +26,19 @@ def generator(root: int, *coordinates) -> np.random.Generator:
 def random_state(root: int, *coordinates) -> int:
     """An int seed for scikit-learn's ``random_state``."""
     return int(seed_sequence(root, *coordinates).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def draws_label(attack_label: str) -> str:
+    """The label an attack's random draws (and its cells' defense draws) derive from: the label without
+    ``adaptive=True``, so that an adaptive attack draws what its plain form draws (common random numbers).
+    Against a defense that flags nothing it is then its plain form, draw for draw, and beside a flagging defense
+    the two differ only by what the attack knows.
+
+    ``greedy_flip[adaptive=True]`` -> ``greedy_flip``; ``gaussian[sigma=3.0,adaptive=True]`` ->
+    ``gaussian[sigma=3.0]`` (labels list non-default parameters in declaration order).
+    """
+    match = re.fullmatch(r"([^\[]+)\[(.*)\]", attack_label)
+    if not match or "adaptive=True" not in match.group(2).split(","):
+        return attack_label
+    rest = [p for p in match.group(2).split(",") if p != "adaptive=True"]
+    return f"{match.group(1)}[{','.join(rest)}]" if rest else match.group(1)

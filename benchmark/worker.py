@@ -172,11 +172,13 @@ def poison_training_set(X_train, y_train, attack, attack_label: str, level: floa
     Level 0 is the clean training split itself. The attack gets copies, so the caller's
     arrays (and the test split) are never touched. ``context`` (an :class:`irisbench.AttackContext`)
     goes to a white-box attack only; its generator is the same whatever model or defense it is told
-    about, so a white-box attack differs between cells by what it knows, not by its random draws.
+    about, so a white-box attack differs between cells by what it knows, not by its random draws (and an
+    ``adaptive=True`` attack draws what its plain form draws: :func:`seeding.draws_label`).
     """
     if level <= 0:
         return X_train, y_train, np.zeros(len(y_train), dtype=bool)
-    rng = seeding.generator(root, "poison", dataset_label, seed, len(y_train), attack_label, level)
+    rng = seeding.generator(root, "poison", dataset_label, seed, len(y_train), seeding.draws_label(attack_label),
+                            level)
     extra = {} if context is None else {"context": context}
     with deadline(timeout, f"attack {attack_label}"):
         X_p, y_p, poisoned = attack.poison(X_train.copy(), y_train.copy(), level / 100, rng, **extra)
@@ -404,7 +406,8 @@ def _sanitized_set(task: Task, level: float, defense_label: str, defense, X_p, y
         try:
             # level 0 is the same clean set under every attack, so it gets the same draw
             rng = seeding.generator(root, "defense", dataset_label, task.seed, n_train,
-                                    task.attack[0] if level > 0 else "clean", level, defense_label)
+                                    seeding.draws_label(task.attack[0]) if level > 0 else "clean", level,
+                                    defense_label)
             with deadline(task.cell_timeout, f"defense {defense_label}"):
                 X_s, y_s, flagged = defense.sanitize(X_p, y_p, rng)
             flagged = check_mask(flagged, len(y_p), f"defense {defense_label}")

@@ -169,3 +169,21 @@ def test_poison_tells_a_white_box_attack_the_model_and_defense_given(peek_runs, 
     assert len(set(chosen.values())) == 3  # each cell gets its own poisoned rows
     assert main([*plugins, "poison", "--attack", "peek", "--model", "no_such_model", "--out", "-"]) == 2
     assert "no_such_model" in capsys.readouterr().err
+
+
+def test_an_adaptive_attack_draws_what_its_plain_form_draws():
+    """Common random numbers: against `none` the adaptive attack is its plain form, draw for draw; beside a
+    flagging defense the two differ only by what the attack knows (the defense's own draws are shared too)."""
+    import irisbench
+
+    record = irisbench.run(attack=["gaussian[sigma=3]", "gaussian[sigma=3,adaptive=true]"],
+                           defense=["none", "lof"], levels=[0, 20], seeds=3, mlflow=False)
+    df = record.results.set_index(["defense", "level", "seed", "attack"]).sort_index()
+    plain, adaptive = "gaussian[sigma=3.0]", "gaussian[sigma=3.0,adaptive=True]"
+    for column in ("train_digest", "accuracy"):
+        assert (df.xs(plain, level="attack").loc["none", column]
+                == df.xs(adaptive, level="attack").loc["none", column]).all()
+    lof = df.xs(20.0, level="level").loc["lof"]
+    assert (lof.xs(plain, level="attack").train_digest != lof.xs(adaptive, level="attack").train_digest).all()
+    recall = lof.groupby(level="attack").detection_recall.mean()
+    assert recall[adaptive] < recall[plain]

@@ -9,13 +9,13 @@ survives an attacker who plans around it.
 from __future__ import annotations
 
 import math
-import re
 
 import pandas as pd
 
 from irisbench.results import ResultSet
+from irisbench.seeding import draws_label
 from irisbench.stats import paired_comparison, significance
-from irisbench.tables.common import (cell_mean_ci, metric_named, orientation, seed_values, verdict_text)
+from irisbench.tables.common import cell_mean_ci, metric_named, orientation, seed_values, verdict_text
 
 WORST_CASE_COLUMNS = ["dataset", "defense", "model", "n_train", "level", "n_attacks", "worst_attack",
                       "accuracy_mean", "accuracy_ci_low", "accuracy_ci_high", "n_seeds", "next_attack",
@@ -61,19 +61,10 @@ def worst_case_table(results: ResultSet, metric: str = "accuracy") -> pd.DataFra
 
 
 def plain_label(label: str) -> str | None:
-    """The label of the same attack without ``adaptive=True`` (None if ``label`` is not adaptive).
-
-    ``greedy_flip[adaptive=True]`` -> ``greedy_flip``; ``gaussian[sigma=3.0,adaptive=True]`` ->
-    ``gaussian[sigma=3.0]`` (labels list non-default parameters in declaration order).
-    """
-    match = re.fullmatch(r"([^\[]+)\[(.*)\]", label)
-    if not match:
-        return None
-    params = match.group(2).split(",")
-    if "adaptive=True" not in params:
-        return None
-    rest = [p for p in params if p != "adaptive=True"]
-    return f"{match.group(1)}[{','.join(rest)}]" if rest else match.group(1)
+    """The label of the same attack without ``adaptive=True`` (None if ``label`` is not adaptive):
+    the attack whose random draws it shares (:func:`irisbench.seeding.draws_label`)."""
+    plain = draws_label(label)
+    return plain if plain != label else None
 
 
 def adaptive_table(results: ResultSet, metric: str = "accuracy") -> pd.DataFrame:
