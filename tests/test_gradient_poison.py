@@ -234,11 +234,8 @@ def test_same_generator_same_poison_different_seed_different(registry, iris_trai
     assert not np.array_equal(a[2], c[2])
 
 
-def test_a_ten_seed_iris_grid_is_fast(registry):
-    """decision tree (LR surrogate), levels 5/10/20, 10 seeds: measured ~1 s of compute."""
-    import time
-
-    start = time.perf_counter()
+def test_a_ten_seed_iris_grid_runs_every_cell(registry):
+    """decision tree (LR surrogate), levels 5/10/20, 10 seeds. Its speed is measured in BENCHMARKS.md
+    (benchmarks/attack_cost.py, benchmarks/test_bench_plugins.py), not asserted here."""
     rows = run_grid(registry, attacks="gradient_poison", levels="5,10,20", seeds=10, jobs=1)
     assert all(r["status"] == "ok" for r in rows) and len(rows) == 30
-    assert time.perf_counter() - start < 15
