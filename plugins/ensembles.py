@@ -117,7 +117,8 @@ def _build_partition_ensemble_class():
         def certified_radius(self, X) -> np.ndarray:
             """Per row: how many training rows may be inserted or removed without changing
             the prediction (DPA's bound: winner c is safe against r changes while
-            n_c >= n_c' + [c' < c] + 2r for every other class c')."""
+            n_c >= n_c' + [c' < c] + 2r for every other class c').
+            For 2+ classes it equals ``irisbench.certificates.dpa_radius(votes, "insertion_deletion")``."""
             votes = self.vote_counts(X)
             if votes.shape[1] < 2:  # one class: nothing can change the prediction
                 return np.full(len(votes), np.iinfo(np.int64).max)
