@@ -80,6 +80,8 @@ class Param:
     def describe_range(self) -> str:
         """Human-readable valid range, e.g. ``float > 0`` or ``int in [1, 50]``."""
         kind = self.type.__name__
+        if self.type is bool:
+            return "true or false"
         if self.choices is not None:
             return f"one of {', '.join(map(str, self.choices))}"
         low = None if self.min is None else (f"> {self.min}" if self.exclusive_min else f">= {self.min}")

@@ -253,10 +253,16 @@ def _alone(task):
     """Run one task on a single worker: if that worker dies, this task killed it."""
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
-    try:
-        return _pool(1).submit(run_task, task).result()
-    except TerminatedWorkerError as exc:
-        return _died(task, _cause(exc))
+    while True:
+        try:
+            future = _pool(1).submit(run_task, task)
+        except TerminatedWorkerError:  # the pool broke before this task reached it: another task's doing
+            _worker_died()
+            continue  # the next _pool() is a fresh one (loky replaces a broken executor)
+        try:
+            return future.result()
+        except TerminatedWorkerError as exc:
+            return _died(task, _cause(exc))
 
 
 def _pooled(tasks: list, jobs: int) -> Iterator:
@@ -267,11 +273,19 @@ def _pooled(tasks: list, jobs: int) -> Iterator:
 
     queue = deque(tasks)
     while queue:
-        pool, running = _pool(min(jobs, len(queue))), {}
+        pool, running, broken = _pool(min(jobs, len(queue))), {}, False
         while queue or running:
             while queue and len(running) < jobs:
                 task = queue.popleft()
-                running[pool.submit(run_task, task)] = task
+                try:
+                    running[pool.submit(run_task, task)] = task
+                except TerminatedWorkerError:  # a worker died since the last wait: this task never ran
+                    queue.appendleft(task)
+                    broken = True
+                    break
+            if broken:
+                _worker_died()
+                break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             if any(isinstance(future.exception(), TerminatedWorkerError) for future in done):
                 _worker_died()

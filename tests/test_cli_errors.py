@@ -25,6 +25,7 @@ BAD_RUNS = [
     (["--seed", "-1"], "--seed must be >= 0"),
     (["--attack", "gaussian[sigma=-1]"], "gaussian[sigma=-1]: out of range; expected float >= 0.0"),
     (["--attack", "gaussian[sigma=big]"], "gaussian[sigma=big]: not a valid float"),
+    (["--attack", "gaussian[adaptive=maybe]"], "gaussian[adaptive=maybe]: not a valid bool; expected true or false"),
     (["--attack", "gaussian[bogus=1]"], "has no parameter 'bogus'; valid parameters: sigma"),
     (["--attack", "gaussian[sigma]"], "expected key=value"),
     (["--attack", "gaussian[sigma=1"], "cannot parse attack"),
