@@ -241,6 +241,20 @@ class Defense(Plugin):
         """Return the estimator to fit (model-level defenses such as ensembles override this)."""
         return estimator
 
+    def certify(self, estimator, X, n_classes: int, n_train: int) -> tuple | None:
+        """Certified radii of a fitted ``wrap``-ped estimator's predictions on ``X``, or None (no certificate).
+
+        ``n_classes`` is the dataset's number of classes (votes cover every class an attacker may use),
+        ``n_train`` the number of rows the estimator was fitted on. Returns ``(y_certified, radii)``:
+        ``y_certified`` the class each radius is about (the estimator's prediction for a deterministic
+        certificate; for bagging, the winner of the members' hard votes), ``radii`` a ``{threat: radius}``
+        dict with a threat of :data:`irisbench.certificates.THREATS` and ``radius`` an int array over the
+        rows of ``X``: no attacker changing at most that many training rows within the threat changes that
+        class (-1: not even with none, for a probabilistic certificate). The engine turns it into certified
+        accuracy per budget; a certificate that holds only with a probability says so in its docstring.
+        """
+        return None
+
 
 class Model(Plugin):
     """Builds an unfitted scikit-learn estimator."""
@@ -249,6 +263,11 @@ class Model(Plugin):
 
     def build(self, random_state: int):
         raise NotImplementedError
+
+    def certify(self, estimator, X, n_classes: int, n_train: int) -> tuple | None:
+        """An intrinsic certificate of the fitted model (see :meth:`Defense.certify`), used when the cell has
+        no defense; None (the default) when the model has none."""
+        return None
 
 
 class Sink(Plugin):

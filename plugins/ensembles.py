@@ -34,6 +34,14 @@ def row_partitions(X, k: int) -> np.ndarray:
     return out
 
 
+def class_votes(votes, classes, n_classes: int) -> np.ndarray:
+    """Votes with one column per class of the dataset (``votes`` has one per class the ensemble saw, in the
+    order of ``classes``): a certificate must count the classes an attacker could make it predict."""
+    out = np.zeros((len(votes), n_classes), dtype=np.int64)
+    out[:, np.asarray(classes, dtype=np.int64)] = votes
+    return out
+
+
 def _build_partition_ensemble_class():
     from sklearn.base import BaseEstimator, ClassifierMixin, clone
     from sklearn.utils.multiclass import check_classification_targets
@@ -173,6 +181,7 @@ class Bagging(Defense):
         Param("max_samples", float, 0.5, "share of the training rows drawn for each member",
               min=0.0, max=1.0, exclusive_min=True),
         Param("bootstrap", bool, True, "draw with replacement"),
+        Param("alpha", float, 0.001, "failure probability of the certificate", min=0.0, max=1.0, exclusive_min=True),
     )
 
     def wrap(self, estimator, random_state):
@@ -181,6 +190,22 @@ class Bagging(Defense):
         return BaggingClassifier(estimator=estimator, n_estimators=self.n_estimators,
                                  max_samples=self.max_samples, bootstrap=self.bootstrap,
                                  random_state=random_state)
+
+    def certify(self, estimator, X, n_classes, n_train):
+        """Jia, Cao and Gong's certificate (:func:`irisbench.certificates.bagging_radius`) from the members'
+        hard votes, holding with probability ``1 - alpha`` over the draw of the bags, for label flips and
+        modifications only: the bag size ``int(max_samples * n)`` moves with insertions and deletions."""
+        from irisbench.certificates import LABEL_FLIP, MODIFICATION, bagging_radius
+
+        X = np.asarray(X)
+        codes = np.zeros((len(X), len(estimator.classes_)), dtype=np.int64)
+        rows = np.arange(len(X))
+        for member, features in zip(estimator.estimators_, estimator.estimators_features_):
+            np.add.at(codes, (rows, np.asarray(member.predict(X[:, features]), dtype=np.int64)), 1)
+        votes = class_votes(codes, estimator.classes_, n_classes)
+        size = max(1, int(self.max_samples * n_train))
+        return votes.argmax(axis=1), {threat: bagging_radius(votes, n_train, size, self.alpha, self.bootstrap,
+                                                             threat=threat) for threat in (LABEL_FLIP, MODIFICATION)}
 
 
 class PartitionEnsemble(Defense):
@@ -209,6 +234,13 @@ class PartitionEnsemble(Defense):
 
     def wrap(self, estimator, random_state):
         return partition_ensemble_class()(estimator=estimator, k=self.k, random_state=random_state)
+
+    def certify(self, estimator, X, n_classes, n_train):
+        """DPA's radius per threat (:func:`irisbench.certificates.dpa_radius`), deterministic."""
+        from irisbench.certificates import THREATS, dpa_radius
+
+        votes = class_votes(estimator.vote_counts(X), estimator.classes_, n_classes)
+        return votes.argmax(axis=1), {threat: dpa_radius(votes, threat) for threat in THREATS}
 
 
 @hookimpl

@@ -79,7 +79,13 @@ class LogisticRegressionModel(Model):
 
 
 class KNN(Model):
-    """k-nearest neighbours on standardized features (Euclidean distance). Deterministic."""
+    """k-nearest neighbours on standardized features (Euclidean distance). Deterministic.
+
+    Certified (Jia et al., AAAI 2022; :func:`irisbench.certificates.knn_radius`) with ``scale=false`` and
+    uniform weights: the vote of the k nearest rows moves by at most 2 per poisoned row. Standardizing with
+    the poisoned training set's statistics lets one row move every distance, which no vote bound covers,
+    so the default (scaled) model has no certificate.
+    """
 
     name = "knn"
     description = "k-nearest neighbours (Euclidean) on standardized features"
@@ -87,12 +93,27 @@ class KNN(Model):
         Param("n_neighbors", int, 5, "number of neighbours that vote (at most the training-set size)", min=1),
         Param("weights", str, "uniform", "vote weighting: equal, or by inverse distance",
               choices=("uniform", "distance")),
+        Param("scale", bool, True, "standardize the features with the training set's statistics (false: raw "
+              "features, and the model is certified)"),
     )
 
     def build(self, random_state):
         from sklearn.neighbors import KNeighborsClassifier
 
-        return _scaled(KNeighborsClassifier(n_neighbors=self.n_neighbors, weights=self.weights))
+        knn = KNeighborsClassifier(n_neighbors=self.n_neighbors, weights=self.weights)
+        return _scaled(knn) if self.scale else knn
+
+    def certify(self, estimator, X, n_classes, n_train):
+        if self.scale or self.weights != "uniform" or not hasattr(estimator, "predict_proba"):
+            return None
+        import numpy as np
+
+        from irisbench.certificates import THREATS, knn_radius
+
+        k = min(self.n_neighbors, n_train)
+        counts = np.zeros((len(X), n_classes), dtype=np.int64)
+        counts[:, np.asarray(estimator.classes_, dtype=np.int64)] = np.rint(estimator.predict_proba(X) * k)
+        return counts.argmax(axis=1), {threat: knn_radius(counts, threat) for threat in THREATS}
 
 
 GAMMA_WORDS = ("scale", "auto")

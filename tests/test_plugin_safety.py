@@ -264,8 +264,9 @@ def test_plugin_authors_need_only_the_top_level_package():
 
 #: Where plugins live: the built-ins, the guide's example package and the test-only packages.
 PLUGIN_SOURCES = ["plugins", "examples", "tests/tiny_plugin", "tests/bad_plugins"]
-#: What a plugin may import from irisbench: the package itself, and the conformance checks in its tests.
-PUBLIC = {"irisbench", "irisbench.testing"}
+#: What a plugin may import from irisbench: the package itself, the conformance checks in its tests, and the
+#: certificate math a defense or model certifies with.
+PUBLIC = {"irisbench", "irisbench.testing", "irisbench.certificates"}
 
 
 def test_no_plugin_imports_engine_internals():
