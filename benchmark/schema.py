@@ -91,13 +91,13 @@ CHECKED_METRICS = [m.name for m in METRICS if m.checked]
 #: results.csv, one row per cell x seed, in this column order.
 COLUMNS = [*GROUP_COLUMNS, "level", "n_train", "seed", "status", "error", *SCORE_METRICS, "n_poisoned",
            "poisoned_share", "n_fit", "n_flagged", *DETECTION_METRICS, "single_class", "train_digest", "fit_digest",
-           "confusion"]
+           "confusion", "certified"]
 #: Columns added to results.csv after its first release, with the value an older file gets when it
 #: lacks them: NaN = not recorded then (the realised poisoned share, whether the model saw one class),
-#: "" for the digest of what each model was fitted on.
-LATER_COLUMNS = {"poisoned_share": math.nan, "single_class": math.nan, "fit_digest": ""}
+#: "" for the digest of what each model was fitted on and for the certificate of a clean cell.
+LATER_COLUMNS = {"poisoned_share": math.nan, "single_class": math.nan, "fit_digest": "", "certified": ""}
 TEXT_COLUMNS = ["dataset", "attack", "defense", "model", "status", "error", "train_digest", "fit_digest",
-                "confusion"]
+                "confusion", "certified"]
 
 
 def metric(name: str) -> Metric:

@@ -432,7 +432,7 @@ def _scored_row(task: Task, fields: dict, error: str | None, defense_label: str,
     """One cell x seed row: the model built, wrapped by the defense, fitted on the sanitized set and scored."""
     dataset_label, root = task.dataset[0], task.root_seed
     row = {**fields, "model": model_label, "status": "failed", "error": error or "",
-           **dict.fromkeys(SCORE_METRICS, np.nan), "single_class": 0, "confusion": ""}
+           **dict.fromkeys(SCORE_METRICS, np.nan), "single_class": 0, "confusion": "", "certified": ""}
     if error is None and only_class(y_s) is not None:
         # every pipeline trained on one class predicts it: scored without building a model
         row.update(fit_and_score(None, X_s, y_s, X_test, y_test, n_classes, model_label))
@@ -447,10 +447,40 @@ def _scored_row(task: Task, fields: dict, error: str | None, defense_label: str,
             stage, label = "model", model_label
             with deadline(task.cell_timeout, f"model {model_label}"):
                 row.update(fit_and_score(estimator, X_s, y_s, X_test, y_test, n_classes, model_label))
+            if fields["level"] == 0 and not row["single_class"]:
+                stage, label = ("model", model_label) if defense.family == "none" else ("defense", defense_label)
+                with deadline(task.cell_timeout, f"{stage} {label} certify"):
+                    row["certified"] = certified_radii(defense, model, estimator, X_test, y_test, n_classes,
+                                                       len(y_s))
             row["status"] = "ok"
         except BaseException as exc:
             row["error"] = _failure(stage, label, exc)
     return row
+
+
+def certified_radii(defense, model, estimator, X_test, y_test, n_classes: int, n_train: int) -> str:
+    """The certificate of the clean cell's fitted estimator as JSON text (``""`` without one):
+    ``{threat: radii}``, the sorted radii of the test points whose certified class is correct.
+
+    A model-level defense certifies its ensemble; without a defense (family ``none``) the model may
+    certify itself. A sanitizer's filtering is not covered by a model's certificate, so none is given.
+    Certified accuracy at budget r is then ``sum(radii >= r) / len(y_test)``.
+    """
+    found = defense.certify(estimator, X_test, n_classes, n_train)
+    if found is None and defense.family == "none":
+        found = model.certify(estimator, X_test, n_classes, n_train)
+    if found is None:
+        return ""
+    y_certified, radii = found
+    correct = np.asarray(y_certified) == np.asarray(y_test)
+    out = {}
+    for threat, radius in radii.items():
+        radius = np.asarray(radius, dtype=np.int64)
+        if radius.shape != correct.shape:
+            raise CellError(f"certify returned {radius.shape[0] if radius.ndim else 0} radii for "
+                            f"{len(correct)} test points ({threat})")
+        out[threat] = sorted(int(r) for r in radius[correct & (radius >= 0)])
+    return json.dumps(out, separators=(",", ":"), sort_keys=True)
 
 
 def only_class(y) -> int | None:
