@@ -13,7 +13,8 @@ written as a CSV beside the report), so a reader can trace every sentence back t
 - :func:`clean_equivalent_table` clean-equivalent sample size per poisoned cell;
 - :func:`detection_table`       detection precision / recall of the :func:`detecting_defenses`;
 - :func:`worst_case_table`      per defense and level, the attack under which it does worst;
-- :func:`adaptive_table`        each adaptive attack beside its plain form: defended score, detection recall.
+- :func:`adaptive_table`        each adaptive attack beside its plain form: defended score, detection recall;
+- :func:`certified_table`       certified accuracy per threat and budget of the clean cells that certify.
 
 Statistics come from :mod:`irisbench.stats` (Student-t intervals, paired t-test, Holm,
 recovery, breakdown level, clean-equivalent inversion); nothing here re-implements them.
@@ -31,6 +32,7 @@ from irisbench.tables.breakdown import BREAKDOWN_COLUMNS, breakdown_table
 from irisbench.tables.attackers import (ADAPTIVE_COLUMNS, ADAPTIVE_WORDS, WORST_CASE_COLUMNS, adaptive_table,
                                         plain_label, worst_case_table)
 from irisbench.tables.budget import BUDGET_COLUMNS, budget_table, short_of_level
+from irisbench.tables.certified import CERTIFIED_COLUMNS, certified_table
 from irisbench.tables.chance import chance_table
 from irisbench.tables.clean import clean_table
 from irisbench.tables.clean_equivalent import CLEAN_EQUIVALENT_COLUMNS, clean_equivalent_table
@@ -57,6 +59,8 @@ __all__ = [
     "BOOTSTRAP_SEED",
     "BREAKDOWN_COLUMNS",
     "BUDGET_COLUMNS",
+    "CERTIFIED_COLUMNS",
+    "certified_table",
     "CLEAN_EQUIVALENT_COLUMNS",
     "CLEAN_FAMILY",
     "DEFENSE_COLUMNS",
@@ -114,6 +118,7 @@ class Tables:
     budget: pd.DataFrame
     worst_case: pd.DataFrame
     adaptive: pd.DataFrame
+    certified: pd.DataFrame
     #: The metric the tables are about (``--metric``); their accuracy columns carry its name.
     metric: str = "accuracy"
 
@@ -121,7 +126,7 @@ class Tables:
     FILES = {"clean": "clean_accuracy.csv", "degradation": "degradation.csv", "defenses": "defense_comparison.csv",
              "chance": "chance.csv", "breakdown": "breakdown.csv", "clean_equivalent": "clean_equivalent.csv",
              "detection": "detection.csv", "budget": "poisoned_share.csv", "worst_case": "worst_case.csv",
-             "adaptive": "adaptive_attacks.csv"}
+             "adaptive": "adaptive_attacks.csv", "certified": "certified.csv"}
 
 
 def all_tables(results: ResultSet, metric: str = "accuracy") -> Tables:
@@ -129,4 +134,5 @@ def all_tables(results: ResultSet, metric: str = "accuracy") -> Tables:
                   defenses=defense_table(results, metric=metric), chance=chance_table(results),
                   breakdown=breakdown_table(results, metric), clean_equivalent=clean_equivalent_table(results, metric),
                   detection=detection_table(results), budget=budget_table(results),
-                  worst_case=worst_case_table(results, metric), adaptive=adaptive_table(results, metric), metric=metric)
+                  worst_case=worst_case_table(results, metric), adaptive=adaptive_table(results, metric),
+                  certified=certified_table(results), metric=metric)

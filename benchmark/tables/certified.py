@@ -1,0 +1,46 @@
+"""Certified accuracy per budget: what no attacker within a threat and a budget of poisoned rows can take away.
+
+A clean cell (level 0) whose defense (or, without one, whose model) certifies records, per threat, the radii of
+the test points its certified class gets right (results.csv column ``certified``; :func:`irisbench.worker.
+certified_radii`). Certified accuracy at budget r is the share of the clean test split with such a radius >= r:
+correct and provably unchanged by any r poisoned training rows within the threat.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from irisbench.results import ResultSet
+
+CERTIFIED_COLUMNS = ["dataset", "attack", "defense", "model", "n_train", "seed", "threat", "budget",
+                     "certified_accuracy"]
+
+
+def largest_budget(results: ResultSet, dataset: str, n_train: int) -> int:
+    """The budgets a run's certificates are tabled up to: the most rows any attack of the run poisoned for
+    this dataset and training size (at least 1, so that a clean-only run still shows the first step)."""
+    frame = results.frame
+    rows = frame[(frame["dataset"] == dataset) & (frame["n_train"] == n_train) & (frame["status"] == "ok")]
+    poisoned = pd.to_numeric(rows["n_poisoned"], errors="coerce").max()
+    return max(1, int(poisoned) if np.isfinite(poisoned) else 0)
+
+
+def certified_table(results: ResultSet) -> pd.DataFrame:
+    """One row per (dataset, attack, defense, model, n_train, seed, threat, budget) with certified accuracy,
+    budgets 0 to :func:`largest_budget`; empty when no cell certified."""
+    frame = results.frame
+    clean = frame[(frame["level"] == 0) & (frame["status"] == "ok") & (frame["certified"].fillna("") != "")]
+    out = []
+    for _, row in clean.iterrows():
+        n_test = int(np.asarray(json.loads(row["confusion"])).sum())
+        budgets = np.arange(largest_budget(results, row["dataset"], row["n_train"]) + 1)
+        for threat, radii in sorted(json.loads(row["certified"]).items()):
+            radii = np.sort(np.asarray(radii, dtype=np.int64))
+            kept = len(radii) - np.searchsorted(radii, budgets, side="left")  # radii >= each budget
+            for budget, count in zip(budgets, kept):
+                out.append({**{c: row[c] for c in CERTIFIED_COLUMNS[:6]}, "threat": threat, "budget": int(budget),
+                            "certified_accuracy": count / n_test})
+    return pd.DataFrame(out, columns=CERTIFIED_COLUMNS)
