@@ -1,0 +1,66 @@
+"""Issue 15, engine side: certificates recorded by the clean cells, certified.csv, and their soundness against
+every attack of the catalogue on a real grid."""
+
+import json
+
+import numpy as np
+import pytest
+
+import irisbench
+from irisbench import tables as tb
+from irisbench.certificates import INSERTION_DELETION, LABEL_FLIP, MODIFICATION
+
+#: The threat each built-in attack stays within (what it changes of the training set).
+ATTACK_THREATS = {"label_flip": LABEL_FLIP, "targeted_flip": LABEL_FLIP, "boundary_flip": LABEL_FLIP,
+                  "greedy_flip": LABEL_FLIP, "gaussian": MODIFICATION, "gradient_poison": MODIFICATION,
+                  "injection": INSERTION_DELETION}
+
+
+@pytest.fixture(scope="module")
+def certified_runs():
+    """Deterministic certificates (DPA, kNN) on iris under every attack of the catalogue, 1, 2 and 5 rows."""
+    common = dict(attack=list(ATTACK_THREATS), levels=[0, 1, 2, 5], seeds=3, mlflow=False, jobs=2)
+    return [irisbench.run(defense="partition_ensemble[k=15]", model="decision_tree", **common),
+            irisbench.run(defense="none", model="knn[scale=false,n_neighbors=11]", **common)]
+
+
+def test_clean_cells_record_a_certificate_and_poisoned_cells_none(certified_runs):
+    for record in certified_runs:
+        frame = record.results
+        assert (frame.loc[frame.level == 0, "certified"] != "").all()
+        assert (frame.loc[frame.level > 0, "certified"].fillna("") == "").all()
+
+
+def test_budget_0_is_the_clean_accuracy_and_certified_accuracy_never_rises(certified_runs):
+    for record in certified_runs:
+        table = tb.certified_table(irisbench.results.ResultSet(record.results))
+        assert len(table) and set(table.threat) == {LABEL_FLIP, MODIFICATION, INSERTION_DELETION}
+        clean = record.results[record.results.level == 0].set_index(["attack", "seed"]).accuracy
+        at_0 = table[table.budget == 0].set_index(["attack", "seed", "threat"]).certified_accuracy
+        for (attack, seed, _), value in at_0.items():
+            assert value == pytest.approx(clean[attack, seed])
+        for _, curve in table.groupby(["attack", "seed", "threat"]):
+            assert (np.diff(curve.sort_values("budget").certified_accuracy) <= 0).all()
+
+
+def test_no_attack_of_the_catalogue_goes_below_the_certified_accuracy(certified_runs):
+    """Soundness: the same seed's defended accuracy under an attack that poisoned r rows within a threat is at
+    least the clean cell's certified accuracy at r for that threat."""
+    checked = 0
+    for record in certified_runs:
+        frame = record.results
+        table = tb.certified_table(irisbench.results.ResultSet(frame)).set_index(
+            ["attack", "seed", "threat", "budget"]).certified_accuracy
+        for _, row in frame[(frame.level > 0) & (frame.status == "ok")].iterrows():
+            bound = table[row.attack, row.seed, ATTACK_THREATS[row.attack], int(row.n_poisoned)]
+            assert row.accuracy >= bound - 1e-12, (row.attack, row.seed, row.level, row.accuracy, bound)
+            checked += 1
+    assert checked == 2 * len(ATTACK_THREATS) * 3 * 3
+
+
+def test_certified_radii_are_those_of_the_correct_points(certified_runs):
+    frame = certified_runs[0].results
+    row = frame[frame.level == 0].iloc[0]
+    radii = json.loads(row.certified)
+    n_correct = int(np.trace(np.array(json.loads(row.confusion))))
+    assert all(len(r) == n_correct and r == sorted(r) and min(r) >= 0 for r in radii.values())
