@@ -33,7 +33,7 @@ def test_clean_cells_record_a_certificate_and_poisoned_cells_none(certified_runs
 
 def test_budget_0_is_the_clean_accuracy_and_certified_accuracy_never_rises(certified_runs):
     for record in certified_runs:
-        table = tb.certified_table(irisbench.results.ResultSet(record.results))
+        table = tb.certified_table(record.result_set)
         assert len(table) and set(table.threat) == {LABEL_FLIP, MODIFICATION, INSERTION_DELETION}
         clean = record.results[record.results.level == 0].set_index(["attack", "seed"]).accuracy
         at_0 = table[table.budget == 0].set_index(["attack", "seed", "threat"]).certified_accuracy
@@ -49,7 +49,7 @@ def test_no_attack_of_the_catalogue_goes_below_the_certified_accuracy(certified_
     checked = 0
     for record in certified_runs:
         frame = record.results
-        table = tb.certified_table(irisbench.results.ResultSet(frame)).set_index(
+        table = tb.certified_table(record.result_set).set_index(
             ["attack", "seed", "threat", "budget"]).certified_accuracy
         for _, row in frame[(frame.level > 0) & (frame.status == "ok")].iterrows():
             bound = table[row.attack, row.seed, ATTACK_THREATS[row.attack], int(row.n_poisoned)]
@@ -64,3 +64,19 @@ def test_certified_radii_are_those_of_the_correct_points(certified_runs):
     radii = json.loads(row.certified)
     n_correct = int(np.trace(np.array(json.loads(row.confusion))))
     assert all(len(r) == n_correct and r == sorted(r) and min(r) >= 0 for r in radii.values())
+
+
+def test_mlflow_children_log_certified_accuracy_with_step_budget(tmp_path):
+    """A real sqlite store: the partition ensemble's child run has certified_accuracy_<threat> at steps 0..B."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    record = irisbench.run(attack="label_flip", defense="partition_ensemble", levels=[0, 5], seeds=2, mlflow=True,
+                           tracking_uri=uri, experiment="certified")
+    client = MlflowClient(uri)
+    (child,) = record.meta["mlflow"]["child_run_ids"].values()
+    history = client.get_metric_history(child, "certified_accuracy_label_flip")
+    steps = sorted(m.step for m in history)
+    assert steps == list(range(steps[-1] + 1)) and steps[-1] >= 5
+    values = [m.value for m in sorted(history, key=lambda m: m.step)]
+    assert all(a >= b for a, b in zip(values, values[1:]))

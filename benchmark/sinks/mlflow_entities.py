@@ -204,7 +204,18 @@ def child_metrics(record, config: tuple) -> list[tuple[str, float, int]]:
                 value = row.get(declared.column(stat))
                 if finite(value):
                     out.append((name, float(value), step))
-    return out
+    return out + certified_metrics(record, config)
+
+
+def certified_metrics(record, config: tuple) -> list[tuple[str, float, int]]:
+    """``certified_accuracy_<threat>`` per budget, step = budget (training rows an attacker changes): the mean
+    over seeds of the clean cell's certified accuracy (certified.csv), for a configuration that certifies."""
+    from irisbench.tables import certified_table
+
+    table = certified_table(record.result_set)
+    cells = table[(table[CONFIG_COLUMNS] == list(config)).all(axis=1)]
+    means = cells.groupby(["threat", "budget"], sort=True)["certified_accuracy"].mean()
+    return [(f"certified_accuracy_{threat}", float(value), int(budget)) for (threat, budget), value in means.items()]
 
 
 # -- datasets, from digests the run recorded -----------------------------------------------------
