@@ -322,3 +322,17 @@ def certified_accuracy(radius, correct, budgets) -> np.ndarray:
     if len(radius) == 0:
         return np.full(budgets.shape, np.nan)
     return (correct[None, :] & (radius[None, :] >= budgets.reshape(-1, 1))).mean(axis=1).reshape(budgets.shape)
+
+
+def threat_of(capability: str) -> str | None:
+    """The certificate threat that covers an attack's capability (:class:`irisbench.ThreatModel`):
+    ``labels`` -> label flips; ``features`` (with or without labels) -> modification; ``appended points``
+    -> insertion/deletion; None for a mix no single certificate threat covers."""
+    parts = set(capability.split("+"))
+    if parts == {"labels"}:
+        return LABEL_FLIP
+    if parts <= {"features", "labels"}:
+        return MODIFICATION
+    if parts == {"appended points"}:
+        return INSERTION_DELETION
+    return None

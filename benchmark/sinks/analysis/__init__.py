@@ -21,6 +21,7 @@ from irisbench.render import printable_lines
 from irisbench.results import csv_text
 from irisbench.sinks.analysis.accuracy import breakdown_section, clean_section, degradation_section
 from irisbench.sinks.analysis.attackers import worst_case_section
+from irisbench.sinks.analysis.certified import certified_section
 from irisbench.sinks.analysis.defenses import defense_section
 from irisbench.sinks.analysis.failures import failed_section
 from irisbench.sinks.analysis.format import MAX_TABLE_ROWS
@@ -50,6 +51,7 @@ def analysis_text(record: RunRecord, t: tb.Tables | None = None) -> str:
         breakdown_section(record, t, several_sizes),
         defense_section(record, t, several_sizes),
         worst_case_section(record, t, several_sizes),
+        certified_section(record, t, several_sizes),
         quantity_section(record, t),
         mitigation_section(record, t, several_sizes),
         failed_section(record, several_sizes),
