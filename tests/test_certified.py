@@ -16,6 +16,16 @@ ATTACK_THREATS = {"label_flip": LABEL_FLIP, "targeted_flip": LABEL_FLIP, "bounda
                   "injection": INSERTION_DELETION}
 
 
+def test_every_attack_of_the_catalogue_maps_to_the_threat_its_capability_says(registry):
+    """The soundness test below covers the whole catalogue, each attack under the threat its declared capability
+    maps to (the report's gap table uses the same mapping)."""
+    from irisbench.certificates import threat_of
+
+    assert set(ATTACK_THREATS) == set(registry.plugins["attack"])
+    for name, threat in ATTACK_THREATS.items():
+        assert threat_of(registry.create("attack", name).threat_model().capability) == threat
+
+
 @pytest.fixture(scope="module")
 def certified_runs():
     """Deterministic certificates (DPA, kNN) on iris under every attack of the catalogue, 1, 2 and 5 rows."""
