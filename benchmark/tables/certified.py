@@ -44,3 +44,34 @@ def certified_table(results: ResultSet) -> pd.DataFrame:
                 out.append({**{c: row[c] for c in CERTIFIED_COLUMNS[:6]}, "threat": threat, "budget": int(budget),
                             "certified_accuracy": count / n_test})
     return pd.DataFrame(out, columns=CERTIFIED_COLUMNS)
+
+
+GAP_COLUMNS = ["dataset", "defense", "model", "n_train", "threat", "level", "budget", "certified_accuracy",
+               "worst_attack", "attack_accuracy", "gap"]
+
+
+def gap_table(results: ResultSet, certified: pd.DataFrame, attack_threats: dict) -> pd.DataFrame:
+    """Per configuration, threat and poisoned level: the certified accuracy (mean over seeds) at the rows the
+    attacks poisoned there (``budget``) beside the lowest mean accuracy an attack within that threat left.
+
+    ``attack_threats`` maps an attack label to the certificate threat it stays within (None: not covered).
+    ``gap`` = attack accuracy - certified accuracy: what a stronger attack or a tighter certificate could close
+    (never negative for a sound certificate).
+    """
+    frame = results.frame
+    ok = frame[(frame["status"] == "ok") & (frame["level"] > 0)].copy()
+    ok["threat"] = [attack_threats.get(a) for a in ok["attack"]]
+    ok = ok[ok["threat"].notna()]
+    keys = ["dataset", "defense", "model", "n_train", "threat"]
+    means = certified.groupby([*keys, "budget"])["certified_accuracy"].mean()
+    rows = []
+    for (*key, level), cell in ok.groupby([*keys, "level"], sort=False):
+        budget = int(cell["n_poisoned"].max())
+        if (*key, budget) not in means.index:
+            continue
+        by_attack = cell.groupby("attack", sort=False)["accuracy"].mean()
+        worst = by_attack.idxmin()
+        bound = float(means[(*key, budget)])
+        rows.append(dict(zip(keys, key), level=level, budget=budget, certified_accuracy=bound, worst_attack=worst,
+                         attack_accuracy=float(by_attack[worst]), gap=float(by_attack[worst]) - bound))
+    return pd.DataFrame(rows, columns=GAP_COLUMNS)

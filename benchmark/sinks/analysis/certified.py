@@ -3,8 +3,6 @@ attacks run did take away at the same budget."""
 
 from __future__ import annotations
 
-import pandas as pd
-
 from irisbench import tables as tb
 from irisbench.certificates import threat_of
 from irisbench.record import RunRecord
@@ -16,11 +14,13 @@ from irisbench.sinks.analysis.format import capped_table
 SHOWN_BUDGETS = (0, 1, 2, 5, 10)
 
 
-def attack_threat(record: RunRecord, attack: str) -> str | None:
-    """The certificate threat an attack of this run stays within, from its recorded threat model."""
-    text = (record.meta.get("attack_threats") or {}).get(attack, "")
-    parts = [p.strip() for p in text.split(",")]
-    return threat_of(parts[1]) if len(parts) == 3 else None
+def attack_threats(record: RunRecord) -> dict:
+    """The certificate threat each attack of this run stays within, from its recorded threat model."""
+    out = {}
+    for attack, text in (record.meta.get("attack_threats") or {}).items():
+        parts = [p.strip() for p in str(text).split(",")]
+        out[attack] = threat_of(parts[1]) if len(parts) == 3 else None
+    return out
 
 
 def certified_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
@@ -52,7 +52,9 @@ def certified_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> s
         label = f"{key[0]} / {key[1]} / {key[2]}" + (f" ({key[3]})" if several_sizes else "")
         rows.append([label, key[4], *values])
     parts.append(capped_table(["configuration", "threat", *[f"r = {b}" for b in budgets]], rows, "certified.csv"))
-    gap = gap_rows(record, table)
+    gap = [[f"{r['dataset']} / {r['defense']} / {r['model']}", r["threat"], f"{r['level']:g}", r["budget"],
+            fmt(r["certified_accuracy"]), r["worst_attack"], fmt(r["attack_accuracy"]), fmt(r["gap"])]
+           for r in tb.gap_table(record.result_set, table, attack_threats(record)).to_dict("records")]
     if gap:
         parts += ["", "Beside the attacks run: at each poisoned level, the rows an attack poisoned (r), the "
                   "certified accuracy at r for the threat that attack stays within, and the lowest mean accuracy an "
@@ -61,25 +63,3 @@ def certified_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> s
                   capped_table(["configuration", "threat", "level %", "r", "certified at r", "worst attack",
                                 "its accuracy", "gap"], gap, "certified.csv")]
     return "\n".join(parts)
-
-
-def gap_rows(record: RunRecord, certified: pd.DataFrame) -> list[list]:
-    """Per configuration, threat and poisoned level: certified accuracy at the rows poisoned vs the worst attack."""
-    frame = record.results
-    ok = frame[(frame["status"] == "ok") & (frame["level"] > 0)].copy()
-    ok["threat"] = [attack_threat(record, a) for a in ok["attack"]]
-    ok = ok[ok["threat"].notna()]
-    means = certified.groupby(["dataset", "defense", "model", "n_train", "threat", "budget"])["certified_accuracy"]
-    means = means.mean()
-    rows = []
-    for (dataset, defense, model, n_train, threat, level), cell in ok.groupby(
-            ["dataset", "defense", "model", "n_train", "threat", "level"], sort=False):
-        r = int(cell["n_poisoned"].max())
-        key = (dataset, defense, model, n_train, threat, r)
-        if key not in means.index:
-            continue
-        by_attack = cell.groupby("attack")["accuracy"].mean()
-        worst = by_attack.idxmin()
-        rows.append([f"{dataset} / {defense} / {model}", threat, f"{level:g}", r, fmt(means[key]), worst,
-                     fmt(by_attack[worst]), fmt(by_attack[worst] - means[key])])
-    return rows
