@@ -1,4 +1,5 @@
-"""The figures: accuracy vs level, learning curves, defense x attack heatmap, detection quality.
+"""The figures: accuracy vs level, learning curves, defense x attack heatmap, detection quality, certified
+accuracy.
 
 The first three draw the run's ``--metric`` (accuracy by default; file names stay the same).
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from irisbench.processes import in_parallel
 from irisbench.record import RunRecord
 from irisbench.sinks.figures.accuracy_vs_level import plot_accuracy_vs_level
+from irisbench.sinks.figures.certified import plot_certified
 from irisbench.sinks.figures.defense_heatmap import heatmap_level as resolve_heatmap_level
 from irisbench.sinks.figures.defense_heatmap import plot_defense_heatmap
 from irisbench.sinks.figures.detection import plot_detection
@@ -31,5 +33,6 @@ def write_figures(record: RunRecord, heatmap_level: float | None = None) -> list
     if heatmap_level is not None:
         heatmap_level = resolve_heatmap_level(record.result_set.levels(), heatmap_level)
     paths = in_parallel([partial(plot_accuracy_vs_level, record), partial(plot_learning_curves, record),
-                         partial(plot_defense_heatmap, record, heatmap_level), partial(plot_detection, record)])
+                         partial(plot_defense_heatmap, record, heatmap_level), partial(plot_detection, record),
+                         partial(plot_certified, record)])
     return [path for path in paths if path is not None]
