@@ -336,3 +336,13 @@ def threat_of(capability: str) -> str | None:
     if parts == {"appended points"}:
         return INSERTION_DELETION
     return None
+
+
+def attack_threats(threat_models: dict) -> dict:
+    """``{attack label: certificate threat or None}`` from threat models as text (run.json's
+    ``attack_threats``: ``"white-box, labels, availability"``), through :func:`threat_of`."""
+    out = {}
+    for attack, text in threat_models.items():
+        parts = [p.strip() for p in str(text).split(",")]
+        out[attack] = threat_of(parts[1]) if len(parts) == 3 else None
+    return out

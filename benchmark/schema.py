@@ -74,6 +74,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("balanced_accuracy", "balanced accuracy", score="balanced_accuracy"),
     Metric("attack_success_rate", "attack success rate", higher_is_better=False, checked=False,
            score="attack_success_rate", targeted=True),
+    # The clean cell's certificate at the rows this cell's attack poisoned (threat of its capability); NaN
+    # where nothing certifies. Filled after the grid from the level-0 rows (tables.certified).
+    Metric("certified_accuracy", "certified accuracy", checked=False),
     Metric("detection_precision", "detection precision", detection=True),
     Metric("detection_recall", "detection recall", detection=True),
     Metric("detection_f1", "detection F1", detection=True),
@@ -95,7 +98,8 @@ COLUMNS = [*GROUP_COLUMNS, "level", "n_train", "seed", "status", "error", *SCORE
 #: Columns added to results.csv after its first release, with the value an older file gets when it
 #: lacks them: NaN = not recorded then (the realised poisoned share, whether the model saw one class),
 #: "" for the digest of what each model was fitted on and for the certificate of a clean cell.
-LATER_COLUMNS = {"poisoned_share": math.nan, "single_class": math.nan, "fit_digest": "", "certified": ""}
+LATER_COLUMNS = {"poisoned_share": math.nan, "single_class": math.nan, "fit_digest": "", "certified": "",
+                 "certified_accuracy": math.nan}
 TEXT_COLUMNS = ["dataset", "attack", "defense", "model", "status", "error", "train_digest", "fit_digest",
                 "confusion", "certified"]
 

@@ -90,3 +90,17 @@ def test_mlflow_children_log_certified_accuracy_with_step_budget(tmp_path):
     assert steps == list(range(steps[-1] + 1)) and steps[-1] >= 5
     values = [m.value for m in sorted(history, key=lambda m: m.step)]
     assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_certified_accuracy_is_a_metric_below_every_row_s_accuracy(certified_runs):
+    """results.csv's certified_accuracy: the clean cell's certificate at the row's poisoned rows, for its attack's
+    threat; summary, compare and check treat it like any other metric."""
+    for record in certified_runs:
+        frame = record.results
+        assert frame["certified_accuracy"].notna().all()
+        assert (frame["accuracy"] >= frame["certified_accuracy"] - 1e-12).all()
+        clean = frame[frame.level == 0]
+        assert (clean["certified_accuracy"] == clean["accuracy"]).all()
+        assert "certified_accuracy_mean" in record.summary.columns
+    plain = irisbench.run(attack="label_flip", levels=[0, 5], seeds=2, mlflow=False)
+    assert plain.results["certified_accuracy"].isna().all()  # an unpruned tree alone certifies nothing

@@ -413,6 +413,8 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
     from irisbench.record import RunRecord
     from irisbench.results import ResultSet
     from irisbench.sinks import files, terminal
+    from irisbench.certificates import attack_threats
+    from irisbench.tables.certified import certified_accuracy_column
 
     spec = plan.spec
     meta = {**_initial_meta(plan, registry, out_dir, started_at, class_names), **known}
@@ -443,6 +445,8 @@ def _compute(plan, registry, out_dir: Path, started_at: str, class_names: dict[s
             checkpoint.close()
     compute_seconds = time.perf_counter() - compute_start
     results = ResultSet.from_rows(rows)
+    threats = attack_threats(meta.get("attack_threats") or {})
+    results.frame["certified_accuracy"] = certified_accuracy_column(results.frame, threats)
     meta.update(status="writing", n_failed=results.n_failed,
                 timings={"compute_seconds": round(compute_seconds, 3), "task_seconds": round(busy, 3)})
     return RunRecord(spec, results, results.summary(), out_dir, class_names, meta)

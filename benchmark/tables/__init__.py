@@ -32,7 +32,8 @@ from irisbench.tables.breakdown import BREAKDOWN_COLUMNS, breakdown_table
 from irisbench.tables.attackers import (ADAPTIVE_COLUMNS, ADAPTIVE_WORDS, WORST_CASE_COLUMNS, adaptive_table,
                                         plain_label, worst_case_table)
 from irisbench.tables.budget import BUDGET_COLUMNS, budget_table, short_of_level
-from irisbench.tables.certified import CERTIFIED_COLUMNS, GAP_COLUMNS, certified_table, gap_table
+from irisbench.tables.certified import (CERTIFIED_COLUMNS, GAP_COLUMNS, certified_accuracy_column,
+                                        certified_table, gap_table)
 from irisbench.tables.chance import chance_table
 from irisbench.tables.clean import clean_table
 from irisbench.tables.clean_equivalent import CLEAN_EQUIVALENT_COLUMNS, clean_equivalent_table
@@ -61,6 +62,7 @@ __all__ = [
     "BUDGET_COLUMNS",
     "CERTIFIED_COLUMNS",
     "certified_table",
+    "certified_accuracy_column",
     "GAP_COLUMNS",
     "gap_table",
     "CLEAN_EQUIVALENT_COLUMNS",

@@ -75,3 +75,30 @@ def gap_table(results: ResultSet, certified: pd.DataFrame, attack_threats: dict)
         rows.append(dict(zip(keys, key), level=level, budget=budget, certified_accuracy=bound, worst_attack=worst,
                          attack_accuracy=float(by_attack[worst]), gap=float(by_attack[worst]) - bound))
     return pd.DataFrame(rows, columns=GAP_COLUMNS)
+
+
+def certified_accuracy_column(frame: pd.DataFrame, attack_threats: dict) -> np.ndarray:
+    """Per row: the same seed's clean cell's certified accuracy at the rows this row's attack poisoned, for
+    the threat its capability maps to (``attack_threats``: attack label -> threat); budget 0 at level 0. NaN
+    where the configuration does not certify, the threat is not covered, or the row failed. A lower bound on
+    the row's accuracy when the certificate is sound (and, for bagging, with probability 1 - alpha)."""
+    key = ["dataset", "attack", "defense", "model", "n_train", "seed"]
+    clean = {}
+    done = frame[(frame["level"] == 0) & (frame["status"] == "ok") & (frame["certified"].fillna("") != "")]
+    for row in done.to_dict("records"):
+        n_test = int(np.asarray(json.loads(row["confusion"])).sum())
+        radii = {threat: np.asarray(r, dtype=np.int64) for threat, r in json.loads(row["certified"]).items()}
+        clean[tuple(row[c] for c in key)] = (radii, n_test)
+    out = np.full(len(frame), np.nan)
+    for i, row in enumerate(frame.to_dict("records")):
+        found = clean.get(tuple(row[c] for c in key)) if row["status"] == "ok" else None
+        if found is None:
+            continue
+        radii, n_test = found
+        if row["level"] == 0:  # budget 0: every threat counts the certified correct points alike
+            out[i] = len(next(iter(radii.values()))) / n_test if radii else np.nan
+            continue
+        threat = attack_threats.get(row["attack"])
+        if threat in radii and np.isfinite(row["n_poisoned"]):
+            out[i] = np.count_nonzero(radii[threat] >= int(row["n_poisoned"])) / n_test
+    return out

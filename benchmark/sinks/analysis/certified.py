@@ -4,7 +4,7 @@ attacks run did take away at the same budget."""
 from __future__ import annotations
 
 from irisbench import tables as tb
-from irisbench.certificates import threat_of
+from irisbench.certificates import attack_threats as certificate_threats
 from irisbench.record import RunRecord
 from irisbench.schema import fmt, mean_ci
 from irisbench.tables.common import cell_mean_ci
@@ -16,11 +16,7 @@ SHOWN_BUDGETS = (0, 1, 2, 5, 10)
 
 def attack_threats(record: RunRecord) -> dict:
     """The certificate threat each attack of this run stays within, from its recorded threat model."""
-    out = {}
-    for attack, text in (record.meta.get("attack_threats") or {}).items():
-        parts = [p.strip() for p in str(text).split(",")]
-        out[attack] = threat_of(parts[1]) if len(parts) == 3 else None
-    return out
+    return certificate_threats(record.meta.get("attack_threats") or {})
 
 
 def certified_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> str:
