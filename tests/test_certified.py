@@ -104,3 +104,19 @@ def test_certified_accuracy_is_a_metric_below_every_row_s_accuracy(certified_run
         assert "certified_accuracy_mean" in record.summary.columns
     plain = irisbench.run(attack="label_flip", levels=[0, 5], seeds=2, mlflow=False)
     assert plain.results["certified_accuracy"].isna().all()  # an unpruned tree alone certifies nothing
+
+
+def test_check_and_compare_take_certified_accuracy(tmp_path, capsys):
+    from irisbench.cli import main
+
+    grid = ["run", "--attack", "label_flip", "--defense", "partition_ensemble", "--levels", "0,2", "--seeds", "2",
+            "--no-mlflow"]
+    assert main([*grid, "--out", str(tmp_path / "a")]) == 0
+    assert main([*grid, "--out", str(tmp_path / "b")]) == 0
+    assert main(["baseline", str(tmp_path / "a"), "-o", str(tmp_path / "base.json")]) == 0
+    capsys.readouterr()
+    assert main(["check", str(tmp_path / "b"), "--baseline", str(tmp_path / "base.json"),
+                 "--metric", "certified_accuracy"]) == 0
+    assert "tolerances: certified_accuracy 0" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--metric", "certified_accuracy"]) == 0
+    assert "certified_accuracy: run B vs run A" in capsys.readouterr().out
