@@ -9,6 +9,7 @@ import pandas as pd
 
 from irisbench.results import ResultSet
 from irisbench.schema import CONFIG_COLUMNS
+from irisbench.schema import metric as metric_of
 from irisbench.stats import bootstrap_indices, breakdown_level, breakdown_levels, expanded_tail
 from irisbench.tables.common import orientation, seed_values
 from irisbench.tables.chance import chance_scores
@@ -96,10 +97,14 @@ def breakdown_table(results: ResultSet, metric: str = "accuracy") -> pd.DataFram
                "max_level": max(levels) if levels else math.nan, "max_share": max(x) if x else math.nan}
         if orientation(metric) < 0:
             row["status"] = f"n/a: lower {metric} is better; breakdown is defined for scores that fall to chance"
+        elif not levels:
+            row["status"] = f"n/a: no {metric.replace('_', ' ')} for this configuration"
         elif not np.isfinite(clean):
             row["status"] = "n/a: no level 0"
         elif not any(lv > 0 for lv in levels):
             row["status"] = "n/a: no level above 0"
+        elif not np.isfinite(ch) and not metric_of(metric).score:
+            row["status"] = f"n/a: {metric.replace('_', ' ')} has no chance floor to break down to"
         elif not np.isfinite(ch):
             row["status"] = "n/a: no confusion matrices to compute chance"
         elif clean <= ch:
