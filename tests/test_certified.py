@@ -120,3 +120,23 @@ def test_check_and_compare_take_certified_accuracy(tmp_path, capsys):
     assert "tolerances: certified_accuracy 0" in capsys.readouterr().out
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--metric", "certified_accuracy"]) == 0
     assert "certified_accuracy: run B vs run A" in capsys.readouterr().out
+
+
+def test_the_report_says_what_the_certificates_show_and_which_configurations_have_none():
+    from irisbench.sinks.analysis.certified import certified_section
+
+    record = irisbench.run(attack="label_flip", defense="none,partition_ensemble,bagging", model="decision_tree,knn",
+                           levels=[0, 5], seeds=2, mlflow=False)
+    text = certified_section(record, record.tables, several_sizes=False)
+    reading = text[text.index("What it shows"):text.index("Beside the attacks run")]
+    dpa = next(line for line in reading.splitlines() if line.startswith("- iris / partition_ensemble / decision_tree:"))
+    table = record.tables.certified
+    curve = table[(table.defense == "partition_ensemble") & (table.model == "decision_tree")
+                  & (table.threat == LABEL_FLIP)].groupby("budget").certified_accuracy.mean()
+    reach = int(curve[curve >= curve[0] / 2].index.max())
+    assert reach >= 1 and f"r = {reach} label flips" in dpa
+    # bagging's defaults (25 members, bags of half the rows) certify nothing beyond r = 0, and the report says so
+    assert (table[(table.defense == "bagging") & (table.budget >= 1)].certified_accuracy == 0).all()
+    assert "- Nothing is certified beyond r = 0 for iris / bagging / decision_tree, iris / bagging / knn." in reading
+    assert "bagging[n_estimators=1000,max_samples=0.1]" in reading
+    assert "No certificate for iris / none / decision_tree, iris / none / knn: " in reading
