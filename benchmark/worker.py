@@ -327,7 +327,8 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
         for model_label, model in task.models:
             key = (defense_label if "defense" in knows else None, model_label if "model" in knows else None)
             if key not in poisoned_sets:
-                context = _context(knows, task, model_label, model, defense_label, defense)
+                context = attack_context(knows, task.root_seed, task.dataset[0], task.seed, model_label, model,
+                                         defense_label, defense)
                 poisoned_sets[key] = _poisoned_set(task, level, X_train, y_train, n_classes, failure, context)
             X_p, y_p, poisoned, error, shared = poisoned_sets[key]
             if (defense_label, key) not in sanitized_sets:
@@ -348,12 +349,6 @@ def _attack_knowledge(attack, label: str, level: float, failure: str | None) -> 
         return frozenset(attack.knows()) & {"model", "defense"}, None
     except BaseException as exc:  # noqa: BLE001 - plugin code: a real interrupt is re-raised by _failure
         return frozenset(), _failure("attack", label, exc)
-
-
-def _context(knows: frozenset, task: Task, model_label: str, model, defense_label: str, defense):
-    """The :class:`irisbench.AttackContext` of a white-box attack (None for one that knows nothing)."""
-    return attack_context(knows, task.root_seed, task.dataset[0], task.seed, model_label, model, defense_label,
-                          defense)
 
 
 def attack_context(knows: frozenset, root: int, dataset_label: str, seed: int, model_label: str, model,
