@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -87,13 +88,29 @@ def note_interrupts(*signums: int) -> dict:
 
 @contextmanager
 def noting_interrupts(*signums: int):
-    """:func:`note_interrupts` for the duration of a block (the driver running the grid)."""
-    previous = note_interrupts(*signums)
+    """:func:`note_interrupts` for the duration of a block (the driver running the grid or writing its files).
+
+    A noted interrupt whose exception never left the block is raised at its end: Python ignores
+    exceptions raised in at-fork hooks and ``__del__``, so a Ctrl-C landing while the driver forks
+    a process would otherwise be lost and the run would end as if nothing had happened.
+    """
+    global _interrupted
+    previous, unraisable = note_interrupts(*signums), sys.unraisablehook
+
+    def quiet(info):  # Python would print the swallowed interrupt's traceback
+        if not (_interrupted and isinstance(info.exc_value, KeyboardInterrupt)):
+            unraisable(info)
+
+    sys.unraisablehook = quiet
     try:
         yield
     finally:
+        sys.unraisablehook = unraisable
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if _interrupted:
+        _interrupted = False
+        raise KeyboardInterrupt
 
 
 def _failure(stage: str, label: str, exc: BaseException) -> str:
