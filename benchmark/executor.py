@@ -28,7 +28,7 @@ from irisbench import shared_data
 from irisbench.checkpoint import Checkpoint, task_key
 from irisbench.errors import UsageError
 from irisbench.plan import Plan
-from irisbench.processes import can_fork, frozen_gc
+from irisbench.processes import can_fork, forking, release_signals
 from irisbench.worker import describe_task, failed_task, import_shared_modules, noting_interrupts, run_task, warm_up
 
 #: seconds an idle loky worker waits for work (joblib's default): warm workers outlast the MLflow start
@@ -125,6 +125,7 @@ def _start_worker() -> None:
     plugin code's, which fails its cell.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    release_signals()  # forked inside processes.forking
     threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
 
 
@@ -213,7 +214,7 @@ class WarmUp:
         if self._started:
             if can_fork():
                 import_shared_modules()  # once here instead of once per worker
-                with frozen_gc():  # the workers are forked by the first submit
+                with forking():  # the workers are forked by the first submit
                     pool = _fork_pool(n_jobs)
                     self._pending = [pool.submit(warm_up, plan.tasks[0]) for _ in range(n_jobs)]
             else:

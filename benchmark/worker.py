@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -87,13 +88,29 @@ def note_interrupts(*signums: int) -> dict:
 
 @contextmanager
 def noting_interrupts(*signums: int):
-    """:func:`note_interrupts` for the duration of a block (the driver running the grid)."""
-    previous = note_interrupts(*signums)
+    """:func:`note_interrupts` for the duration of a block (the driver running the grid or writing its files).
+
+    A noted interrupt whose exception never left the block is raised at its end: Python ignores
+    exceptions raised in at-fork hooks and ``__del__``, so a Ctrl-C landing while the driver forks
+    a process would otherwise be lost and the run would end as if nothing had happened.
+    """
+    global _interrupted
+    previous, unraisable = note_interrupts(*signums), sys.unraisablehook
+
+    def quiet(info):  # Python would print the swallowed interrupt's traceback
+        if not (_interrupted and isinstance(info.exc_value, KeyboardInterrupt)):
+            unraisable(info)
+
+    sys.unraisablehook = quiet
     try:
         yield
     finally:
+        sys.unraisablehook = unraisable
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if _interrupted:
+        _interrupted = False
+        raise KeyboardInterrupt
 
 
 def _failure(stage: str, label: str, exc: BaseException) -> str:
@@ -327,7 +344,8 @@ def _run_level(task: Task, level: float, X_train, y_train, X_test, y_test, n_cla
         for model_label, model in task.models:
             key = (defense_label if "defense" in knows else None, model_label if "model" in knows else None)
             if key not in poisoned_sets:
-                context = _context(knows, task, model_label, model, defense_label, defense)
+                context = attack_context(knows, task.root_seed, task.dataset[0], task.seed, model_label, model,
+                                         defense_label, defense)
                 poisoned_sets[key] = _poisoned_set(task, level, X_train, y_train, n_classes, failure, context)
             X_p, y_p, poisoned, error, shared = poisoned_sets[key]
             if (defense_label, key) not in sanitized_sets:
@@ -348,12 +366,6 @@ def _attack_knowledge(attack, label: str, level: float, failure: str | None) -> 
         return frozenset(attack.knows()) & {"model", "defense"}, None
     except BaseException as exc:  # noqa: BLE001 - plugin code: a real interrupt is re-raised by _failure
         return frozenset(), _failure("attack", label, exc)
-
-
-def _context(knows: frozenset, task: Task, model_label: str, model, defense_label: str, defense):
-    """The :class:`irisbench.AttackContext` of a white-box attack (None for one that knows nothing)."""
-    return attack_context(knows, task.root_seed, task.dataset[0], task.seed, model_label, model, defense_label,
-                          defense)
 
 
 def attack_context(knows: frozenset, root: int, dataset_label: str, seed: int, model_label: str, model,

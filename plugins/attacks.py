@@ -29,7 +29,6 @@ class GaussianNoise(Attack):
     """
 
     name = "gaussian"
-    threat = ThreatModel("black-box", "features", "availability")
     description = "Add Gaussian noise (sigma x per-feature std) to the features of random training rows"
     params = (
         Param("sigma", float, 1.0, "noise scale, in units of each feature's standard deviation", min=0.0),

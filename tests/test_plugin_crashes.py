@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pandas as pd
@@ -181,6 +182,55 @@ def test_a_real_interrupt_during_a_plugin_call_is_never_recorded_as_a_failed_cel
     rows = [row for rows in checkpoint.read().values() for row in rows]
     assert rows and all(row["status"] == "ok" for row in rows)  # the clean tasks before it
     assert not checkpoint.died()  # the process survived: --resume runs the task here again
+
+
+class _SwallowsAnInterrupt:
+    """Takes a real SIGINT where Python ignores exceptions, as the at-fork hooks of a driver forking a process do."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler runs here, and Python drops its KeyboardInterrupt
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # nor is its traceback printed
+def test_an_interrupt_python_swallowed_is_raised_when_the_noted_block_ends():
+    """The CI flake this fixes: a Ctrl-C during the writing of the outputs ended the run with exit 0."""
+    from irisbench.worker import noting_interrupts
+
+    with pytest.raises(KeyboardInterrupt):
+        with noting_interrupts(signal.SIGINT):
+            _SwallowsAnInterrupt()
+    with noting_interrupts(signal.SIGINT):  # the note does not outlive the block it was raised from
+        pass
+
+
+def test_a_ctrl_c_while_the_driver_forks_is_held_until_the_fork_is_done():
+    """Python drops exceptions raised in its at-fork hooks; held, the Ctrl-C is raised after the fork."""
+    from irisbench.processes import forking
+
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with forking():
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # as to a driver of one thread
+            time.sleep(0.01)
+            reached = True
+    assert reached
+
+
+def test_a_child_forked_while_signals_are_held_takes_them_again():
+    from functools import partial
+
+    from irisbench.processes import _run_child, context, forking
+
+    ctx = context()
+    ours, theirs = ctx.Pipe(duplex=False)
+    with forking():
+        child = ctx.Process(target=_run_child, args=(partial(time.sleep, 60), theirs, ours))
+        child.start()
+    time.sleep(0.5)  # the child has released the mask it inherited
+    os.kill(child.pid, signal.SIGTERM)
+    child.join(10)
+    assert child.exitcode == -signal.SIGTERM
 
 
 def test_a_failure_in_wrap_is_blamed_on_the_defense(plugins):

@@ -310,7 +310,10 @@ def execute_run(args, *, write_files: bool) -> tuple[int, object]:
         if dask is not None:
             dask.close()
     try:
-        return _write(record, outputs, started), record
+        from irisbench.worker import noting_interrupts
+
+        with noting_interrupts(signal.SIGINT, signal.SIGTERM):  # sinks fork processes: see noting_interrupts
+            return _write(record, outputs, started), record
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         outputs.abort(status)  # Ctrl-C or a crash while writing: no MLflow run left RUNNING

@@ -14,7 +14,7 @@ from __future__ import annotations
 import signal
 
 from irisbench.errors import SinkStartError, UsageError, describe_exception
-from irisbench.processes import context, frozen_gc, portable
+from irisbench.processes import context, forking, portable, release_signals
 
 #: seconds an aborting driver waits for the child to end what it opened before killing it
 ABORT_SECONDS = 15.0
@@ -33,7 +33,7 @@ class BackgroundSink:
         # driver goes (its pipe closes), and the driver kills it after ABORT_SECONDS at most
         self._process = ctx.Process(target=_serve, args=(theirs, self._conn, sink, spec),
                                     name=f"irisbench-sink-{sink.name}")
-        with frozen_gc():
+        with forking():
             self._process.start()
         theirs.close()
         self._error: BaseException | None = None  # prepare or start failed: raised by check() and write()
@@ -181,6 +181,7 @@ def _serve(conn, drivers_end, sink, spec) -> None:
     drivers_end.close()  # a forked child holds a copy: without closing it, EOF would never come
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    release_signals()
     terminal.silence()  # the driver owns the terminal (its progress bar)
     if not _step(conn, sink, "prepared", lambda: sink.prepare(spec)):
         return
