@@ -32,7 +32,7 @@ from irisbench.errors import UsageError
 from irisbench.runner import run
 from irisbench.schema import TEST_SIZE
 # The engine's own output checks, so that a plugin passing here passes in a run.
-from irisbench.worker import CellError, check_mask, check_training_set, fit_predict, make_split
+from irisbench.worker import CellError, check_certificate, check_mask, check_training_set, fit_predict, make_split
 
 FRACTIONS = (0.1, 0.5)
 SEED = 0
@@ -197,12 +197,13 @@ def _check_defense(defense, who: str) -> None:
         from sklearn.tree import DecisionTreeClassifier
 
         estimator = defense.wrap(DecisionTreeClassifier(random_state=SEED), SEED)
-        return _fit_predict(estimator, first[0], first[1], X_test, y_test, n_classes, who)
+        return estimator, _fit_predict(estimator, first[0], first[1], X_test, y_test, n_classes, who)
 
     with _check(who, "wrap: the wrapped estimator fits and predicts"):
-        predicted = fit()
+        estimator, predicted = fit()
     with _check(who, "wrap: same result for the same random_state"):
-        assert np.array_equal(fit(), predicted), f"{who}'s wrapped estimator predicted differently"
+        assert np.array_equal(fit()[1], predicted), f"{who}'s wrapped estimator predicted differently"
+    _check_certify(defense, estimator, X_test, n_classes, len(first[1]), who)
 
 
 def _check_model(model, who: str) -> None:
@@ -221,6 +222,23 @@ def _check_model(model, who: str) -> None:
         second, again = fit()
         assert second is not first, f"{who}.build() returned the same estimator object twice; build a new one"
         assert np.array_equal(again, predicted), f"{who} predicted differently for the same random_state"
+    _check_certify(model, first, X_test, n_classes, len(y), who)
+
+
+def _check_certify(plugin, estimator, X_test, n_classes: int, n_train: int, who: str) -> None:
+    """A defense's or model's certify, if it has one: the shapes and threats a run accepts, the same twice."""
+    def certify():
+        return check_certificate(plugin.certify(estimator, X_test.copy(), n_classes, n_train), len(X_test),
+                                 n_classes, f"{who} certify")
+
+    with _check(who, "certify"):
+        found = certify()
+    if found is None:
+        return
+    with _check(who, "certify: the same certificate twice"):
+        again = certify()
+        assert np.array_equal(found[0], again[0]) and found[1].keys() == again[1].keys() and all(
+            np.array_equal(found[1][t], again[1][t]) for t in found[1]), f"{who} certified differently"
 
 
 def _fit_predict(estimator, X, y, X_test, y_test, n_classes: int, who: str) -> np.ndarray:

@@ -481,18 +481,41 @@ def certified_radii(defense, model, estimator, X_test, y_test, n_classes: int, n
     found = defense.certify(estimator, X_test, n_classes, n_train)
     if found is None and defense.family == "none":
         found = model.certify(estimator, X_test, n_classes, n_train)
+    found = check_certificate(found, len(y_test), n_classes, "certify")
     if found is None:
         return ""
     y_certified, radii = found
-    correct = np.asarray(y_certified) == np.asarray(y_test)
+    correct = y_certified == np.asarray(y_test)
+    out = {threat: sorted(int(r) for r in radius[correct & (radius >= 0)]) for threat, radius in radii.items()}
+    return json.dumps(out, separators=(",", ":"), sort_keys=True)
+
+
+def check_certificate(found, n_points: int, n_classes: int, what: str) -> tuple[np.ndarray, dict] | None:
+    """What a ``certify`` returned, checked: None, or the certified classes and ``{threat: radii}`` as int64
+    arrays of one entry per test point (a radius of -1: not certified even at budget 0), else CellError.
+
+    Public so that :mod:`irisbench.testing` holds plugins to exactly the checks of a run.
+    """
+    from irisbench.certificates import THREATS
+
+    if found is None:
+        return None
+    if not (isinstance(found, (tuple, list)) and len(found) == 2 and isinstance(found[1], dict) and found[1]):
+        raise CellError(f"{what} returned {type(found).__name__}; expected None or (classes, {{threat: radii}})")
+    y, radii = np.asarray(found[0]), found[1]
+    if y.shape != (n_points,) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes:
+        raise CellError(f"{what} returned certified classes of shape {y.shape} and type {y.dtype}; expected "
+                        f"{n_points} class indices below {n_classes}")
     out = {}
     for threat, radius in radii.items():
-        radius = np.asarray(radius, dtype=np.int64)
-        if radius.shape != correct.shape:
-            raise CellError(f"certify returned {radius.shape[0] if radius.ndim else 0} radii for "
-                            f"{len(correct)} test points ({threat})")
-        out[threat] = sorted(int(r) for r in radius[correct & (radius >= 0)])
-    return json.dumps(out, separators=(",", ":"), sort_keys=True)
+        if threat not in THREATS:
+            raise CellError(f"{what} returned a radius for threat {threat!r}; the threats are {', '.join(THREATS)}")
+        radius = np.asarray(radius)
+        if radius.shape != (n_points,) or not np.issubdtype(radius.dtype, np.integer) or (radius < -1).any():
+            raise CellError(f"{what} returned {threat} radii of shape {radius.shape} and type {radius.dtype}; "
+                            f"expected {n_points} integers >= -1")
+        out[threat] = radius.astype(np.int64)
+    return y.astype(np.int64), out
 
 
 def only_class(y) -> int | None:

@@ -2,6 +2,7 @@
 every attack of the catalogue on a real grid."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -140,3 +141,27 @@ def test_the_report_says_what_the_certificates_show_and_which_configurations_hav
     assert "- Nothing is certified beyond r = 0 for iris / bagging / decision_tree, iris / bagging / knn." in reading
     assert "bagging[n_estimators=1000,max_samples=0.1]" in reading
     assert "No certificate for iris / none / decision_tree, iris / none / knn: " in reading
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda y, r: (y, {"flips": r}), "threat 'flips'; the threats are label_flip, modification, insertion_deletion"),
+    (lambda y, r: (y, {LABEL_FLIP: r[:-1]}), "label_flip radii of shape"),
+    (lambda y, r: (y, {LABEL_FLIP: r - 5}), "integers >= -1"),
+    (lambda y, r: (y.astype(float), {LABEL_FLIP: r}), "certified classes of shape"),
+    (lambda y, r: y, "expected None or (classes, {threat: radii})"),
+])
+def test_check_plugin_holds_a_certify_to_its_contract(bad, message):
+    """check_plugin checks what certify returns with the checks of a run (worker.check_certificate)."""
+    from irisbench.plugins.ensembles import PartitionEnsemble
+    from irisbench.testing import check_plugin
+
+    class Miscertifies(PartitionEnsemble):
+        name = "miscertifies"
+
+        def certify(self, estimator, X, n_classes, n_train):
+            y, radii = super().certify(estimator, X, n_classes, n_train)
+            return bad(y, radii[LABEL_FLIP])
+
+    check_plugin(PartitionEnsemble)
+    with pytest.raises(AssertionError, match=r"defense 'miscertifies' fails check 'certify': .*" + re.escape(message)):
+        check_plugin(Miscertifies)

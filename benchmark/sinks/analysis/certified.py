@@ -94,7 +94,8 @@ def _reading(table, several_sizes: bool) -> list[str]:
 
 
 #: How the report names each threat's poisoned rows.
-THREAT_WORDS = {"label_flip": "label flips", "modification": "modified rows", "insertion_deletion": "inserted or deleted rows"}
+THREAT_WORDS = {"label_flip": "label flips", "modification": "modified rows",
+                "insertion_deletion": "inserted or deleted rows"}
 
 #: Why bagging's defaults certify nothing beyond r = 0, and what does (measured: benchmarks/certified_table.py).
 BAGGING_HINT = (" Bagging certifies r = 1 only where the bounds on its vote margin exceed 2 (1 - (1 - 1/n)^k) for "
