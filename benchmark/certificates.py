@@ -115,6 +115,44 @@ def dpa_radius(votes, threat: str) -> np.ndarray:
     return vote_margin(votes) // per_row
 
 
+def aggregation_radius(member_votes, buckets, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Finite Aggregation's certified radius (Wang, Levine and Feizi, ICML 2022, "Improved certified
+    defenses against data poisoning with (deterministic) finite aggregation"), in poisoned buckets.
+
+    ``member_votes`` is ``(n_points, n_members)``: the class each member votes for, -1 for a member
+    without training rows (it abstains). ``buckets`` is ``(n_buckets, d)``: the members each bucket
+    of training rows trains; a row lands in one bucket by a hash of its features, so one inserted,
+    deleted or relabelled row corrupts one bucket, and a modified row two (it may move).
+
+    The prediction is the plurality vote, ties to the smallest class. Against each rival ``c`` a
+    corrupted bucket can cut the winner's lead ``n_p - n_c - [c < p]`` by at most the sum over its
+    members of ``1 + [votes p] - [votes c]`` (a member moved from p to c counts 2). Summing the
+    largest cuts over-counts members shared by buckets, so the number of buckets whose largest cuts
+    still fit in the lead is a lower bound on what the attacker needs, minus one: the radius.
+    With ``d = 1`` (one member per bucket) it is DPA's ``floor(g / 2)``.
+    Returns ``(predicted, radius)``, both ``(n_points,)`` int64.
+    """
+    votes = np.asarray(member_votes, dtype=np.int64)
+    buckets = np.asarray(buckets, dtype=np.int64)
+    if votes.ndim != 2 or buckets.ndim != 2 or votes.shape[1] == 0:
+        raise ValueError(f"member_votes must be (n_points, n_members) and buckets (n_buckets, d), got "
+                         f"{votes.shape} and {buckets.shape}")
+    if buckets.min() < 0 or buckets.max() >= votes.shape[1] or votes.max(initial=-1) >= n_classes:
+        raise ValueError("buckets must index members and votes must be classes below n_classes (or -1)")
+    one_hot = (votes[:, :, None] == np.arange(n_classes)).astype(np.int64)  # (n, members, classes)
+    counts = one_hot.sum(axis=1)
+    predicted = counts.argmax(axis=1)  # ties: the smallest class
+    rows = np.arange(len(votes))
+    in_bucket = one_hot[:, buckets, :].sum(axis=2)  # (n, buckets, classes): votes of each bucket's members
+    winner_in_bucket = in_bucket[rows, :, predicted][:, :, None]
+    cuts = buckets.shape[1] + winner_in_bucket - in_bucket  # (n, buckets, rival): most one bucket cuts the lead
+    lead = counts[rows, predicted][:, None] - counts - (np.arange(n_classes)[None, :] < predicted[:, None])
+    spent = np.cumsum(-np.sort(-cuts, axis=1), axis=1)  # the largest cuts first
+    radius = (spent <= lead[:, None, :]).sum(axis=1)  # (n, rival)
+    radius[rows, predicted] = len(buckets)
+    return predicted, radius.min(axis=1)
+
+
 def knn_radius(neighbour_counts, threat: str) -> np.ndarray:
     """The intrinsic certified radius of k-nearest neighbours (Jia, Liu, Cao and Gong,
     AAAI 2022, "Certified robustness of nearest neighbors against data poisoning and

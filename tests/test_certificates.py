@@ -2,7 +2,8 @@
 
 - DPA: every vote vector of up to 7 members and 2-3 classes, every way of changing members
   (moving, adding or removing a vote); and the real PartitionEnsembleClassifier refitted on
-  every one-row poisoning of a tiny dataset.
+  every one-row poisoning of a tiny dataset (with d = 2 too).
+- Finite Aggregation: every set of corrupted buckets of up to 8 members, on random votes.
 - kNN: every poisoning of up to 2 rows (label flips, modifications over a grid, insertions
   and deletions) of tiny 1-D datasets, the prediction recomputed each time.
 - Bagging: every base learner on every bag of a tiny training set, every poisoned set within
@@ -19,8 +20,8 @@ import numpy as np
 import pytest
 
 from irisbench.certificates import (INSERTION_DELETION, LABEL_FLIP, MODIFICATION, NOT_CERTIFIED, THREATS,
-                                    bagging_condition, bagging_radius, bagging_radius_from_bounds, certified_accuracy,
-                                    dpa_radius, knn_radius, simultaneous_bounds, vote_margin)
+                                    aggregation_radius, bagging_condition, bagging_radius, bagging_radius_from_bounds,
+                                    certified_accuracy, dpa_radius, knn_radius, simultaneous_bounds, vote_margin)
 
 MEMBERS_PER_ROW = {LABEL_FLIP: 1, MODIFICATION: 2, INSERTION_DELETION: 1}
 
@@ -110,6 +111,62 @@ def test_dpa_radius_formulas_and_tie_break():
     assert dpa_radius(votes, MODIFICATION).tolist() == [0, 0, 0, 0, 1, 2, 0]
 
 
+def _buckets_to_flip(votes, buckets, n_classes: int) -> int:
+    """Fewest corrupted buckets that change the plurality winner: every set of buckets in turn, the
+    members they train all voting for one rival (the best an attacker can do for that rival)."""
+    start = _winner(np.bincount(votes[votes >= 0], minlength=n_classes))
+    for size in range(1, len(buckets) + 1):
+        for chosen in itertools.combinations(range(len(buckets)), size):
+            hit = np.unique(buckets[list(chosen)])
+            for rival in set(range(n_classes)) - {start}:
+                changed = votes.copy()
+                changed[hit] = rival
+                if _winner(np.bincount(changed[changed >= 0], minlength=n_classes)) != start:
+                    return size
+    raise AssertionError("corrupting every bucket always changes the winner")
+
+
+@pytest.mark.parametrize("k, d", [(2, 2), (3, 2), (2, 3), (4, 2)])
+def test_aggregation_radius_is_sound_against_every_set_of_corrupted_buckets(k, d):
+    """Finite Aggregation: whatever r buckets an attacker corrupts (every member they train voting as it
+    likes), r <= radius never changes the prediction; and the radius is at least DPA's per-member
+    bound floor(g / 2d), often more (what the overlap of buckets buys)."""
+    from irisbench.plugins.ensembles import aggregation_shifts
+
+    n_members = k * d
+    buckets = (np.arange(n_members)[:, None] + aggregation_shifts(k, d)[None, :]) % n_members
+    rng = np.random.default_rng(k * 10 + d)
+    tighter = 0
+    for _ in range(60):
+        n_classes = int(rng.integers(2, 4))
+        votes = rng.choice(np.arange(-1, n_classes), size=n_members, p=_skewed(n_classes, rng))
+        predicted, radius = aggregation_radius(votes[None, :], buckets, n_classes)
+        counts = np.bincount(votes[votes >= 0], minlength=n_classes)
+        assert predicted[0] == _winner(counts)
+        assert radius[0] <= _buckets_to_flip(votes, buckets, n_classes) - 1, (votes, radius)
+        naive = vote_margin(counts[None, :])[0] // (2 * d)  # each bucket moves at most 2d votes
+        assert radius[0] >= naive
+        tighter += radius[0] > naive
+    assert tighter > 0
+
+
+def _skewed(n_classes, rng):
+    """Vote probabilities (abstain first) leaning to one class, so that margins are often wide."""
+    p = np.r_[0.05, rng.dirichlet(np.ones(n_classes) * 0.5)]
+    return p / p.sum()
+
+
+def test_aggregation_radius_with_one_member_per_bucket_is_dpa():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n_members, n_classes = int(rng.integers(1, 12)), int(rng.integers(2, 5))
+        votes = rng.integers(-1, n_classes, size=(15, n_members))
+        predicted, radius = aggregation_radius(votes, np.arange(n_members)[:, None], n_classes)
+        counts = np.stack([(votes == c).sum(axis=1) for c in range(n_classes)], axis=1)
+        assert (predicted == counts.argmax(axis=1)).all()
+        assert (radius == dpa_radius(counts, LABEL_FLIP)).all()
+
+
 def test_dpa_radius_rejects_bad_input():
     with pytest.raises(ValueError, match="unknown threat"):
         dpa_radius([[1, 0]], "backdoor")
@@ -122,12 +179,12 @@ def test_dpa_radius_rejects_bad_input():
     assert dpa_radius(np.array([[3.0, 1.0]]), LABEL_FLIP).tolist() == [1]
 
 
-def _partition_ensemble(k):
+def _partition_ensemble(k, d=1):
     from sklearn.tree import DecisionTreeClassifier
 
     from irisbench.plugins.ensembles import partition_ensemble_class
 
-    return partition_ensemble_class()(estimator=DecisionTreeClassifier(random_state=0), k=k, random_state=0)
+    return partition_ensemble_class()(estimator=DecisionTreeClassifier(random_state=0), k=k, d=d, random_state=0)
 
 
 def test_partition_ensemble_certified_radius_matches_dpa_radius():
@@ -142,21 +199,26 @@ def test_partition_ensemble_certified_radius_matches_dpa_radius():
             assert model.certified_radius(X_test).tolist() == dpa_radius(votes, threat).tolist()
 
 
-def test_partition_ensemble_survives_every_one_row_poisoning_within_its_radius():
-    """End to end: refit the real ensemble on every one-row poisoning of a tiny dataset (every
-    label flip, deletion, insertion and modification over a grid) and check that no point
-    whose radius is at least 1 changes its prediction. Exercises the threat-to-partition
-    mapping: the hash reads features only, so a modified row may move between partitions."""
+@pytest.mark.parametrize("k, d", [(5, 1), (6, 2)])
+def test_partition_ensemble_survives_every_one_row_poisoning_within_its_radius(k, d):
+    """End to end: refit the real ensemble (DPA, and Finite Aggregation with d = 2) on every one-row
+    poisoning of a tiny dataset (every label flip, deletion, insertion and modification over a grid)
+    and check that no point whose radius (the defense's certify) is at least 1 changes its prediction.
+    Exercises the threat-to-bucket mapping: the hash reads features only, so a modified row may move."""
+    from irisbench.plugins.ensembles import PartitionEnsemble
+
     rng = np.random.default_rng(0)
     centres = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]])
     y = np.repeat([0, 1, 2], 8)
     X = np.round(centres[y] + rng.normal(scale=1.2, size=(len(y), 2)), 1)
     X_test = np.round(rng.uniform(-1, 4, size=(12, 2)), 1)
-    k = 5
-    base = _partition_ensemble(k).fit(X, y)
+    base = _partition_ensemble(k, d).fit(X, y)
     before = base.predict(X_test)
-    votes = base.vote_counts(X_test)
-    radius = {threat: dpa_radius(votes, threat) for threat in THREATS}
+    predicted, radius = PartitionEnsemble(k=k, d=d).certify(base, X_test, 3, len(y))
+    assert (predicted == before).all()
+    if d == 1:
+        votes = base.vote_counts(X_test)
+        assert all((radius[threat] == dpa_radius(votes, threat)).all() for threat in THREATS)
     grid = [np.array([a, b]) for a in (-1.0, 1.5, 4.0) for b in (-1.0, 1.5, 4.0)]
     rows = [(x, label) for x in grid for label in (0, 1, 2)]
 
@@ -178,7 +240,7 @@ def test_partition_ensemble_survives_every_one_row_poisoning_within_its_radius()
     for threat, datasets in poisonings.items():
         changed = np.zeros(len(X_test), dtype=bool)
         for X2, y2 in datasets:
-            changed |= _partition_ensemble(k).fit(X2, y2).predict(X_test) != before
+            changed |= _partition_ensemble(k, d).fit(X2, y2).predict(X_test) != before
         assert not (changed & (radius[threat] >= 1)).any(), threat
         assert changed.any(), f"{threat}: no poisoning changed anything, the check would be vacuous"
     assert (radius[MODIFICATION] >= 1).any() and (radius[LABEL_FLIP] >= 1).any()
