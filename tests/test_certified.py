@@ -29,9 +29,11 @@ def test_every_attack_of_the_catalogue_maps_to_the_threat_its_capability_says(re
 
 @pytest.fixture(scope="module")
 def certified_runs():
-    """Deterministic certificates (DPA, kNN) on iris under every attack of the catalogue, 1, 2 and 5 rows."""
+    """Deterministic certificates (DPA, Finite Aggregation, kNN) on iris under every attack of the catalogue,
+    1, 2 and 5 rows."""
     common = dict(attack=list(ATTACK_THREATS), levels=[0, 1, 2, 5], seeds=3, mlflow=False, jobs=2)
     return [irisbench.run(defense="partition_ensemble[k=15]", model="decision_tree", **common),
+            irisbench.run(defense="partition_ensemble[k=8,d=3]", model="decision_tree", **common),
             irisbench.run(defense="none", model="knn[scale=false,n_neighbors=11]", **common)]
 
 
@@ -66,7 +68,7 @@ def test_no_attack_of_the_catalogue_goes_below_the_certified_accuracy(certified_
             bound = table[row.attack, row.seed, ATTACK_THREATS[row.attack], int(row.n_poisoned)]
             assert row.accuracy >= bound - 1e-12, (row.attack, row.seed, row.level, row.accuracy, bound)
             checked += 1
-    assert checked == 2 * len(ATTACK_THREATS) * 3 * 3
+    assert checked == len(certified_runs) * len(ATTACK_THREATS) * 3 * 3
 
 
 def test_certified_radii_are_those_of_the_correct_points(certified_runs):
