@@ -143,7 +143,7 @@ def aggregation_radius(member_votes, buckets, n_classes: int) -> tuple[np.ndarra
     counts = one_hot.sum(axis=1)
     predicted = counts.argmax(axis=1)  # ties: the smallest class
     rows = np.arange(len(votes))
-    in_bucket = one_hot[:, buckets, :].sum(axis=2)  # (n, buckets, classes): votes of each bucket's members
+    in_bucket = sum(one_hot[:, column, :] for column in buckets.T)  # (n, buckets, classes): its members' votes
     winner_in_bucket = in_bucket[rows, :, predicted][:, :, None]
     cuts = buckets.shape[1] + winner_in_bucket - in_bucket  # (n, buckets, rival): most one bucket cuts the lead
     lead = counts[rows, predicted][:, None] - counts - (np.arange(n_classes)[None, :] < predicted[:, None])

@@ -165,5 +165,6 @@ def test_check_plugin_holds_a_certify_to_its_contract(bad, message):
             return bad(y, radii[LABEL_FLIP])
 
     check_plugin(PartitionEnsemble)
+    check_plugin(PartitionEnsemble, {"k": 4, "d": 3})  # Finite Aggregation
     with pytest.raises(AssertionError, match=r"defense 'miscertifies' fails check 'certify': .*" + re.escape(message)):
         check_plugin(Miscertifies)
