@@ -17,6 +17,8 @@ from irisbench.sinks.figures import frames, style
 from irisbench.sinks.figures.save import save
 
 NAME = "certified_accuracy.png"
+#: Budgets up to this are drawn on a linear axis, larger ones on a log axis (the label says 10).
+LINEAR_BUDGETS = 10
 PANEL = ["dataset", "defense", "model"]
 
 
@@ -68,7 +70,14 @@ def certified_figure(record: RunRecord):
         ax.set_ylim(-0.02, 1.02)
         ax.grid(True, alpha=0.3)
         ax.set_title(" · ".join(str(k) for k in key), fontsize=10)
-        ax.set_xlabel("Budget (training rows the attacker changes)", fontsize=9)
+        largest = int(curves["budget"].max())
+        if largest > LINEAR_BUDGETS:  # certificates end within a few rows: keep those readable
+            ax.set_xscale("symlog", linthresh=LINEAR_BUDGETS, linscale=2)
+            ticks = [t for t in (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if t <= largest]
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.set_xlim(-0.5, largest * 1.15)
+        ax.set_xlabel("Budget (training rows changed)" + ("; log above 10" if largest > LINEAR_BUDGETS else ""),
+                      fontsize=9)
         ax.set_ylabel(style.ACCURACY_LABEL, fontsize=9)
     style.suptitle(fig, "Certified accuracy against the poisoning budget, beside the attacks run\n"
                         f"lines: mean over {style.seeds_text(record.results)} of the share of the clean test split "
