@@ -83,12 +83,7 @@ def certified_figure(record: RunRecord):
                         f"lines: mean over {style.seeds_text(record.results)} of the share of the clean test split "
                         "certified correct; dots: lowest mean accuracy an attack within the threat left"
                         + style.left_out(n_left, len(all_panels), "configurations"))
-    handles, names = [], []
-    for ax in axes.flat[:len(panels)]:
-        for handle, name in zip(*ax.get_legend_handles_labels()):
-            if name not in names:
-                handles.append(handle)
-                names.append(name)
+    handles, names = style.legend_entries(axes.flat[:len(panels)])
     fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 3), fontsize=9, frameon=False)
     return fig
 

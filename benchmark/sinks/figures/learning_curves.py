@@ -82,12 +82,7 @@ def learning_curves_figure(record: RunRecord):
                         f"one curve per poisoning level; mean over {style.seeds_text(record.results)}, "
                         f"{style.ci_note(record.summary, 'shaded')}\n"
                         f"panels: {' · '.join(panel_columns)}{style.left_out(layout.n_left, layout.n_total, 'panels')}")
-    handles, names = [], []
-    for ax in axes.flat[:len(panel_keys)]:
-        for handle, name in zip(*ax.get_legend_handles_labels()):
-            if name not in names:
-                handles.append(handle)
-                names.append(name)
+    handles, names = style.legend_entries(axes.flat[:len(panel_keys)])
     fig.legend(handles, names, title="Poisoning level (% of training samples poisoned)", loc="outside lower center",
                ncols=min(len(names), 8), fontsize=9, title_fontsize=9, frameon=False)
     return fig

@@ -69,6 +69,17 @@ def left_out(n_left: int, n_total: int, what: str) -> str:
             f"all are in summary.csv") if n_left else ""
 
 
+def legend_entries(axes) -> tuple[list, list]:
+    """Handles and names of every panel's legend, each name once: one figure legend for panels that differ."""
+    handles, names = [], []
+    for ax in axes:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            if name not in names:
+                handles.append(handle)
+                names.append(name)
+    return handles, names
+
+
 def colors(n: int) -> list:
     return list(pyplot().get_cmap("tab10" if n <= 10 else "tab20").colors)
 
