@@ -139,6 +139,15 @@ def aggregation_radius(member_votes, buckets, n_classes: int) -> tuple[np.ndarra
                          f"{votes.shape} and {buckets.shape}")
     if buckets.min() < 0 or buckets.max() >= votes.shape[1] or votes.max(initial=-1) >= n_classes:
         raise ValueError("buckets must index members and votes must be classes below n_classes (or -1)")
+    # a few points at a time: the arrays below are points x buckets x classes (50,000 buckets: 4 MB a point)
+    step = max(1, 2**23 // (len(buckets) * n_classes))
+    parts = [_aggregation_radius(votes[start:start + step], buckets, n_classes) for start in range(0, len(votes), step)]
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate([p for p, _ in parts]), np.concatenate([r for _, r in parts])
+
+
+def _aggregation_radius(votes, buckets, n_classes):
     one_hot = (votes[:, :, None] == np.arange(n_classes)).astype(np.int64)  # (n, members, classes)
     counts = one_hot.sum(axis=1)
     predicted = counts.argmax(axis=1)  # ties: the smallest class

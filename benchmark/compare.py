@@ -14,6 +14,7 @@ import pandas as pd
 from irisbench.errors import UsageError
 from irisbench.record import RunRecord
 from irisbench.schema import METRIC_NAMES, fmt_p, level_text, level_value, mean_pm
+from irisbench.schema import metric as find_metric
 from irisbench.stats import holm_once, paired_comparison, significance, t_interval
 
 AXES = ["dataset", "attack", "defense", "model", "n_train", "level"]
@@ -104,8 +105,8 @@ def _check_metric(frame: pd.DataFrame, metric: str) -> None:
         raise UsageError(f"--metric {metric!r} is not a metric; valid metrics: {', '.join(METRICS)}")
     ok = frame[frame["status"] == "ok"]
     if ok[metric].notna().sum() == 0:
-        raise UsageError(f"--metric {metric} has no values in these runs "
-                         "(detection metrics need a defense that flags rows and a level > 0)")
+        defined_for = find_metric(metric).defined_for if metric in METRIC_NAMES else "finished cells"
+        raise UsageError(f"--metric {metric} has no values in these runs: it is defined for {defined_for}")
 
 
 def _value(value, axis: str) -> str:

@@ -51,6 +51,8 @@ class Metric:
     #: Defined only for targeted attacks: its function also takes the (source, target) classes the
     #: attack declares (:meth:`irisbench.Attack.target_classes`); NaN for every other attack.
     targeted: bool = False
+    #: Where the metric has values, said when a run has none of it.
+    defined_for: str = "every finished cell"
 
     def compute(self, confusion, pair: tuple[int, int] | None = None) -> float:
         """The metric of a confusion matrix (rows: true class, columns: predicted class).
@@ -68,20 +70,24 @@ class Metric:
         return f"{self.name}_{stat}"
 
 
+FLAGGING = "defenses that flag rows, at levels > 0"
 METRICS: tuple[Metric, ...] = (
     Metric("accuracy", "accuracy", score="accuracy"),
     Metric("f1_macro", "macro F1", score="f1_macro"),
     Metric("balanced_accuracy", "balanced accuracy", score="balanced_accuracy"),
     Metric("attack_success_rate", "attack success rate", higher_is_better=False, checked=False,
-           score="attack_success_rate", targeted=True),
+           score="attack_success_rate", targeted=True,
+           defined_for="targeted attacks only (those that declare target_classes, e.g. targeted_flip, injection)"),
     # The clean cell's certificate at the rows this cell's attack poisoned (threat of its capability); NaN
     # where nothing certifies. Filled after the grid from the level-0 rows (tables.certified).
-    Metric("certified_accuracy", "certified accuracy", checked=False),
-    Metric("detection_precision", "detection precision", detection=True),
-    Metric("detection_recall", "detection recall", detection=True),
-    Metric("detection_f1", "detection F1", detection=True),
+    Metric("certified_accuracy", "certified accuracy", checked=False,
+           defined_for="configurations that certify: defense partition_ensemble or bagging, or defense none with "
+                       "model knn[scale=false]"),
+    Metric("detection_precision", "detection precision", detection=True, defined_for=FLAGGING),
+    Metric("detection_recall", "detection recall", detection=True, defined_for=FLAGGING),
+    Metric("detection_f1", "detection F1", detection=True, defined_for=FLAGGING),
     Metric("removed_fraction", "share of training rows removed", higher_is_better=False, detection=True,
-           checked=False),
+           checked=False, defined_for=FLAGGING),
 )
 #: The summary statistics of every metric, per cell, over the seeds that finished.
 SUMMARY_STATS = ("mean", "std", "ci_low", "ci_high")

@@ -168,3 +168,52 @@ def test_check_plugin_holds_a_certify_to_its_contract(bad, message):
     check_plugin(PartitionEnsemble, {"k": 4, "d": 3})  # Finite Aggregation
     with pytest.raises(AssertionError, match=r"defense 'miscertifies' fails check 'certify': .*" + re.escape(message)):
         check_plugin(Miscertifies)
+
+
+@pytest.fixture(scope="module")
+def certified_metric_run(tmp_path_factory):
+    """A run folder reported with --metric certified_accuracy (DPA on iris, two attacks)."""
+    from irisbench.cli import main
+
+    out = tmp_path_factory.mktemp("certified") / "run"
+    assert main(["run", "--attack", "label_flip,greedy_flip", "--defense", "partition_ensemble", "--levels", "0,5",
+                 "--seeds", "2", "--no-mlflow", "--metric", "certified_accuracy", "--out", str(out)]) == 0
+    return out
+
+
+def test_a_report_on_certified_accuracy_says_what_a_drop_means_and_names_no_worst_attack(certified_metric_run):
+    text = (certified_metric_run / "analysis_report.md").read_text()
+    assert "- Certified accuracy is the share of the clean test split" in text
+    assert "a drop is the certificate weakening as the budget grows, not harm the attack did" in text
+    worst = text[text.index("## Worst case per defense"):]
+    worst = worst[:worst.index("\n## ", 5)]
+    assert "Not shown for --metric certified_accuracy" in worst and "under label_flip" not in worst
+    html = (certified_metric_run / "report.html").read_text()
+    assert "Certified accuracy against the poisoning budget" in html  # the figure is embedded
+
+
+def test_compare_says_where_certified_accuracy_is_defined(tmp_path, capsys):
+    from irisbench.cli import main
+
+    out = tmp_path / "plain"
+    assert main(["run", "--attack", "label_flip", "--levels", "0,5", "--seeds", "2", "--no-mlflow",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(out), "--metric", "certified_accuracy"]) == 2
+    err = capsys.readouterr().err
+    assert "has no values in these runs: it is defined for configurations that certify" in err
+    assert "detection" not in err
+
+
+def test_aggregation_radius_in_chunks_is_the_radius_point_by_point():
+    """Many buckets are certified a few points at a time (bounded memory); the chunks change nothing."""
+    from irisbench.certificates import aggregation_radius
+
+    rng = np.random.default_rng(5)
+    n_members, n_points = 3000, 3000
+    buckets = (np.arange(n_members)[:, None] + np.array([0, 17, 901])[None, :]) % n_members
+    votes = rng.choice([-1, 0, 1], p=[0.1, 0.6, 0.3], size=(n_points, n_members))
+    predicted, radius = aggregation_radius(votes, buckets, 2)
+    for i in rng.choice(n_points, 5, replace=False):
+        p, r = aggregation_radius(votes[i:i + 1], buckets, 2)
+        assert (p[0], r[0]) == (predicted[i], radius[i])

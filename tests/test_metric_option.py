@@ -132,6 +132,9 @@ def test_the_metric_is_part_of_the_spec(registry, tmp_path):
     (["run", "--metric", "acuracy", "--no-mlflow"], ["did you mean 'accuracy'", "attack_success_rate"]),
     (["run", "--metric", "detection_f1", "--no-mlflow"], ["detection metric", "balanced_accuracy"]),
     (["run", "--metric", "attack_success_rate", "--attack", "gaussian", "--no-mlflow"], ["targeted attacks only"]),
+    (["run", "--metric", "certified_accuracy", "--defense", "none,isolation", "--no-mlflow"],
+     ["configurations that certify", "partition_ensemble", "none, isolation, decision_tree"]),
+    (["run", "--defense", "bagging[alpha=1]", "--no-mlflow"], ["alpha", "0.5"]),
 ])
 def test_bad_metric_is_one_line_and_exit_2(in_tmp, capsys, argv, words):
     assert main(argv) == 2

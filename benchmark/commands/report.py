@@ -97,8 +97,10 @@ def check_metric_measured(record) -> None:
     ok = record.result_set.ok
     if metric in ok.columns and ok[metric].notna().any():
         return
-    raise UsageError(f"--metric {metric}: results.csv has no value of it (the attack success rate is measured for "
-                     "targeted attacks only, e.g. targeted_flip, by irisbench versions that record it)")
+    from irisbench.schema import metric as find_metric
+
+    raise UsageError(f"--metric {metric}: results.csv has no value of it; it is defined for "
+                     f"{find_metric(metric).defined_for}")
 
 
 def log_command(args) -> int:

@@ -155,18 +155,27 @@ def _saved_spec(args, registry):
 
 
 def check_metric_applies(spec, registry) -> None:
-    """Refuse a targeted metric (attack success rate) for a grid without a targeted attack: it would be all NaN."""
-    from irisbench.api import Attack
+    """Refuse a metric the grid cannot give a value: a targeted metric (attack success rate) without a targeted
+    attack, certified accuracy without a plugin that certifies. It would be all NaN."""
+    from irisbench.api import Attack, Defense, Model
     from irisbench.schema import metric
 
-    if not metric(spec.metric).targeted:
+    found = metric(spec.metric)
+    if found.targeted:
+        given = [ref.label for ref in spec.attacks]
+        possible = [ref for ref in spec.attacks
+                    if registry.get("attack", ref.name).cls.target_classes is not Attack.target_classes]
+    elif found.name == "certified_accuracy":
+        defenses = [registry.get("defense", ref.name).cls for ref in spec.defenses]
+        given = [ref.label for ref in (*spec.defenses, *spec.models)]
+        possible = [cls for cls in defenses if cls.certify is not Defense.certify] + (
+            [ref for ref in spec.models if registry.get("model", ref.name).cls.certify is not Model.certify]
+            if any(cls.family == "none" for cls in defenses) else [])
+    else:
         return
-    targeted = [ref.label for ref in spec.attacks
-                if registry.get("attack", ref.name).cls.target_classes is not Attack.target_classes]
-    if not targeted:
-        given = ", ".join(r.label for r in spec.attacks)
-        raise UsageError(f"--metric {spec.metric} is defined for targeted attacks only (those that declare "
-                         f"target_classes, e.g. targeted_flip, injection); none of {given} is one")
+    if not possible:
+        raise UsageError(f"--metric {spec.metric} is defined for {found.defined_for}; none of "
+                         f"{', '.join(given)} is one")
 
 
 def _check_resumable(saved: dict, digests: dict[str, str], run_dir: Path) -> None:

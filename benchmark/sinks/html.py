@@ -25,11 +25,13 @@ from irisbench.sinks.analysis.summary import summary_intro, summary_items
 from irisbench.sinks.files import atomic_write_text
 
 REPORT_NAME = "report.html"
-#: The PNGs the figures sink writes in the run folder, in reading order, with their captions.
-FIGURES = (("poison_accuracy_plot.png", "Test accuracy against the poisoning level"),
-           ("quality_vs_quantity.png", "Test accuracy against the training-set size, per level"),
-           ("defense_heatmap.png", "Mean accuracy per defense and attack"),
-           ("detection.png", "How well the flagging defenses found the poisoned rows"))
+#: The PNGs the figures sink writes in the run folder, in reading order, with their captions ("{metric}": the
+#: metric of --metric, which those figures draw).
+FIGURES = (("poison_accuracy_plot.png", "Test {metric} against the poisoning level"),
+           ("quality_vs_quantity.png", "Test {metric} against the training-set size, per level"),
+           ("defense_heatmap.png", "Mean {metric} per defense and attack"),
+           ("detection.png", "How well the flagging defenses found the poisoned rows"),
+           ("certified_accuracy.png", "Certified accuracy against the poisoning budget, beside the worst attack run"))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Configurations spelled out in the headline; the summary table has every one.
 MAX_HEADLINE = 4
@@ -255,10 +257,10 @@ def accuracy_png(record: RunRecord) -> bytes:
 def figures(record: RunRecord, out_dir: Path) -> str:
     """The figures the figures sink wrote in the run folder, inlined; one drawn here if it wrote none."""
     label = find_metric(record.spec.metric).label  # the figures draw the metric of --metric
-    found = [(caption.replace("accuracy", label), data) for name, caption in FIGURES
+    found = [(caption.format(metric=label), data) for name, caption in FIGURES
              if (data := _png(out_dir / name)) is not None]
     if not found:
-        found = [(FIGURES[0][1].replace("accuracy", label), accuracy_png(record))]
+        found = [(FIGURES[0][1].format(metric=label), accuracy_png(record))]
     items = [f'<figure><img src="data:image/png;base64,{base64.b64encode(data).decode("ascii")}" '
              f'alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>' for caption, data in found]
     return "<section id=\"figures\"><h2>Figures</h2>\n" + "\n".join(items) + "</section>"

@@ -30,6 +30,11 @@ def worst_case_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> 
     """## Worst case: per defense, the attack run under which it does worst at each level."""
     table, m, name = t.worst_case, t.metric, metric_label(t)
     parts = ["## Worst case per defense", ""]
+    if m == "certified_accuracy":
+        return "\n".join(parts + [
+            "Not shown for --metric certified_accuracy: it depends on an attack only through the rows it poisoned, "
+            "so the attack with the lowest value is the one that poisoned the most rows, not the strongest. The "
+            "Certified accuracy section sets the certificate beside the attacks' accuracy."])
     if table.empty:
         return "\n".join(parts + ["No poisoned level was run, so there is no worst case."])
     worst_word = "highest" if tb.orientation(m) < 0 else "lowest"

@@ -27,9 +27,9 @@ def certified_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> s
     if table.empty:
         return "\n".join(parts + [
             "No cell of this run computes a certificate. `partition_ensemble` (deep partition aggregation) and "
-            "`bagging` certify as defenses, and `knn[scale=false]` certifies itself without a defense: e.g. "
-            "`irisbench run --attack label_flip,greedy_flip --defense partition_ensemble,bagging "
-            "--model decision_tree,knn[scale=false]`."])
+            "`bagging` certify as defenses, and `knn[scale=false]` (with uniform weights) certifies itself without "
+            "a defense: e.g. `irisbench run --attack label_flip,greedy_flip --defense none,partition_ensemble,bagging "
+            "--model 'decision_tree,knn[scale=false]'`."])
     parts += ["Certified accuracy at budget r: the share of the clean test split that the clean cell's model gets "
               "right and that provably stays right whatever r training rows an attacker changes within the threat "
               "(label flips; modification of features and/or labels; insertion or deletion of rows). Deep "
@@ -56,7 +56,8 @@ def certified_section(record: RunRecord, t: tb.Tables, several_sizes: bool) -> s
         parts += ["", "Beside the attacks run: at each poisoned level, the rows an attack poisoned (r), the "
                   "certified accuracy at r for the threat that attack stays within, and the lowest mean accuracy an "
                   "attack within that threat left. The gap is what a stronger attack or a tighter certificate could "
-                  "close; a negative gap would be a bug.", "",
+                  "close; for the deterministic certificates (partition ensembles, kNN) a negative gap would be a bug, "
+                  "for bagging's it is possible (it holds with probability 1 - alpha, for the infinite ensemble).", "",
                   capped_table(["configuration", "threat", "level %", "r", "certified at r", "worst attack",
                                 "its accuracy", "gap"], gap, "certified.csv")]
     return "\n".join(parts)
@@ -100,9 +101,9 @@ THREAT_WORDS = {"label_flip": "label flips", "modification": "modified rows",
 #: Why bagging's defaults certify nothing beyond r = 0, and what does (measured: benchmarks/certified_table.py).
 BAGGING_HINT = (" Bagging certifies r = 1 only where the bounds on its vote margin exceed 2 (1 - (1 - 1/n)^k) for "
                 "bags of k of the n training rows: about 0.8 for the default bags of half the rows, while 25 members "
-                "that all agree bound the margin at about 0.45 (alpha = 0.001, three classes). Jia, Cao and Gong use "
-                "many more members and small bags; `bagging[n_estimators=1000,max_samples=0.1]` certifies beyond "
-                "r = 0 (README, Certified robustness).")
+                "that all agree bound the margin below 0.5 at alpha = 0.001. Jia, Cao and Gong use many more members "
+                "and small bags; `bagging[n_estimators=1000,max_samples=0.1]` certifies beyond r = 0 (README, "
+                "Certified robustness).")
 
 
 def _uncertified(record: RunRecord, table, several_sizes: bool) -> list[str]:
@@ -116,5 +117,5 @@ def _uncertified(record: RunRecord, table, several_sizes: bool) -> list[str]:
         return []
     return ["", "No certificate for " + ", ".join(_label(tuple(k), several_sizes) for k in missing) + ": a defense "
             "certifies when it has a certify method (`partition_ensemble`, `bagging`), and without a defense a model "
-            "certifies itself when it has one (`knn[scale=false]`: the default `knn` standardises the features with "
-            "the poisonable training set's statistics, which no certificate covers)."]
+            "certifies itself when it has one (`knn[scale=false]` with uniform weights: the default `knn` standardises "
+            "the features with the poisonable training set's statistics, which no certificate covers)."]

@@ -17,6 +17,11 @@ METRIC_MEANING = {
     "attack_success_rate": "The attack success rate is the share of the clean test points of the attack's source "
                            "class that the model predicts as its target class (the classes the attack declares; "
                            "n/a for untargeted attacks); lower is better.",
+    "certified_accuracy": "Certified accuracy is the share of the clean test split that the clean cell's model "
+                          "gets right and that provably stays right whatever r training rows an attacker changes "
+                          "within the threat of the row's attack, r being the rows that attack poisoned (n/a where "
+                          "nothing certifies). It depends on the attack only through r: a drop is the certificate "
+                          "weakening as the budget grows, not harm the attack did (--metric accuracy measures that).",
 }
 #: How every p-value is computed (irisbench.stats.paired_t_p), for "How to read this".
 P_VALUE_METHOD = ("p-values are two-sided paired t-tests of the per-seed differences (irisbench computes the t "

@@ -22,27 +22,29 @@ LINEAR_BUDGETS = 10
 PANEL = ["dataset", "defense", "model"]
 
 
-def certified_data(record: RunRecord) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+def certified_data(record: RunRecord) -> tuple[pd.DataFrame, pd.DataFrame, bool] | None:
     """What the figure draws: the mean certified accuracy per (panel, threat, budget) at each dataset's largest
-    n_train, and the gap table's attack points there. None when no cell certifies."""
+    n_train, the gap table's attack points there, and whether the run had several sizes (then the title says
+    which one is drawn). None when no cell certifies."""
     from irisbench import tables as tb
     from irisbench.sinks.analysis.certified import attack_threats
 
     table = record.tables.certified
     if table.empty:
         return None
+    several_sizes = bool((table.groupby("dataset")["n_train"].nunique() > 1).any())
     largest = table.groupby("dataset")["n_train"].transform("max")
     table = table[table["n_train"] == largest]
     curves = table.groupby([*PANEL, "threat", "budget"], sort=False)["certified_accuracy"].mean().reset_index()
     points = tb.gap_table(record.result_set, table, attack_threats(record))
-    return curves, points
+    return curves, points, several_sizes
 
 
 def certified_figure(record: RunRecord):
     data = certified_data(record)
     if data is None:
         return None
-    curves, points = data
+    curves, points, several_sizes = data
     plt = style.pyplot()
     all_panels = frames.keys(curves, PANEL)
     ncols = min(3, len(all_panels))
@@ -66,7 +68,7 @@ def certified_figure(record: RunRecord):
             marks = marks[marks["threat"] == threat] if len(marks) else marks
             if len(marks):
                 ax.plot(marks["budget"], marks["attack_accuracy"], "o", color=colors[threat], markersize=5,
-                        label=f"worst attack run: {threat}")
+                        label=f"worst attack within {threat}")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(True, alpha=0.3)
         ax.set_title(" · ".join(str(k) for k in key), fontsize=10)
@@ -76,15 +78,21 @@ def certified_figure(record: RunRecord):
             ticks = [t for t in (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if t <= largest]
             ax.set_xticks(ticks, [str(t) for t in ticks])
             ax.set_xlim(-0.5, largest * 1.15)
+        else:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # budgets are whole rows
         ax.set_xlabel("Budget (training rows changed)" + ("; log above 10" if largest > LINEAR_BUDGETS else ""),
                       fontsize=9)
         ax.set_ylabel(style.ACCURACY_LABEL, fontsize=9)
     style.suptitle(fig, "Certified accuracy against the poisoning budget, beside the attacks run\n"
                         f"lines: mean over {style.seeds_text(record.results)} of the share of the clean test split "
                         "certified correct; dots: lowest mean accuracy an attack within the threat left"
+                        + ("; at each dataset's largest training size" if several_sizes else "")
                         + style.left_out(n_left, len(all_panels), "configurations"))
     handles, names = style.legend_entries(axes.flat[:len(panels)])
-    fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 3), fontsize=9, frameon=False)
+    fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 3 if ncols > 1 else 1), fontsize=9,
+               frameon=False)
     return fig
 
 
