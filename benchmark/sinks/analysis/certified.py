@@ -84,8 +84,8 @@ def _reading(table, several_sizes: bool) -> list[str]:
             vacuous.append(key)
             continue
         clean = fmt(config.xs(0, level=5).max())
-        spans = ", ".join(f"r = {r} {THREAT_WORDS.get(threat, threat)}" for threat, (r, _) in reach.items()
-                          if r is not None)
+        spans = ", ".join(f"r = {r} {THREAT_WORDS.get(threat, (threat, threat))[r != 1]}"
+                          for threat, (r, _) in reach.items() if r is not None)
         lines.append(f"- {_label(key, several_sizes)}: at least half of its certified clean accuracy ({clean}) "
                      f"stays certified up to {spans}.")
     if vacuous:
@@ -95,8 +95,8 @@ def _reading(table, several_sizes: bool) -> list[str]:
 
 
 #: How the report names each threat's poisoned rows.
-THREAT_WORDS = {"label_flip": "label flips", "modification": "modified rows",
-                "insertion_deletion": "inserted or deleted rows"}
+THREAT_WORDS = {"label_flip": ("label flip", "label flips"), "modification": ("modified row", "modified rows"),
+                "insertion_deletion": ("inserted or deleted row", "inserted or deleted rows")}
 
 #: Why bagging's defaults certify nothing beyond r = 0, and what does (measured: benchmarks/certified_table.py).
 BAGGING_HINT = (" Bagging certifies r = 1 only where the bounds on its vote margin exceed 2 (1 - (1 - 1/n)^k) for "
