@@ -99,11 +99,14 @@ class Checkpoint:
         self._tasks = None if plan is None else {task_key(task): task for task in plan.tasks}
 
     def append(self, key: str, rows: list[dict]) -> None:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        from irisbench.processes import signals_deferred
+
         line = json.dumps({"task": key, "rows": rows}, default=_plain, separators=(",", ":")) + "\n"
-        os.write(self._fd, line.encode())
-        os.fsync(self._fd)
+        with signals_deferred():  # a Ctrl-C between creating the file and writing the line lost the task
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            os.write(self._fd, line.encode())
+            os.fsync(self._fd)
 
     def running(self, key: str) -> None:
         """Mark a task as running in this process; if the process dies, :meth:`died` names it."""

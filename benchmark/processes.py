@@ -52,6 +52,31 @@ def release_signals() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
 
 
+@contextmanager
+def signals_deferred():
+    """Run a block a Ctrl-C or SIGTERM must not cut in two; one arriving meanwhile is handled when it ends.
+
+    For a checkpoint line, whose file is created before it is written: cut there, a finished task
+    was lost. Unlike :func:`forking`'s mask, this holds whichever thread the signal reaches (Python
+    runs every handler in the main thread). Elsewhere than the main thread the block just runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {signum: signal.getsignal(signum) for signum in HELD_SIGNALS}
+    previous = {signum: handler for signum, handler in previous.items() if handler is not None}
+    for signum in previous:
+        signal.signal(signum, lambda signum, frame: arrived.append(signum))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(arrived):
+            signal.raise_signal(signum)
+
+
 def context():
     """The multiprocessing context for a child started now."""
     import multiprocessing

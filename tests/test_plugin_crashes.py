@@ -387,3 +387,30 @@ def test_no_worker_outlives_an_interrupted_or_killed_driver(plugins, tmp_path, s
         rows = [row for line in (out / CHECKPOINT_NAME).read_text().splitlines()
                 for row in json.loads(line)["rows"]]
         assert rows and all(row["status"] == "ok" for row in rows)
+
+
+def test_a_ctrl_c_while_a_checkpoint_line_is_written_is_taken_once_it_is_written(tmp_path, monkeypatch):
+    """The CI flake this fixes: a SIGTERM between creating checkpoint.jsonl and writing its line lost the task."""
+    from irisbench.checkpoint import Checkpoint
+    from irisbench.processes import signals_deferred
+
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            signal.raise_signal(signal.SIGINT)
+            time.sleep(0.01)
+            reached = True
+    assert reached
+    checkpoint = Checkpoint(tmp_path)
+    real_write = os.write
+
+    def interrupted_write(fd, data):  # the signal lands right after the file is created
+        signal.raise_signal(signal.SIGINT)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", interrupted_write)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.append("task-1", [{"status": "ok"}])
+    monkeypatch.undo()
+    checkpoint.close()
+    assert list(checkpoint.read()) == ["task-1"]
