@@ -28,11 +28,17 @@ def largest_budget(results: ResultSet, dataset: str, n_train: int) -> int:
     return max(1, int(poisoned) if np.isfinite(poisoned) else 0)
 
 
+def _has_certificate(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose ``certified`` cell holds a certificate (the column is all NaN, float, when none does)."""
+    column = frame["certified"]
+    return column.notna() & (column.astype(str) != "")
+
+
 def certified_table(results: ResultSet) -> pd.DataFrame:
     """One row per (dataset, attack, defense, model, n_train, seed, threat, budget) with certified accuracy,
     budgets 0 to :func:`largest_budget`; empty when no cell certified."""
     frame = results.frame
-    clean = frame[(frame["level"] == 0) & (frame["status"] == "ok") & (frame["certified"].fillna("") != "")]
+    clean = frame[(frame["level"] == 0) & (frame["status"] == "ok") & _has_certificate(frame)]
     out = []
     for _, row in clean.iterrows():
         n_test = int(np.asarray(json.loads(row["confusion"])).sum())
@@ -84,7 +90,7 @@ def certified_accuracy_column(frame: pd.DataFrame, attack_threats: dict) -> np.n
     the row's accuracy when the certificate is sound (and, for bagging, with probability 1 - alpha)."""
     key = ["dataset", "attack", "defense", "model", "n_train", "seed"]
     clean = {}
-    done = frame[(frame["level"] == 0) & (frame["status"] == "ok") & (frame["certified"].fillna("") != "")]
+    done = frame[(frame["level"] == 0) & (frame["status"] == "ok") & _has_certificate(frame)]
     for row in done.to_dict("records"):
         n_test = int(np.asarray(json.loads(row["confusion"])).sum())
         radii = {threat: np.asarray(r, dtype=np.int64) for threat, r in json.loads(row["certified"]).items()}
