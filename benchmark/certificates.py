@@ -42,6 +42,14 @@ NOT_CERTIFIED = -1
 _SAFETY = 1e-12
 
 
+def class_votes(votes, classes, n_classes: int) -> np.ndarray:
+    """Votes with one column per class of the dataset (``votes`` has one per class the model saw, in the
+    order of its ``classes``): a certificate must count the classes an attacker could make it predict."""
+    out = np.zeros((len(votes), n_classes), dtype=np.int64)
+    out[:, np.asarray(classes, dtype=np.int64)] = votes
+    return out
+
+
 def _check_threat(threat: str) -> str:
     if threat not in THREATS:
         raise ValueError(f"unknown threat {threat!r}: expected one of {', '.join(THREATS)}")

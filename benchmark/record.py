@@ -40,6 +40,16 @@ class RunRecord:
 
         return all_tables(self.result_set, self.spec.metric)
 
+    @cached_property
+    def certified(self) -> pd.DataFrame:
+        """certified.csv's table, computed once: from :attr:`tables` when they are, else alone (the MLflow
+        sink needs only this one, once per child run)."""
+        if "tables" in self.__dict__:
+            return self.tables.certified
+        from irisbench.tables import certified_table
+
+        return certified_table(self.result_set)
+
     @property
     def results(self) -> pd.DataFrame:
         """One row per cell x seed, the columns of results.csv (:data:`irisbench.schema.COLUMNS`)."""

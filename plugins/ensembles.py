@@ -48,14 +48,6 @@ def aggregation_shifts(k: int, d: int) -> np.ndarray:
     return np.concatenate([[0], np.sort(others)]).astype(np.int64)
 
 
-def class_votes(votes, classes, n_classes: int) -> np.ndarray:
-    """Votes with one column per class of the dataset (``votes`` has one per class the ensemble saw, in the
-    order of ``classes``): a certificate must count the classes an attacker could make it predict."""
-    out = np.zeros((len(votes), n_classes), dtype=np.int64)
-    out[:, np.asarray(classes, dtype=np.int64)] = votes
-    return out
-
-
 def _build_partition_ensemble_class():
     from sklearn.base import BaseEstimator, ClassifierMixin, clone
     from sklearn.utils.multiclass import check_classification_targets
@@ -222,7 +214,7 @@ class Bagging(Defense):
         """Jia, Cao and Gong's certificate (:func:`irisbench.certificates.bagging_radius`) from the members'
         hard votes, holding with probability ``1 - alpha`` over the draw of the bags, for label flips and
         modifications only: the bag size ``int(max_samples * n)`` moves with insertions and deletions."""
-        from irisbench.certificates import LABEL_FLIP, MODIFICATION, bagging_radius
+        from irisbench.certificates import LABEL_FLIP, MODIFICATION, bagging_radius, class_votes
 
         X = np.asarray(X)
         codes = np.zeros((len(X), len(estimator.classes_)), dtype=np.int64)

@@ -108,11 +108,10 @@ class KNN(Model):
             return None
         import numpy as np
 
-        from irisbench.certificates import THREATS, knn_radius
+        from irisbench.certificates import THREATS, class_votes, knn_radius
 
         k = min(self.n_neighbors, n_train)
-        counts = np.zeros((len(X), n_classes), dtype=np.int64)
-        counts[:, np.asarray(estimator.classes_, dtype=np.int64)] = np.rint(estimator.predict_proba(X) * k)
+        counts = class_votes(np.rint(estimator.predict_proba(X) * k).astype(np.int64), estimator.classes_, n_classes)
         return counts.argmax(axis=1), {threat: knn_radius(counts, threat) for threat in THREATS}
 
 

@@ -210,9 +210,7 @@ def child_metrics(record, config: tuple) -> list[tuple[str, float, int]]:
 def certified_metrics(record, config: tuple) -> list[tuple[str, float, int]]:
     """``certified_accuracy_<threat>`` per budget, step = budget (training rows an attacker changes): the mean
     over seeds of the clean cell's certified accuracy (certified.csv), for a configuration that certifies."""
-    from irisbench.tables import certified_table
-
-    table = certified_table(record.result_set)
+    table = record.certified
     cells = table[(table[CONFIG_COLUMNS] == list(config)).all(axis=1)]
     means = cells.groupby(["threat", "budget"], sort=True)["certified_accuracy"].mean()
     return [(f"certified_accuracy_{threat}", float(value), int(budget)) for (threat, budget), value in means.items()]
